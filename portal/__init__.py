@@ -1,0 +1,3 @@
+"""Asgard: a self-service data product portal over dbt."""
+
+__version__ = "0.1.0"

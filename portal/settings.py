@@ -1,0 +1,205 @@
+"""Every setting of the portal in one declarative table, read from the environment.
+
+The table is the single source of truth: `Settings.from_env()` reads it, the README's
+settings table is generated from it (`python -m portal settings --markdown`), and a test
+checks the README agrees. Relative paths are resolved against the repository root so the
+portal behaves the same whatever directory it is started from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingError(ValueError):
+    """A setting has a value the portal cannot use; the message names the variable and the fix."""
+
+
+def _path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (ROOT / path)
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+@dataclass(frozen=True)
+class Setting:
+    field: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "PORTAL_" + self.field.upper()
+
+
+# The table. Order is the order of the README's settings table.
+TABLE: tuple[Setting, ...] = (
+    Setting("dbt_project_dir", "dbt", _path, "The dbt project the portal serves (holds dbt_project.yml)."),
+    Setting(
+        "dbt_target_dir",
+        "",
+        _text,
+        "Where the dbt artifacts (manifest.json, run_results.json, catalog.json) are read; "
+        "empty means `<dbt_project_dir>/target`.",
+    ),
+    Setting(
+        "dbt_profiles_dir", "", _text, "Directory holding profiles.yml; empty means the dbt project directory."
+    ),
+    Setting("dbt_target", "local", _text, "The dbt target used for builds (`local` = DuckDB, `trino`)."),
+    Setting(
+        "data_products_path",
+        "models/data_products",
+        _text,
+        "Models under this path (or with `meta.data_product_type`) are data products.",
+    ),
+    Setting("warehouse", "duckdb", _choice("duckdb", "trino"), "Which warehouse engine previews run on."),
+    Setting("duckdb_path", "var/warehouse.duckdb", _path, "The DuckDB warehouse file (embedded default)."),
+    Setting("trino_host", "127.0.0.1", _text, "Trino coordinator host."),
+    Setting("trino_port", "8080", _positive_int, "Trino coordinator port."),
+    Setting("trino_user", "portal", _text, "Trino user when no portal identity is known."),
+    Setting("trino_catalog", "nessie", _text, "Trino catalog holding the Iceberg tables."),
+    Setting("trino_http_scheme", "http", _choice("http", "https"), "Scheme of the Trino coordinator."),
+    Setting(
+        "catalog_db_url",
+        "sqlite:///var/catalog.db",
+        _text,
+        "SQLAlchemy URL of the catalog database (relative SQLite paths are under the repo root).",
+    ),
+    Setting("local_user", "local-user", _text, "The single local user of the embedded default."),
+    Setting("preview_default_rows", "100", _positive_int, "Rows a preview shows unless asked for more."),
+    Setting("preview_max_rows", "10000", _positive_int, "The most rows a preview or API query may return."),
+    Setting("query_timeout_s", "15", _positive_float, "Seconds before a preview query is interrupted."),
+    Setting("demo_scale", "1", _positive_float, "Size of the demo silver data (1 = about 100k orders)."),
+    Setting("demo_seed", "42", _positive_int, "Seed of the demo data generator (same seed, same rows)."),
+    Setting("silver_schema", "silver", _text, "Schema of the raw silver tables (the dbt var `silver_schema`)."),
+    Setting("gold_schema", "gold", _text, "Schema of the published data products (the dbt var `gold_schema`)."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    dbt_project_dir: Path
+    dbt_target_dir: str
+    dbt_profiles_dir: str
+    dbt_target: str
+    data_products_path: str
+    warehouse: str
+    duckdb_path: Path
+    trino_host: str
+    trino_port: int
+    trino_user: str
+    trino_catalog: str
+    trino_http_scheme: str
+    catalog_db_url: str
+    local_user: str
+    preview_default_rows: int
+    preview_max_rows: int
+    query_timeout_s: float
+    demo_scale: float
+    demo_seed: int
+    silver_schema: str
+    gold_schema: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting from `environ` (default: the process environment).
+
+        `overrides` take precedence and are already-typed values (used by tests and the CLI).
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in TABLE:
+            if setting.field in overrides:
+                values[setting.field] = overrides[setting.field]
+                continue
+            raw = env.get(setting.env, setting.default)
+            try:
+                values[setting.field] = setting.parse(raw)
+            except ValueError as exc:
+                raise SettingError(
+                    f"{setting.env}={raw!r} is not valid: {exc}. Unset it to use the default {setting.default!r}."
+                ) from exc
+        return cls(**values)
+
+    # Derived values: computed, never stored twice.
+    @property
+    def target_dir(self) -> Path:
+        return _path(self.dbt_target_dir) if self.dbt_target_dir else self.dbt_project_dir / "target"
+
+    @property
+    def profiles_dir(self) -> Path:
+        return _path(self.dbt_profiles_dir) if self.dbt_profiles_dir else self.dbt_project_dir
+
+    @property
+    def resolved_catalog_db_url(self) -> str:
+        """SQLite URLs with a relative path are made absolute against the repo root."""
+        prefix = "sqlite:///"
+        url = self.catalog_db_url
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(ROOT / url[len(prefix) :])
+        return url
+
+    def dbt_env(self) -> dict[str, str]:
+        """The environment variables `dbt/profiles.yml` reads, so dbt and the portal agree."""
+        return {
+            "PORTAL_DUCKDB_PATH": str(self.duckdb_path),
+            "PORTAL_TRINO_HOST": self.trino_host,
+            "PORTAL_TRINO_PORT": str(self.trino_port),
+            "PORTAL_TRINO_USER": self.trino_user,
+            "PORTAL_TRINO_CATALOG": self.trino_catalog,
+            "PORTAL_TRINO_HTTP_SCHEME": self.trino_http_scheme,
+        }
+
+
+def settings_markdown() -> str:
+    """The README's settings table, generated from TABLE."""
+    lines = ["| environment variable | default | what it sets |", "|---|---|---|"]
+    for setting in TABLE:
+        default = f"`{setting.default}`" if setting.default else "(empty)"
+        lines.append(f"| `{setting.env}` | {default} | {setting.help} |")
+    return "\n".join(lines)
+
+
+assert {s.field for s in TABLE} == {f.name for f in fields(Settings)}, "TABLE and Settings disagree"

@@ -1,0 +1,105 @@
+"""The embedded warehouse: a DuckDB file opened read-only, per query.
+
+Each query opens its own read-only connection with external access disabled and the
+configuration locked, so a preview can neither write, nor read files or the network, nor
+switch those protections back on. Connections are never held between queries: DuckDB lets
+one process write a file only while no other process has it open, and `dbt build` (a
+separate process) must be able to write the warehouse whenever the portal is idle.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from portal.warehouse.base import (
+    ColumnInfo,
+    QueryTimeout,
+    Relation,
+    RelationMissing,
+    Warehouse,
+    WarehouseError,
+    WarehouseUnavailable,
+)
+
+LOCKED_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+    engine_name = "DuckDB"
+
+    def __init__(self, path: Path, *, timeout_s: float, max_rows: int) -> None:
+        super().__init__(timeout_s=timeout_s, max_rows=max_rows)
+        self.path = Path(path)
+
+    def status(self) -> str:
+        return f"DuckDB file {self.path}"
+
+    def table(self, relation: Relation):  # type: ignore[no-untyped-def]
+        # The file is attached under its own stem, whatever database name dbt recorded, so
+        # schema.name is the reliable address (a renamed or copied file still previews).
+        return super().table(Relation(None, relation.schema, relation.name))
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if not self.path.exists():
+            raise WarehouseUnavailable(
+                f"The warehouse {self.path} has not been built yet. Run `make demo` to build the demo "
+                "warehouse, or set PORTAL_DUCKDB_PATH to your DuckDB file."
+            )
+        try:
+            return duckdb.connect(str(self.path), read_only=True, config=dict(LOCKED_CONFIG))
+        except duckdb.IOException as exc:
+            raise WarehouseUnavailable(
+                f"The warehouse {self.path} is busy (a dbt build is writing it). Try again when the build "
+                f"has finished. ({exc})"
+            ) from exc
+
+    def _fetch(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        con = self._connect()
+        # interrupt() is DuckDB's documented way to cancel a running query from another thread.
+        timer = threading.Timer(self.timeout_s, con.interrupt)
+        timer.start()
+        try:
+            cursor = con.execute(sql)
+            names = [d[0] for d in cursor.description or []]
+            return names, cursor.fetchall()
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(
+                f"The query ran longer than {self.timeout_s:g} s and was stopped. Ask for fewer rows or "
+                "narrower filters, or raise PORTAL_QUERY_TIMEOUT_S."
+            ) from exc
+        except duckdb.CatalogException as exc:
+            raise RelationMissing(
+                f"{exc}. The model may not be built yet: run `dbt build` for it (or `make demo`)."
+            ) from exc
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB refused the query: {exc}") from exc
+        finally:
+            timer.cancel()
+            con.close()
+
+    def columns(self, relation: Relation) -> list[ColumnInfo]:
+        con = self._connect()
+        try:
+            rows = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [relation.schema, relation.name],
+            ).fetchall()
+        finally:
+            con.close()
+        if not rows:
+            raise RelationMissing(
+                f"{relation} does not exist in {self.path}. Build it with `dbt build --select {relation.name}` "
+                "(or `make demo` for the demo project)."
+            )
+        return [ColumnInfo(name, str(dtype)) for name, dtype in rows]

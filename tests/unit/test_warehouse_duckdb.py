@@ -1,0 +1,122 @@
+"""The DuckDB warehouse on a real file: bounded, read-only, locked down, interruptible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from portal.warehouse import BadRequest, Filter, QueryTimeout, Relation, RelationMissing, WarehouseError
+from portal.warehouse import WarehouseUnavailable
+from portal.warehouse.duckdb import DuckDBWarehouse
+
+ORDERS = Relation("shop", "gold", "orders")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("wh") / "shop.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema gold")
+    con.execute(
+        """create table gold.orders as
+           select range as order_id,
+                  case range % 3 when 0 then 'web' when 1 then 'store' else 'mobile' end as channel,
+                  (range % 100)::decimal(18, 2) as amount,
+                  date '2024-01-01' + (range % 365)::integer as order_date,
+                  case when range % 10 = 0 then null else 'EU' end as region
+           from range(5000)"""
+    )
+    con.close()
+    return path
+
+
+@pytest.fixture
+def warehouse(shop: Path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(shop, timeout_s=5, max_rows=1000)
+
+
+def test_columns_in_order_with_types(warehouse: DuckDBWarehouse) -> None:
+    columns = warehouse.columns(ORDERS)
+    assert [c.name for c in columns] == ["order_id", "channel", "amount", "order_date", "region"]
+    assert columns[2].type == "DECIMAL(18,2)"
+
+
+def test_preview_is_bounded_and_counts_all_rows(warehouse: DuckDBWarehouse) -> None:
+    preview = warehouse.preview(ORDERS, limit=7)
+    assert len(preview.rows) == 7
+    assert preview.total_rows == 5000
+    assert preview.truncated
+
+
+def test_preview_columns_filters_and_order(warehouse: DuckDBWarehouse) -> None:
+    preview = warehouse.preview(
+        ORDERS,
+        columns=["order_id", "channel"],
+        filters=[Filter("channel", "=", "web"), Filter("amount", ">=", "90"), Filter("order_date", "<", "2024-03-01")],
+        order_by="order_id",
+        descending=True,
+        limit=1000,
+    )
+    assert list(preview.rows.columns) == ["order_id", "channel"]
+    assert set(preview.rows["channel"]) == {"web"}
+    assert preview.total_rows == len(preview.rows) > 0
+    assert list(preview.rows["order_id"]) == sorted(preview.rows["order_id"], reverse=True)
+
+
+def test_contains_and_null_filters(warehouse: DuckDBWarehouse) -> None:
+    assert warehouse.preview(ORDERS, filters=[Filter("region", "is null")]).total_rows == 500
+    assert warehouse.preview(ORDERS, filters=[Filter("channel", "contains", "OB")]).total_rows == 1666
+
+
+def test_filter_values_are_literals_not_sql(warehouse: DuckDBWarehouse) -> None:
+    hostile = "web' or '1'='1"
+    assert warehouse.preview(ORDERS, filters=[Filter("channel", "=", hostile)]).total_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"columns": ["nope"]}, "has no column 'nope'; its columns are order_id"),
+        ({"limit": 1001}, "limit 1001 is over the maximum of 1000 rows"),
+        ({"limit": 0}, "limit must be at least 1"),
+        ({"filters": [Filter("amount", "=", "ten")]}, "'amount' is numeric"),
+        ({"filters": [Filter("amount", "=", "")]}, "needs a value"),
+        ({"filters": [Filter("amount", "~", "1")]}, "Unknown filter operator"),
+        ({"order_by": "drop table"}, "has no column 'drop table'"),
+    ],
+)
+def test_bad_requests_say_what_to_fix(warehouse: DuckDBWarehouse, kwargs: dict, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        warehouse.preview(ORDERS, **kwargs)
+
+
+def test_connection_is_read_only_and_locked_down(warehouse: DuckDBWarehouse, tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="read-only|read only"):
+        warehouse.query("create table gold.evil as select 1")
+    outside = tmp_path / "secret.csv"
+    outside.write_text("a\n1\n")
+    with pytest.raises(WarehouseError, match="disabled"):
+        warehouse.query(f"select * from read_csv('{outside}')")
+    with pytest.raises(WarehouseError, match="locked"):
+        warehouse.query("set enable_external_access = true")
+
+
+def test_long_query_is_interrupted(shop: Path) -> None:
+    slow = DuckDBWarehouse(shop, timeout_s=0.3, max_rows=10)
+    with pytest.raises(QueryTimeout, match="longer than 0.3 s"):
+        slow.query("select count(*) from range(100000000000) a")
+
+
+def test_missing_relation_and_missing_file(warehouse: DuckDBWarehouse, tmp_path: Path) -> None:
+    with pytest.raises(RelationMissing, match="dbt build --select nope"):
+        warehouse.preview(Relation(None, "gold", "nope"))
+    with pytest.raises(WarehouseUnavailable, match="make demo"):
+        DuckDBWarehouse(tmp_path / "none.duckdb", timeout_s=1, max_rows=1).preview(ORDERS, limit=1)
+
+
+def test_connections_are_not_held_between_queries(warehouse: DuckDBWarehouse, shop: Path) -> None:
+    warehouse.preview(ORDERS, limit=1)
+    writer = duckdb.connect(str(shop))  # dbt must be able to write whenever the portal is idle
+    writer.close()
