@@ -1,0 +1,186 @@
+"""The catalog database: what dbt does not know about data products.
+
+dbt files say what a product *is*; these tables hold what happens to it: registration and
+status, runs and per-node results over time, and an audit trail. Every change to this module
+needs a migration in `catalog_db/migrations/versions/` (a test fails when they disagree).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+PRODUCT_STATUSES = ("draft", "building", "published", "failed", "deprecated", "removed")
+PRODUCT_ORIGINS = ("dbt", "portal")
+RUN_STATUSES = ("queued", "running", "success", "error", "partial")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite has no time zones and hands back naive values, PostgreSQL hands back the session's
+    zone: both come back as UTC-aware here. Naive values are refused instead of being guessed,
+    because a local time silently stored as UTC puts run histories out of order.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware one, e.g. datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    # Deterministic constraint names, so migrations can alter them on SQLite and PostgreSQL alike.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class DataProduct(Base):
+    """A registered data product. Descriptive columns mirror the dbt model and are rewritten by sync."""
+
+    __tablename__ = "data_products"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", PRODUCT_STATUSES), name="status"),
+        CheckConstraint(_one_of("origin", PRODUCT_ORIGINS), name="origin"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(unique=True)  # the dbt model name
+    unique_id: Mapped[str | None] = mapped_column(unique=True)  # None until dbt has parsed it
+    data_product_type: Mapped[str] = mapped_column(default="CUSTOM")
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str | None]  # None when neither meta.owner nor the dbt group names one
+    consumers: Mapped[list[str]] = mapped_column(default=list)
+    update_frequency: Mapped[str | None]
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    group_name: Mapped[str | None]
+    access: Mapped[str | None]
+    materialization: Mapped[str | None]
+    relation_name: Mapped[str | None]
+    status: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A measurement, not part of the definition: changing it does not touch updated_at.
+    row_count: Mapped[int | None] = mapped_column(BigInteger)
+    row_count_measured_at: Mapped[datetime | None]
+
+    runs: Mapped[list[Run]] = relationship(back_populates="product", passive_deletes=True)
+
+
+class Run(Base):
+    """One dbt invocation, imported from run_results.json or started by the portal."""
+
+    __tablename__ = "runs"
+    __table_args__ = (CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # None while a portal-started run waits for dbt to report its invocation id.
+    invocation_id: Mapped[str | None] = mapped_column(unique=True)
+    command: Mapped[str]
+    selector: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[str | None]
+    status: Mapped[str] = mapped_column(String(16))
+    triggered_by: Mapped[str]
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("data_products.id", ondelete="SET NULL"), index=True
+    )
+    # When the run was started (or, while queued, requested): run history is ordered by it.
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    elapsed_s: Mapped[float | None]
+    log: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None]
+
+    product: Mapped[DataProduct | None] = relationship(back_populates="runs")
+    node_results: Mapped[list[NodeResult]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class NodeResult(Base):
+    """One node's outcome in one run; tests (resource_type 'test') give the test history."""
+
+    __tablename__ = "node_results"
+    # The unique constraint also serves "all results of a run".
+    __table_args__ = (UniqueConstraint("run_id", "unique_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    unique_id: Mapped[str] = mapped_column(index=True)
+    resource_type: Mapped[str]
+    status: Mapped[str]
+    execution_time: Mapped[float]
+    failures: Mapped[int | None]
+    message: Mapped[str | None] = mapped_column(Text)
+    # dbt writes no timing for skipped nodes, so both ends may be unknown.
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    attached_node: Mapped[str | None] = mapped_column(index=True)  # the node a test checks
+    test_name: Mapped[str | None]  # generic test name (not_null, ...) or 'singular'
+    column_name: Mapped[str | None]
+
+    run: Mapped[Run] = relationship(back_populates="node_results")
+
+
+class AuditEvent(Base):
+    """Who changed what, and when. Written in the same transaction as the change."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str]
+    action: Mapped[str]  # e.g. product.registered, product.removed
+    object_type: Mapped[str]
+    object_id: Mapped[str]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
