@@ -57,7 +57,9 @@ def dbt_executable() -> str:
         return str(beside)
     found = shutil.which("dbt")
     if found is None:
-        raise DbtNotInstalled("dbt is not installed. Run `make run` or `make test`, which install requirements.txt.")
+        raise DbtNotInstalled(
+            "dbt is not installed. Run `make run` or `make test`, which install requirements.txt."
+        )
     return found
 
 
@@ -96,11 +98,16 @@ def dbt_argv(settings: Settings, command: Sequence[str]) -> list[str]:
         dbt_executable(),
         "--no-use-colors",
         *command,
-        "--project-dir", str(settings.dbt_project_dir),
-        "--profiles-dir", str(settings.profiles_dir),
-        "--target", settings.dbt_target,
-        "--target-path", str(settings.target_dir),
-        "--vars", schema_vars,
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.profiles_dir),
+        "--target",
+        settings.dbt_target,
+        "--target-path",
+        str(settings.target_dir),
+        "--vars",
+        schema_vars,
     ]
 
 
@@ -153,4 +160,6 @@ def run_dbt(
                 lines.append(f"dbt was stopped after {timeout_s:g} s.")
                 break
         returncode = process.wait()
-    return DbtResult(argv=argv, returncode=returncode, log="\n".join(lines), elapsed_s=time.perf_counter() - started)
+    return DbtResult(
+        argv=argv, returncode=returncode, log="\n".join(lines), elapsed_s=time.perf_counter() - started
+    )

@@ -85,7 +85,10 @@ TABLE: tuple[Setting, ...] = (
         "empty means `<dbt_project_dir>/target`.",
     ),
     Setting(
-        "dbt_profiles_dir", "", _text, "Directory holding profiles.yml; empty means the dbt project directory."
+        "dbt_profiles_dir",
+        "",
+        _text,
+        "Directory holding profiles.yml; empty means the dbt project directory.",
     ),
     Setting("dbt_target", "local", _text, "The dbt target used for builds (`local` = DuckDB, `trino`)."),
     Setting(
@@ -113,8 +116,12 @@ TABLE: tuple[Setting, ...] = (
     Setting("query_timeout_s", "15", _positive_float, "Seconds before a preview query is interrupted."),
     Setting("demo_scale", "1", _positive_float, "Size of the demo silver data (1 = about 100k orders)."),
     Setting("demo_seed", "42", _positive_int, "Seed of the demo data generator (same seed, same rows)."),
-    Setting("silver_schema", "silver", _text, "Schema of the raw silver tables (the dbt var `silver_schema`)."),
-    Setting("gold_schema", "gold", _text, "Schema of the published data products (the dbt var `gold_schema`)."),
+    Setting(
+        "silver_schema", "silver", _text, "Schema of the raw silver tables (the dbt var `silver_schema`)."
+    ),
+    Setting(
+        "gold_schema", "gold", _text, "Schema of the published data products (the dbt var `gold_schema`)."
+    ),
 )
 
 

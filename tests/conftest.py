@@ -48,7 +48,10 @@ def jaffle_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Bring-your-own-project: the public jaffle_shop_duckdb artifacts and its built database."""
     base = tmp_path_factory.mktemp("jaffle")
     database = base / "jaffle_shop.duckdb"
-    with gzip.open(FIXTURES / "jaffle_shop_duckdb" / "jaffle_shop.duckdb.gz") as src, database.open("wb") as dst:
+    with (
+        gzip.open(FIXTURES / "jaffle_shop_duckdb" / "jaffle_shop.duckdb.gz") as src,
+        database.open("wb") as dst,
+    ):
         shutil.copyfileobj(src, dst)
     target = base / "target"
     target.mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portal.settings import Settings
 from portal.warehouse.base import (
+    FILTER_OPS,
     BadRequest,
     ColumnInfo,
     Filter,
@@ -17,6 +18,7 @@ from portal.warehouse.base import (
 )
 
 __all__ = [
+    "FILTER_OPS",
     "BadRequest",
     "ColumnInfo",
     "Filter",
@@ -47,4 +49,6 @@ def open_warehouse(settings: Settings, user: str | None = None) -> Warehouse:
         )
     from portal.warehouse.duckdb import DuckDBWarehouse
 
-    return DuckDBWarehouse(settings.duckdb_path, timeout_s=settings.query_timeout_s, max_rows=settings.preview_max_rows)
+    return DuckDBWarehouse(
+        settings.duckdb_path, timeout_s=settings.query_timeout_s, max_rows=settings.preview_max_rows
+    )

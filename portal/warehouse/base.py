@@ -114,7 +114,7 @@ class Warehouse(ABC):
         return pd.DataFrame.from_records(rows, columns=names)
 
     def explain(self, sql: str) -> str:
-        names, rows = self._fetch(f"EXPLAIN {sql}")
+        _, rows = self._fetch(f"EXPLAIN {sql}")
         return "\n".join(str(cell) for row in rows for cell in row[1:] or row)
 
     def preview(
@@ -190,9 +190,16 @@ class Warehouse(ABC):
             # strpos rather than LIKE: no wildcard characters in the user's text to escape.
             haystack = exp.Lower(this=exp.cast(column, "varchar"))
             needle = exp.Literal.string(str(flt.value).lower())
-            return exp.GT(this=exp.StrPosition(this=haystack, substr=needle), expression=exp.Literal.number(0))
-        comparisons: dict[str, type[exp.Binary]] = {
-            "=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE,
+            return exp.GT(
+                this=exp.StrPosition(this=haystack, substr=needle), expression=exp.Literal.number(0)
+            )
+        comparisons: dict[str, Any] = {
+            "=": exp.EQ,
+            "!=": exp.NEQ,
+            "<": exp.LT,
+            "<=": exp.LTE,
+            ">": exp.GT,
+            ">=": exp.GTE,
         }
         if flt.op not in comparisons:
             raise BadRequest(f"Unknown filter operator {flt.op!r}; use one of {', '.join(FILTER_OPS)}.")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
 from portal.warehouse.base import (
     ColumnInfo,
@@ -44,7 +45,7 @@ class DuckDBWarehouse(Warehouse):
     def status(self) -> str:
         return f"DuckDB file {self.path}"
 
-    def table(self, relation: Relation):  # type: ignore[no-untyped-def]
+    def table(self, relation: Relation) -> exp.Table:
         # The file is attached under its own stem, whatever database name dbt recorded, so
         # schema.name is the reliable address (a renamed or copied file still previews).
         return super().table(Relation(None, relation.schema, relation.name))

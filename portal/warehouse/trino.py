@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
+from sqlglot import exp
 
 from portal.warehouse.base import (
     ColumnInfo,
@@ -40,7 +41,13 @@ class TrinoWarehouse(Warehouse):
         max_rows: int,
     ) -> None:
         super().__init__(timeout_s=timeout_s, max_rows=max_rows)
-        self.host, self.port, self.catalog, self.user, self.http_scheme = host, port, catalog, user, http_scheme
+        self.host, self.port, self.catalog, self.user, self.http_scheme = (
+            host,
+            port,
+            catalog,
+            user,
+            http_scheme,
+        )
         self._engine = sa.create_engine(
             sa.URL.create("trino", username=user, host=host, port=port, database=catalog),
             connect_args={
@@ -53,14 +60,19 @@ class TrinoWarehouse(Warehouse):
     def for_user(self, user: str) -> TrinoWarehouse:
         """The same warehouse, queried as `user` (Trino's access control applies to them)."""
         return TrinoWarehouse(
-            host=self.host, port=self.port, catalog=self.catalog, user=user, http_scheme=self.http_scheme,
-            timeout_s=self.timeout_s, max_rows=self.max_rows,
+            host=self.host,
+            port=self.port,
+            catalog=self.catalog,
+            user=user,
+            http_scheme=self.http_scheme,
+            timeout_s=self.timeout_s,
+            max_rows=self.max_rows,
         )
 
     def status(self) -> str:
         return f"Trino {self.http_scheme}://{self.host}:{self.port} catalog {self.catalog} as {self.user}"
 
-    def table(self, relation: Relation):  # type: ignore[no-untyped-def]
+    def table(self, relation: Relation) -> exp.Table:
         return super().table(Relation(relation.database or self.catalog, relation.schema, relation.name))
 
     def _fetch(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -81,13 +93,15 @@ class TrinoWarehouse(Warehouse):
                     "or raise PORTAL_QUERY_TIMEOUT_S."
                 ) from exc
             if "TABLE_NOT_FOUND" in text or "does not exist" in text:
-                raise RelationMissing(f"{text}. Build the model on Trino first (`dbt build --target trino`).") from exc
+                raise RelationMissing(
+                    f"{text}. Build the model on Trino first (`dbt build --target trino`)."
+                ) from exc
             raise WarehouseError(f"Trino refused the query: {text}") from exc
 
     def columns(self, relation: Relation) -> list[ColumnInfo]:
         catalog = relation.database or self.catalog
         sql = (
-            f'select column_name, data_type from "{catalog}".information_schema.columns '  # noqa: S608
+            f'select column_name, data_type from "{catalog}".information_schema.columns '
             f"where table_schema = '{_quote(relation.schema or '')}' and table_name = '{_quote(relation.name)}' "
             "order by ordinal_position"
         )

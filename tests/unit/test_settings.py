@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.settings import ROOT, TABLE, Settings, SettingError, settings_markdown
+from portal.settings import ROOT, TABLE, SettingError, Settings, settings_markdown
 
 
 def test_defaults_are_the_embedded_portal() -> None:
@@ -16,8 +16,9 @@ def test_defaults_are_the_embedded_portal() -> None:
 
 
 def test_environment_overrides_and_types() -> None:
-    settings = Settings.from_env({"PORTAL_PREVIEW_MAX_ROWS": "500", "PORTAL_WAREHOUSE": "trino",
-                                  "PORTAL_DBT_TARGET_DIR": "/tmp/t"})
+    settings = Settings.from_env(
+        {"PORTAL_PREVIEW_MAX_ROWS": "500", "PORTAL_WAREHOUSE": "trino", "PORTAL_DBT_TARGET_DIR": "/tmp/t"}
+    )
     assert settings.preview_max_rows == 500
     assert settings.warehouse == "trino"
     assert str(settings.target_dir) == "/tmp/t"

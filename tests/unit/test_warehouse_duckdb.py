@@ -7,8 +7,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from portal.warehouse import BadRequest, Filter, QueryTimeout, Relation, RelationMissing, WarehouseError
-from portal.warehouse import WarehouseUnavailable
+from portal.warehouse import (
+    BadRequest,
+    Filter,
+    QueryTimeout,
+    Relation,
+    RelationMissing,
+    WarehouseError,
+    WarehouseUnavailable,
+)
 from portal.warehouse.duckdb import DuckDBWarehouse
 
 ORDERS = Relation("shop", "gold", "orders")
@@ -54,7 +61,11 @@ def test_preview_columns_filters_and_order(warehouse: DuckDBWarehouse) -> None:
     preview = warehouse.preview(
         ORDERS,
         columns=["order_id", "channel"],
-        filters=[Filter("channel", "=", "web"), Filter("amount", ">=", "90"), Filter("order_date", "<", "2024-03-01")],
+        filters=[
+            Filter("channel", "=", "web"),
+            Filter("amount", ">=", "90"),
+            Filter("order_date", "<", "2024-03-01"),
+        ],
         order_by="order_id",
         descending=True,
         limit=1000,
@@ -93,7 +104,7 @@ def test_bad_requests_say_what_to_fix(warehouse: DuckDBWarehouse, kwargs: dict, 
 
 
 def test_connection_is_read_only_and_locked_down(warehouse: DuckDBWarehouse, tmp_path: Path) -> None:
-    with pytest.raises(WarehouseError, match="read-only|read only"):
+    with pytest.raises(WarehouseError, match=r"read-only|read only"):
         warehouse.query("create table gold.evil as select 1")
     outside = tmp_path / "secret.csv"
     outside.write_text("a\n1\n")
@@ -105,7 +116,7 @@ def test_connection_is_read_only_and_locked_down(warehouse: DuckDBWarehouse, tmp
 
 def test_long_query_is_interrupted(shop: Path) -> None:
     slow = DuckDBWarehouse(shop, timeout_s=0.3, max_rows=10)
-    with pytest.raises(QueryTimeout, match="longer than 0.3 s"):
+    with pytest.raises(QueryTimeout, match=r"longer than 0\.3 s"):
         slow.query("select count(*) from range(100000000000) a")
 
 

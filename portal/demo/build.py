@@ -1,0 +1,80 @@
+"""Builds the demo: silver data, `dbt build`, `dbt docs generate`, sync and row counts.
+
+Used by `make demo` (always rebuilds), by `make run` (builds only what is missing) and by
+the test suite's session fixture (a small scale in a temporary directory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from portal.artifacts import find_artifact
+from portal.builder import DbtResult, run_dbt
+from portal.demo import silver
+from portal.settings import Settings
+
+Say = Callable[[str], None]
+
+
+class DemoBuildFailed(RuntimeError):
+    """dbt failed while building the demo; the message carries the end of dbt's log."""
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    rows: dict[str, int]
+    build: DbtResult
+    docs: DbtResult
+    row_counts: dict[str, int | None]
+
+
+def demo_is_built(settings: Settings) -> bool:
+    """The warehouse file and the artifacts the portal reads are all there."""
+    target = settings.target_dir
+    return (
+        settings.duckdb_path.exists()
+        and find_artifact(target, "manifest") is not None
+        and find_artifact(target, "catalog") is not None
+    )
+
+
+def _checked(result: DbtResult, what: str) -> DbtResult:
+    if not result.ok:
+        raise DemoBuildFailed(
+            f"{what} failed (exit {result.returncode}). The end of dbt's log:\n{result.tail()}"
+        )
+    return result
+
+
+def build_demo(settings: Settings, *, say: Say = print) -> DemoReport:
+    """Generate the silver tables and build, document and register every model."""
+    from portal.products import PortalService  # the service imports heavier modules
+
+    if settings.warehouse != "duckdb":
+        raise DemoBuildFailed(
+            "The demo builds the embedded DuckDB warehouse; unset PORTAL_WAREHOUSE to use it."
+        )
+    say(
+        f"Generating silver data at scale {settings.demo_scale:g} (seed {settings.demo_seed}) "
+        f"into {settings.duckdb_path} …"
+    )
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    rows = silver.generate(
+        settings.duckdb_path,
+        scale=settings.demo_scale,
+        seed=settings.demo_seed,
+        schema=settings.silver_schema,
+    )
+    say("  " + ", ".join(f"{table}: {count:,}" for table, count in rows.items()))
+    say("Running dbt build …")
+    build = _checked(run_dbt(settings, ["build"], on_line=say), "dbt build")
+    service = PortalService(settings)
+    # Sync now: `dbt docs generate` overwrites run_results.json with its own results.
+    service.reload()
+    say("Running dbt docs generate …")
+    docs = _checked(run_dbt(settings, ["docs", "generate"], on_line=say), "dbt docs generate")
+    service.reload()
+    counts = service.refresh_row_counts()
+    say("Data products: " + ", ".join(f"{name} ({count:,} rows)" for name, count in counts.items() if count))
+    return DemoReport(rows=rows, build=build, docs=docs, row_counts=counts)

@@ -1,0 +1,480 @@
+"""The service facade every face (Streamlit, API, CLI) calls: catalog, product details, preview.
+
+What a product *is* comes from dbt's artifacts (the manifest is re-read when it changes on
+disk and synced into the catalog database); what dbt does not hold (status, run history,
+row counts, audit) comes from the catalog database. The faces only format what this module
+returns, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
+from catalog_db.session import open_catalog
+from portal.artifacts import ArtifactError, Artifacts, Node, find_artifact, load_artifacts
+from portal.settings import Settings
+from portal.sync import SyncReport, is_data_product, sync
+from portal.warehouse import Filter, Preview, Relation, Warehouse, WarehouseError, open_warehouse
+
+OK_STATUSES = {"success", "pass"}
+FAILED_STATUSES = {"error", "fail", "runtime error"}
+SORTS = ("name", "health", "last refreshed", "row count", "owner", "type")
+
+
+class NotFound(LookupError):
+    """No product or node by that name; the message suggests what exists."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is acting. The embedded default has exactly one local user, and says so."""
+
+    user: str
+    kind: str = "local"
+
+    @property
+    def label(self) -> str:
+        return f"{self.user} (local user, no sign-in)" if self.kind == "local" else self.user
+
+
+@dataclass(frozen=True)
+class Health:
+    build_status: str | None = None
+    tests_passed: int = 0
+    tests_failed: int = 0
+    tests_warned: int = 0
+    last_refreshed: datetime | None = None
+    row_count: int | None = None
+
+    @property
+    def level(self) -> str:
+        """failing, warning, healthy or unknown: the badge colour in the catalog."""
+        if self.build_status in FAILED_STATUSES or self.tests_failed:
+            return "failing"
+        if self.tests_warned:
+            return "warning"
+        if self.build_status in OK_STATUSES:
+            return "healthy"
+        return "unknown"
+
+    @property
+    def rank(self) -> int:
+        return {"failing": 0, "warning": 1, "unknown": 2, "healthy": 3}[self.level]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    unique_id: str
+    name: str
+    resource_type: str
+    is_data_product: bool
+    data_product_type: str | None
+    description: str
+    owner: str | None
+    consumers: tuple[str, ...]
+    update_frequency: str | None
+    tags: tuple[str, ...]
+    status: str
+    materialization: str | None
+    relation_name: str | None
+    column_names: tuple[str, ...]
+    health: Health
+    search_text: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True)
+class CatalogQuery:
+    text: str = ""
+    types: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    frequencies: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    include_all_models: bool = False
+    sort: str = "name"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ColumnDetail:
+    name: str
+    type: str | None
+    description: str
+    tests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TestResult:
+    unique_id: str
+    name: str
+    column_name: str | None
+    status: str | None
+    failures: int | None
+    message: str | None
+    executed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProductDetail:
+    entry: CatalogEntry
+    node: Node
+    columns: list[ColumnDetail]
+    tests: list[TestResult]
+    group_owner: str | None
+
+    @property
+    def raw_sql(self) -> str:
+        return self.node.raw_code
+
+    @property
+    def compiled_sql(self) -> str | None:
+        return self.node.compiled_code
+
+
+def _as_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+class PortalService:
+    """One per process. Thread-safe: Streamlit sessions and API workers share it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sessions: sessionmaker[Session] = open_catalog(settings.resolved_catalog_db_url)
+        self._lock = threading.RLock()
+        self._stamp: tuple[Any, ...] | None = None
+        self._artifacts: Artifacts | None = None
+        self._entries: list[CatalogEntry] = []
+        self.last_sync: SyncReport | None = None
+
+    # -- artifacts ---------------------------------------------------------------------------
+    def _artifact_stamp(self) -> tuple[Any, ...]:
+        stamp = []
+        for name in ("manifest", "run_results", "catalog"):
+            path = find_artifact(self.settings.target_dir, name)
+            stat = path.stat() if path else None
+            stamp.append((str(path), stat.st_mtime_ns, stat.st_size) if stat else None)
+        return tuple(stamp)
+
+    def artifacts(self) -> Artifacts:
+        """The current artifacts, re-read and synced only when a file changed on disk."""
+        with self._lock:
+            stamp = self._artifact_stamp()
+            if self._artifacts is None or stamp != self._stamp:
+                artifacts = load_artifacts(self.settings.target_dir)
+                with self.sessions.begin() as session:
+                    self.last_sync = sync(
+                        session, artifacts, data_products_path=self.settings.data_products_path
+                    )
+                self._artifacts, self._stamp = artifacts, stamp
+                self._entries = self._build_entries(artifacts)
+            return self._artifacts
+
+    def reload(self) -> Artifacts:
+        """Forget cached artifacts and health (after a build wrote new ones)."""
+        with self._lock:
+            self._stamp = None
+        return self.artifacts()
+
+    # -- catalog -----------------------------------------------------------------------------
+    def _latest_results(self, session: Session) -> dict[str, NodeResult]:
+        """The newest result of every node, in one query (runs' ids grow with time)."""
+        newest = (
+            sa.select(NodeResult.unique_id, sa.func.max(NodeResult.run_id).label("run_id"))
+            .group_by(NodeResult.unique_id)
+            .subquery()
+        )
+        rows = session.scalars(
+            sa.select(NodeResult).join(
+                newest,
+                sa.and_(NodeResult.unique_id == newest.c.unique_id, NodeResult.run_id == newest.c.run_id),
+            )
+        )
+        return {row.unique_id: row for row in rows}
+
+    def _health_of(
+        self, unique_id: str, latest: dict[str, NodeResult], tests: Iterable[Node], row: DataProduct | None
+    ) -> Health:
+        own = latest.get(unique_id)
+        passed = failed = warned = 0
+        for test in tests:
+            result = latest.get(test.unique_id)
+            if result is None:
+                continue
+            if result.status == "pass":
+                passed += 1
+            elif result.status == "warn":
+                warned += 1
+            elif result.status in FAILED_STATUSES:
+                failed += 1
+        refreshed = own.completed_at if own is not None and own.status in OK_STATUSES else None
+        return Health(
+            build_status=own.status if own is not None else None,
+            tests_passed=passed,
+            tests_failed=failed,
+            tests_warned=warned,
+            last_refreshed=refreshed,
+            row_count=row.row_count if row is not None else None,
+        )
+
+    def _build_entries(self, artifacts: Artifacts) -> list[CatalogEntry]:
+        manifest = artifacts.manifest
+        with self.sessions() as session:
+            latest = self._latest_results(session)
+            rows = {p.name: p for p in session.scalars(sa.select(DataProduct))}
+        entries = []
+        for node in manifest.nodes.values():
+            if node.resource_type not in {"model", "seed", "snapshot"}:
+                continue
+            product = is_data_product(node, self.settings.data_products_path)
+            row = rows.get(node.name) if product else None
+            health = self._health_of(node.unique_id, latest, manifest.tests_of(node.unique_id), row)
+            entries.append(self._entry(node, product, row, health))
+        return entries
+
+    @staticmethod
+    def _entry(node: Node, product: bool, row: DataProduct | None, health: Health) -> CatalogEntry:
+        """A catalog row: the database's registration where there is one, else the manifest's meta."""
+        meta = node.meta
+        owner = row.owner if row else meta.get("owner")
+        product_type = row.data_product_type if row else meta.get("data_product_type")
+        tags = tuple(dict.fromkeys([*_as_list(meta.get("tags")), *node.tags]))
+        searchable = [node.name, node.description, *node.columns, *tags, owner or "", product_type or ""]
+        return CatalogEntry(
+            unique_id=node.unique_id,
+            name=node.name,
+            resource_type=node.resource_type,
+            is_data_product=product,
+            data_product_type=product_type,
+            description=node.description,
+            owner=owner,
+            consumers=_as_list(row.consumers if row else meta.get("consumers")),
+            update_frequency=row.update_frequency if row else meta.get("update_frequency"),
+            tags=tags,
+            status=row.status if row else "built-in",
+            materialization=node.materialized,
+            relation_name=node.relation_name,
+            column_names=tuple(node.columns),
+            health=health,
+            search_text=" ".join(searchable).lower(),
+        )
+
+    def catalog(self, query: CatalogQuery = CatalogQuery()) -> list[CatalogEntry]:
+        self.artifacts()
+        words = query.text.lower().split()
+        found = [
+            e
+            for e in self._entries
+            if (query.include_all_models or e.is_data_product)
+            and all(w in e.search_text for w in words)
+            and (not query.types or e.data_product_type in query.types)
+            and (not query.owners or e.owner in query.owners)
+            and (not query.frequencies or e.update_frequency in query.frequencies)
+            and (not query.statuses or e.status in query.statuses or e.health.level in query.statuses)
+        ]
+        return sorted(found, key=_sort_key(query.sort), reverse=query.descending)
+
+    def facets(self, include_all_models: bool = False) -> dict[str, list[str]]:
+        """The values the catalog's filters offer."""
+        self.artifacts()
+        entries = [e for e in self._entries if include_all_models or e.is_data_product]
+
+        def values(attr: str) -> list[str]:
+            return sorted({str(getattr(e, attr)) for e in entries if getattr(e, attr)})
+
+        return {
+            "types": values("data_product_type"),
+            "owners": values("owner"),
+            "frequencies": values("update_frequency"),
+            "statuses": sorted({e.status for e in entries} | {e.health.level for e in entries}),
+        }
+
+    # -- one product -------------------------------------------------------------------------
+    def resolve(self, key: str) -> Node:
+        """A node by unique id or by name (data products first)."""
+        manifest = self.artifacts().manifest
+        node = manifest.get(key)
+        if node is not None:
+            return node
+        named = [e for e in self._entries if e.name == key]
+        named.sort(key=lambda e: not e.is_data_product)
+        if named:
+            found = manifest.get(named[0].unique_id)
+            assert found is not None
+            return found
+        close = sorted(e.name for e in self._entries if key.lower() in e.name.lower())[:5]
+        hint = f" Did you mean {', '.join(close)}?" if close else " Pick one from the catalog."
+        raise NotFound(f"There is no data product or model called {key!r}.{hint}")
+
+    def product(self, key: str) -> ProductDetail:
+        node = self.resolve(key)
+        artifacts = self.artifacts()
+        entry = next(e for e in self._entries if e.unique_id == node.unique_id)
+        catalog_table = artifacts.catalog.get(node.unique_id) if artifacts.catalog else None
+        tests = artifacts.manifest.tests_of(node.unique_id)
+        with self.sessions() as session:
+            latest = self._latest_results(session)
+        results = []
+        for test in tests:
+            result = latest.get(test.unique_id)
+            assert test.test is not None
+            results.append(
+                TestResult(
+                    unique_id=test.unique_id,
+                    name=test.test.name,
+                    column_name=test.test.column_name,
+                    status=result.status if result else None,
+                    failures=result.failures if result else None,
+                    message=result.message if result else None,
+                    executed_at=result.completed_at if result else None,
+                )
+            )
+        names = list(node.columns)
+        if catalog_table is not None:
+            names += [
+                c for c in catalog_table.columns if c not in node.columns and c.lower() not in node.columns
+            ]
+        columns = []
+        for name in names:
+            declared = node.columns.get(name)
+            columns.append(
+                ColumnDetail(
+                    name=name,
+                    type=(catalog_table.column_type(name) if catalog_table else None)
+                    or (declared.data_type if declared else None),
+                    description=declared.description if declared else "",
+                    tests=tuple(
+                        t.name for t in results if t.column_name and t.column_name.lower() == name.lower()
+                    ),
+                )
+            )
+        groups = artifacts.manifest.raw.get("groups") or {}
+        group = groups.get(f"group.{node.package_name}.{node.group}") if node.group else None
+        group_owner = None
+        if group:
+            owner = group.get("owner") or {}
+            group_owner = owner.get("name") or owner.get("email")
+        return ProductDetail(entry=entry, node=node, columns=columns, tests=results, group_owner=group_owner)
+
+    # -- data --------------------------------------------------------------------------------
+    def warehouse(self, identity: Identity | None = None) -> Warehouse:
+        return open_warehouse(self.settings, user=identity.user if identity else None)
+
+    def relation(self, node: Node) -> Relation:
+        return Relation(node.database, node.schema, node.alias or node.name)
+
+    def preview(
+        self,
+        key: str,
+        *,
+        identity: Identity,
+        columns: Sequence[str] | None = None,
+        filters: Sequence[Filter] = (),
+        limit: int | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+    ) -> Preview:
+        node = self.resolve(key)
+        if node.resource_type not in {"model", "seed", "snapshot", "source"}:
+            raise NotFound(
+                f"{node.unique_id} is a {node.resource_type}; only built relations can be previewed."
+            )
+        return self.warehouse(identity).preview(
+            self.relation(node),
+            columns=columns,
+            filters=filters,
+            limit=limit or self.settings.preview_default_rows,
+            order_by=order_by,
+            descending=descending,
+        )
+
+    def refresh_row_counts(self) -> dict[str, int | None]:
+        """Count each data product's rows in the warehouse (after a build) and store them."""
+        manifest = self.artifacts().manifest
+        counts: dict[str, int | None] = {}
+        warehouse = self.warehouse()
+        now = datetime.now(UTC)
+        with self.sessions.begin() as session:
+            for row in session.scalars(sa.select(DataProduct).where(DataProduct.status != "removed")):
+                node = manifest.get(row.unique_id) if row.unique_id else None
+                if node is None:
+                    continue
+                try:
+                    counts[row.name] = warehouse.count(self.relation(node))
+                except WarehouseError:
+                    counts[row.name] = None
+                row.row_count, row.row_count_measured_at = counts[row.name], now
+        with self._lock:
+            self._stamp = None  # row counts are part of the cached entries
+        return counts
+
+    def record_audit(
+        self,
+        identity: Identity,
+        action: str,
+        object_type: str,
+        object_id: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.sessions.begin() as session:
+            session.add(
+                AuditEvent(
+                    at=datetime.now(UTC),
+                    actor=identity.user,
+                    action=action,
+                    object_type=object_type,
+                    object_id=object_id,
+                    detail=detail or {},
+                )
+            )
+
+    def recent_runs(self, limit: int = 20) -> list[Run]:
+        with self.sessions() as session:
+            runs = list(session.scalars(sa.select(Run).order_by(Run.id.desc()).limit(limit)))
+            session.expunge_all()
+            return runs
+
+
+def _sort_key(sort: str) -> Any:
+    if sort not in SORTS:
+        raise ValueError(f"Unknown sort {sort!r}; use one of {', '.join(SORTS)}.")
+    epoch = datetime.min.replace(tzinfo=UTC)
+    keys = {
+        "name": lambda e: e.name,
+        "health": lambda e: (e.health.rank, e.name),
+        "last refreshed": lambda e: (_aware(e.health.last_refreshed) or epoch, e.name),
+        "row count": lambda e: (e.health.row_count or -1, e.name),
+        "owner": lambda e: (e.owner or "~", e.name),
+        "type": lambda e: (e.data_product_type or "~", e.name),
+    }
+    return keys[sort]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; the catalog stores UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+__all__ = [
+    "ArtifactError",
+    "CatalogEntry",
+    "CatalogQuery",
+    "Health",
+    "Identity",
+    "NotFound",
+    "PortalService",
+    "ProductDetail",
+]

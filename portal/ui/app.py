@@ -1,0 +1,38 @@
+"""The Streamlit entry point: page router and sidebar. Run with `make run`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run portal/ui/app.py` puts portal/ui on sys.path, not the repository root.
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from portal.ui.components.context import attempt, current_identity, get_service  # noqa: E402
+
+st.set_page_config(page_title="Asgard data products", page_icon=":material/shield:", layout="wide")
+
+PAGES = [
+    st.Page(
+        "app_pages/catalog.py", title="Catalog", icon=":material/menu_book:", url_path="catalog", default=True
+    ),
+    st.Page("app_pages/product.py", title="Product", icon=":material/inventory_2:", url_path="product"),
+    st.Page("app_pages/preview.py", title="Preview", icon=":material/table_view:", url_path="preview"),
+]
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    service = attempt(get_service)
+    identity = current_identity() if service else None
+    if identity:
+        st.caption(f":material/person: Signed in as **{identity.label}**")
+    if service:
+        settings = service.settings
+        engine = "Trino" if settings.warehouse == "trino" else "DuckDB"
+        st.caption(f":material/database: {engine} warehouse · project `{settings.dbt_project_dir.name}`")
+
+page.run()

@@ -1,0 +1,113 @@
+"""Product: everything about one data product (or any model), and a preview of its data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from portal.products import CatalogQuery
+from portal.ui.components.badges import ago, health_label, tests_label
+from portal.ui.components.context import attempt, get_service
+from portal.ui.components.preview import render_preview
+
+service = attempt(get_service)
+if service is None or attempt(service.artifacts) is None:
+    st.stop()
+
+key = st.query_params.get("id")
+if not key:
+    st.title("Product")
+    names = [e.name for e in service.catalog(CatalogQuery())]
+    key = st.selectbox(
+        "Data product", names, index=None, key="product_pick", placeholder="pick a data product"
+    )
+    if not key:
+        st.stop()
+    st.query_params["id"] = key
+    st.rerun()
+
+detail = attempt(lambda: service.product(key))
+if detail is None:
+    st.page_link("app_pages/catalog.py", label="Back to the catalog", icon=":material/arrow_back:")
+    st.stop()
+
+entry, node = detail.entry, detail.node
+st.title(entry.name)
+st.caption(
+    f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(entry.health)}"
+)
+
+overview, columns_tab, sql_tab, tests_tab, preview_tab = st.tabs(
+    ["Overview", "Columns", "SQL", "Tests", "Preview"]
+)
+
+with overview:
+    st.markdown(node.description or "_No description._")
+    facts = st.columns(4)
+    facts[0].metric("Last build", entry.health.build_status or "never")
+    facts[1].metric("Tests", tests_label(entry.health))
+    facts[2].metric("Refreshed", ago(entry.health.last_refreshed))
+    rows = entry.health.row_count
+    facts[3].metric("Rows", f"{rows:,}" if rows is not None else "unknown")
+    metadata = {
+        "Owner": entry.owner,
+        "Group": f"{node.group} (owner: {detail.group_owner})" if node.group else None,
+        "Consumers": ", ".join(entry.consumers) or None,
+        "Update frequency": entry.update_frequency,
+        "Status": entry.status,
+        "Access": node.access,
+        "Contract enforced": "yes" if node.contract_enforced else "no",
+        "Materialization": node.materialized,
+        "Relation": node.relation_name,
+        "Tags": ", ".join(entry.tags) or None,
+        "File": node.original_file_path,
+    }
+    st.table(pd.DataFrame({"": list(metadata), "value": [v or "—" for v in metadata.values()]}).set_index(""))
+
+with columns_tab:
+    if not detail.columns:
+        st.info("This model declares no columns and the catalog has none yet: run `dbt docs generate`.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "column": [c.name for c in detail.columns],
+                    "type": [c.type or "unknown" for c in detail.columns],
+                    "description": [c.description for c in detail.columns],
+                    "tests": [", ".join(c.tests) for c in detail.columns],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            key="columns_table",
+        )
+
+with sql_tab:
+    raw, compiled = st.tabs(["Raw (dbt)", "Compiled"])
+    raw.code(detail.raw_sql or "-- no SQL in the manifest", language="sql")
+    compiled.code(
+        detail.compiled_sql or "-- not compiled yet: run `dbt compile` or `dbt build`", language="sql"
+    )
+
+with tests_tab:
+    if not detail.tests:
+        st.info("No tests are attached to this model.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "status": [t.status or "not run" for t in detail.tests],
+                    "test": [t.name for t in detail.tests],
+                    "column": [t.column_name or "" for t in detail.tests],
+                    "failures": [t.failures for t in detail.tests],
+                    "ran": [ago(t.executed_at) if t.executed_at else "never" for t in detail.tests],
+                    "message": [t.message or "" for t in detail.tests],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            key="tests_table",
+        )
+
+with preview_tab:
+    render_preview(service, node.unique_id, prefix="product_preview")

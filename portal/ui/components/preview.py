@@ -1,0 +1,77 @@
+"""The preview widget, shared by the Preview page and the product page's Preview tab."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from portal.products import PortalService
+from portal.ui.components.context import attempt, current_identity
+from portal.warehouse import FILTER_OPS, Filter
+
+MAX_FILTERS = 3
+
+
+def render_preview(service: PortalService, key: str, prefix: str) -> None:
+    """Columns, filters and a row limit for product `key`; a bounded read-only query."""
+    settings = service.settings
+    detail = attempt(lambda: service.product(key))
+    if detail is None:
+        return
+    names = [c.name for c in detail.columns]
+    columns = st.multiselect(
+        "Columns",
+        names,
+        key=f"{prefix}_columns",
+        placeholder="all columns",
+        help="Leave empty to show every column.",
+    )
+    limit = st.number_input(
+        f"Rows (at most {settings.preview_max_rows:,})",
+        min_value=1,
+        max_value=settings.preview_max_rows,
+        value=settings.preview_default_rows,
+        step=50,
+        key=f"{prefix}_limit",
+    )
+    filters = []
+    with st.expander("Filters", expanded=False):
+        for i in range(MAX_FILTERS):
+            col, op, value = st.columns([2, 1, 2])
+            column = col.selectbox(
+                "Column",
+                ["", *names],
+                key=f"{prefix}_filter_column_{i}",
+                label_visibility="collapsed",
+                format_func=lambda n: n or "— column —",
+            )
+            operator = op.selectbox(
+                "Operator", FILTER_OPS, key=f"{prefix}_filter_op_{i}", label_visibility="collapsed"
+            )
+            text = value.text_input(
+                "Value", key=f"{prefix}_filter_value_{i}", label_visibility="collapsed", placeholder="value"
+            )
+            if column:
+                filters.append(Filter(column, operator, text))
+    preview = attempt(
+        lambda: service.preview(
+            key, identity=current_identity(), columns=columns or None, filters=filters, limit=int(limit)
+        )
+    )
+    if preview is None:
+        return
+    shown = len(preview.rows)
+    st.caption(
+        f"{shown:,} of {preview.total_rows:,} rows · {preview.elapsed_s * 1000:.0f} ms · read-only · "
+        f"`{preview.relation}`"
+    )
+    st.dataframe(preview.rows, key=f"{prefix}_rows", hide_index=True, width="stretch")
+    st.download_button(
+        "Download CSV",
+        preview.rows.to_csv(index=False).encode(),
+        file_name=f"{detail.node.name}.csv",
+        mime="text/csv",
+        key=f"{prefix}_csv",
+        icon=":material/download:",
+    )
+    with st.expander("SQL that ran"):
+        st.code(preview.sql, language="sql")

@@ -1,0 +1,43 @@
+"""Pointing the portal at somebody else's dbt project: public artifacts and databases."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from portal.products import CatalogQuery, Identity, PortalService
+from portal.settings import Settings
+from tests.conftest import FIXTURES
+
+
+def test_jaffle_shop_duckdb_browses_and_previews(jaffle_env: dict[str, str]) -> None:
+    service = PortalService(Settings.from_env(jaffle_env))
+    products = service.catalog()
+    assert [e.name for e in products] == ["customers"]
+    assert products[0].health.build_status == "success"
+    assert products[0].health.tests_passed > 0
+    everything = {e.name for e in service.catalog(CatalogQuery(include_all_models=True))}
+    assert {"orders", "stg_orders", "raw_orders"} <= everything
+    preview = service.preview("orders", identity=Identity("tester"), limit=10)
+    assert len(preview.rows) == 10 and preview.total_rows == 99
+    detail = service.product("customers")
+    assert any(c.type for c in detail.columns)
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()))
+def test_every_public_fixture_opens_in_the_catalog(fixture: str, tmp_path) -> None:
+    settings = Settings.from_env(
+        {
+            "PORTAL_DBT_TARGET_DIR": str(FIXTURES / fixture),
+            "PORTAL_CATALOG_DB_URL": f"sqlite:///{tmp_path}/c.db",
+        }
+    )
+    service = PortalService(settings)
+    started = time.perf_counter()
+    models = service.catalog(CatalogQuery(include_all_models=True))
+    assert models
+    hits = service.catalog(CatalogQuery(text=models[0].name, include_all_models=True))
+    assert models[0].name in {e.name for e in hits}
+    service.product(models[-1].unique_id)
+    print(f"{fixture}: {len(models)} models in {time.perf_counter() - started:.2f} s")

@@ -1,0 +1,146 @@
+"""Streamlit pages driven headlessly with AppTest, over the real demo build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from portal.settings import ROOT
+
+APP = str(ROOT / "portal" / "ui" / "app.py")
+PRODUCTS = {"dp_customer_360", "dp_product_performance", "dp_revenue_analytics"}
+
+
+@pytest.fixture
+def app(use_env: Callable[[dict[str, str]], None], demo_env: dict[str, str]) -> Callable[..., AppTest]:
+    def start(page: str | None = None, environ: dict[str, str] | None = None, **params: str) -> AppTest:
+        use_env(environ or demo_env)
+        st.cache_resource.clear()  # the service is cached per process; each test gets its own settings
+        at = AppTest.from_file(APP, default_timeout=60)
+        for key, value in params.items():
+            at.query_params[key] = value
+        at.run()
+        if page:
+            at.switch_page(page)
+            at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return start
+
+
+def frame_with(at: AppTest, column: str):
+    """The dataframe shown with `column` (display elements have no keys in AppTest)."""
+    frames = [d.value for d in at.dataframe if column in d.value.columns]
+    assert frames, f"no dataframe with a {column!r} column"
+    return frames[-1]
+
+
+def text_of(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
+    parts += [str(getattr(link, "label", "")) for link in at.get("page_link")]
+    return "\n".join(parts)
+
+
+def test_catalog_smoke_lists_the_products_with_health(app: Callable[..., AppTest]) -> None:
+    at = app()
+    assert at.title[0].value == "Data product catalog"
+    labels = {str(link.proto.label).strip("*") for link in at.get("page_link")}
+    assert labels >= PRODUCTS
+    assert ":green[● healthy]" in text_of(at)
+    assert not at.error
+
+
+def test_catalog_search_finds_a_product_by_column_name(app: Callable[..., AppTest]) -> None:
+    at = app()
+    at.text_input(key="catalog_search").input("recency_score").run()
+    labels = {str(link.proto.label).strip("*") for link in at.get("page_link")}
+    assert labels == {"dp_customer_360"}
+
+
+def test_catalog_filter_by_owner(app: Callable[..., AppTest]) -> None:
+    at = app()
+    owners = at.multiselect(key="filter_owner").options
+    assert owners
+    at.multiselect(key="filter_owner").select(owners[0]).run()
+    shown = {str(link.proto.label).strip("*") for link in at.get("page_link")}
+    assert shown and shown <= PRODUCTS
+    captions = [c.value for c in at.caption if "owner **" in c.value]
+    assert len(captions) == len(shown)
+    assert all(f"owner **{owners[0]}**" in c for c in captions)
+
+
+def test_catalog_all_models_toggle_shows_a_table(app: Callable[..., AppTest]) -> None:
+    at = app()
+    at.toggle(key="all_models").set_value(True).run()
+    frame = at.dataframe[0].value
+    assert {"stg_orders", "dp_customer_360"} <= set(frame["name"])
+
+
+def test_product_page_smoke(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/product.py", id="dp_customer_360")
+    assert at.title[0].value == "dp_customer_360"
+    assert len(at.tabs) >= 5
+    columns = frame_with(at, "description")
+    assert "data_product_updated_at" in set(columns["column"])
+    assert all(columns["type"] != "unknown")
+    tests = frame_with(at, "failures")
+    assert set(tests["status"]) == {"pass"}
+    assert any("select" in c.value.lower() for c in at.code)
+
+
+def test_product_page_without_id_offers_a_choice(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/product.py")
+    picker = at.selectbox(key="product_pick")
+    assert set(picker.options) >= PRODUCTS
+    picker.select("dp_revenue_analytics").run()
+    assert at.title[0].value == "dp_revenue_analytics"
+
+
+def test_unknown_product_says_what_exists(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/product.py", id="customer_360")
+    assert "Did you mean dp_customer_360" in at.warning[0].value
+
+
+def test_preview_page_returns_rows_and_respects_the_limit(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/preview.py", id="dp_customer_360")
+    assert len(at.dataframe[-1].value) == 100
+    assert "100 of" in text_of(at)
+    at.number_input(key="preview_limit").set_value(7).run()
+    assert len(at.dataframe[-1].value) == 7
+    assert "7 of" in text_of(at)
+
+
+def test_preview_page_filters_and_columns(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/preview.py", id="dp_revenue_analytics")
+    names = at.multiselect(key="preview_columns").options
+    at.multiselect(key="preview_columns").select(names[0]).run()
+    assert list(at.dataframe[-1].value.columns) == [names[0]]
+    at.selectbox(key="preview_filter_column_0").select(names[0]).run()
+    at.selectbox(key="preview_filter_op_0").select("is null").run()
+    assert len(at.dataframe[-1].value) == 0
+
+
+def test_missing_warehouse_shows_the_actionable_message(
+    app: Callable[..., AppTest], demo_env: dict[str, str], tmp_path
+) -> None:
+    environ = {**demo_env, "PORTAL_DUCKDB_PATH": str(tmp_path / "not-built.duckdb")}
+    at = app("app_pages/preview.py", environ=environ, id="dp_customer_360")
+    assert any("make demo" in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.exception
+
+
+def test_missing_artifacts_show_the_actionable_message(
+    app: Callable[..., AppTest], demo_env: dict[str, str], tmp_path
+) -> None:
+    environ = {
+        **demo_env,
+        "PORTAL_DBT_TARGET_DIR": str(tmp_path / "no-target"),
+        "PORTAL_CATALOG_DB_URL": f"sqlite:///{tmp_path}/c.db",
+    }
+    at = app(environ=environ)
+    assert any("make demo" in e.value for e in at.error)
+    assert not at.exception
