@@ -12,8 +12,11 @@ catalog must stay quick on projects with tens of thousands of nodes.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,22 @@ class ArtifactError(ValueError):
     """An artifact is missing, unreadable or of a schema version the portal does not read."""
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic structures.
+
+    A big manifest is about a million small objects that all stay alive; full collections
+    triggered while they are created find nothing to free and double the time of a read.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_json(path: Path) -> dict[str, Any]:
     """Read `path` (plain or `.gz`) as a JSON object."""
     try:
@@ -50,7 +69,8 @@ def read_json(path: Path) -> dict[str, Any]:
                 f"{path} is not a readable gzip file ({exc}). Re-run dbt to regenerate it."
             ) from exc
     try:
-        parsed = orjson.loads(data)
+        with gc_paused():
+            parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not valid JSON ({exc}). Re-run dbt to regenerate it.") from exc
     if not isinstance(parsed, dict):
