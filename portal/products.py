@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
 from catalog_db.session import open_catalog
 from portal.artifacts import ArtifactError, Artifacts, Node, find_artifact, load_artifacts
+from portal.columns_lineage import ColumnLineage, ColumnTracer
+from portal.lineage import Lineage
 from portal.settings import Settings
 from portal.sync import SyncReport, is_data_product, sync
 from portal.warehouse import Filter, Preview, Relation, Warehouse, WarehouseError, open_warehouse
@@ -156,6 +158,8 @@ class PortalService:
         self._stamp: tuple[Any, ...] | None = None
         self._artifacts: Artifacts | None = None
         self._entries: list[CatalogEntry] = []
+        self._lineage: Lineage | None = None
+        self._tracer: ColumnTracer | None = None
         self.last_sync: SyncReport | None = None
 
     # -- artifacts ---------------------------------------------------------------------------
@@ -179,6 +183,7 @@ class PortalService:
                     )
                 self._artifacts, self._stamp = artifacts, stamp
                 self._entries = self._build_entries(artifacts)
+                self._lineage = self._tracer = None  # rebuilt lazily: most pages never draw lineage
             return self._artifacts
 
     def reload(self) -> Artifacts:
@@ -299,6 +304,32 @@ class PortalService:
             "frequencies": values("update_frequency"),
             "statuses": sorted({e.status for e in entries} | {e.health.level for e in entries}),
         }
+
+    # -- lineage -----------------------------------------------------------------------------
+    def lineage(self) -> Lineage:
+        """The manifest's lineage graph, with each node's latest status from the catalog database."""
+        artifacts = self.artifacts()
+        with self._lock:
+            if self._lineage is None:
+                lineage = Lineage(artifacts.manifest, data_products_path=self.settings.data_products_path)
+                with self.sessions() as session:
+                    latest = {uid: r.status for uid, r in self._latest_results(session).items()}
+                for unique_id, data in lineage.graph.nodes(data=True):
+                    data["status"] = latest.get(unique_id, data.get("status"))
+                    for test in data["tests"]:
+                        test["status"] = latest.get(test["unique_id"], test["status"])
+                self._lineage = lineage
+            return self._lineage
+
+    def column_lineage(self, key: str, column: str) -> ColumnLineage:
+        """Which upstream columns feed `column` of a model (or why that cannot be traced)."""
+        node = self.resolve(key)
+        artifacts = self.artifacts()
+        with self._lock:
+            if self._tracer is None:
+                self._tracer = ColumnTracer(artifacts.manifest, artifacts.catalog)
+            tracer = self._tracer
+        return tracer.trace(node.unique_id, column)
 
     # -- one product -------------------------------------------------------------------------
     def resolve(self, key: str) -> Node:

@@ -144,3 +144,34 @@ def test_missing_artifacts_show_the_actionable_message(
     at = app(environ=environ)
     assert any("make demo" in e.value for e in at.error)
     assert not at.exception
+
+
+def test_lineage_page_smoke_and_focus_search(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/lineage.py")
+    assert at.title[0].value == "Lineage"
+    at.text_input(key="lineage_find").input("dp_customer_360").run()
+    focus = at.selectbox(key="lineage_focus")
+    assert focus.value == "model.asgard.dp_customer_360"
+    assert at.get("plotly_chart"), "the graph is drawn"
+    assert "nodes" in text_of(at)
+    at.number_input(key="lineage_up").set_value(5).run()
+    assert not at.exception
+
+
+def test_lineage_selector_and_bad_selector(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/lineage.py")
+    at.text_input(key="lineage_selector").input("+dp_revenue_analytics").run()
+    assert at.get("plotly_chart") and not at.warning
+    at.text_input(key="lineage_selector").input("tag:").run()
+    assert at.warning, "an invalid selector says what is wrong"
+    assert not at.exception
+
+
+def test_product_page_lineage_tab_answers_impact_and_columns(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/product.py", id="dp_customer_360")
+    assert at.get("plotly_chart")
+    column = at.selectbox(key="product_lineage_column_model.asgard.dp_customer_360")
+    column.select("lifetime_value").run()
+    frame = frame_with(at, "derives from")
+    assert any("order" in value for value in frame["derives from"]), frame
+    assert not at.exception

@@ -8,6 +8,7 @@ import streamlit as st
 from portal.products import CatalogQuery
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
+from portal.ui.components.lineage_view import render_lineage
 from portal.ui.components.preview import render_preview
 
 service = attempt(get_service)
@@ -37,8 +38,8 @@ st.caption(
     f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(entry.health)}"
 )
 
-overview, columns_tab, sql_tab, tests_tab, preview_tab = st.tabs(
-    ["Overview", "Columns", "SQL", "Tests", "Preview"]
+overview, columns_tab, sql_tab, tests_tab, lineage_tab, preview_tab = st.tabs(
+    ["Overview", "Columns", "SQL", "Tests", "Lineage", "Preview"]
 )
 
 with overview:
@@ -108,6 +109,9 @@ with tests_tab:
             width="stretch",
             key="tests_table",
         )
+
+with lineage_tab:
+    render_lineage(service, prefix="product_lineage", focus=node.unique_id)
 
 with preview_tab:
     render_preview(service, node.unique_id, prefix="product_preview")

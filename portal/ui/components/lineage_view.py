@@ -1,0 +1,189 @@
+"""The lineage explorer, shared by the Lineage page and the product page's lineage tab."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from portal.layout import layered_layout
+from portal.lineage import LineageError, neighbourhood, require_node
+from portal.lineage_figure import edges_csv, lineage_figure
+from portal.products import PortalService
+from portal.ui.components.context import attempt
+
+
+def _pick_focus(service: PortalService, prefix: str, focus: str | None) -> str | None:
+    """A search box and a short list of matches: big projects have too many nodes for one list."""
+    graph = service.lineage().graph
+    if focus is not None:
+        return focus
+    text = st.text_input(
+        "Find a node", key=f"{prefix}_find", placeholder="name of a model, source or exposure"
+    )
+    needle = text.strip().lower()
+    candidates = [
+        n for n, d in graph.nodes(data=True) if not needle or needle in str(d.get("label", "")).lower()
+    ]
+    candidates.sort(key=lambda n: (not graph.nodes[n].get("is_data_product"), graph.nodes[n].get("label")))
+    if not candidates:
+        st.warning(f"No node matches {text!r}. Try part of its name.", icon=":material/search_off:")
+        return None
+    return st.selectbox(
+        f"Focus ({len(candidates):,} matching)",
+        candidates[:200],
+        key=f"{prefix}_focus",
+        format_func=lambda n: f"{graph.nodes[n].get('label')} · {graph.nodes[n].get('resource_type')}",
+    )
+
+
+def render_lineage(service: PortalService, prefix: str, focus: str | None = None) -> None:
+    """Focus, depth, selector, budget; the layered graph; node details, impact and export."""
+    lineage = attempt(service.lineage)
+    if lineage is None:
+        return
+    graph = lineage.graph
+    focus = _pick_focus(service, prefix, focus)
+    controls = st.columns([1, 1, 1, 1])
+    up = controls[0].number_input("Hops upstream", 0, 50, 1, key=f"{prefix}_up")
+    down = controls[1].number_input("Hops downstream", 0, 50, 1, key=f"{prefix}_down")
+    budget = controls[2].number_input(
+        "Node budget",
+        10,
+        2000,
+        150,
+        step=10,
+        key=f"{prefix}_budget",
+        help="Above it, nodes are grouped by folder into expandable groups.",
+    )
+    colour_by = controls[3].selectbox("Colour by", ["resource_type", "layer"], key=f"{prefix}_colour")
+    selector = st.text_input(
+        "dbt selector (overrides the hops)",
+        key=f"{prefix}_selector",
+        placeholder="e.g. +dp_customer_360  ·  tag:finance  ·  source:silver+  ·  2+int_orders+1",
+    )
+    try:
+        if selector.strip():
+            chosen = set(lineage.select(selector).unique_ids) & set(graph.nodes)
+        elif focus:
+            chosen = neighbourhood(graph, focus, up=int(up), down=int(down))
+        else:
+            return
+    except LineageError as exc:
+        st.warning(f"{exc}", icon=":material/edit:")
+        return
+    if not chosen:
+        st.info("The selector matches no node of the graph. Check the spelling or widen it.")
+        return
+    expanded = st.session_state.get(f"{prefix}_expanded", [])
+    layout = layered_layout(
+        graph, chosen, max_nodes=int(budget), keep=[focus] if focus else [], expanded=expanded
+    )
+    caption = f"{len(chosen):,} nodes"
+    if layout.hidden:
+        caption += f" · {layout.hidden:,} hidden in {len(layout.collapsed)} groups (expand them below)"
+    st.caption(caption + " · drag to pan, scroll to zoom, camera icon exports a PNG")
+    figure = lineage_figure(graph, layout, colour_by=colour_by, focus=focus)
+    event = st.plotly_chart(
+        figure,
+        key=f"{prefix}_chart",
+        on_select="rerun",
+        selection_mode="points",
+        width="stretch",
+        config={"toImageButtonOptions": {"format": "png", "filename": "lineage", "scale": 2}},
+    )
+    if layout.collapsed:
+        st.multiselect(
+            "Expand groups",
+            sorted(s.key for s in layout.collapsed.values()) + list(expanded),
+            key=f"{prefix}_expanded",
+        )
+    picked = [p.get("customdata") for p in (event.selection.points if event else []) if p.get("customdata")]
+    selected = picked[0] if picked else focus
+    st.download_button(
+        "Export edges as CSV",
+        edges_csv(graph, chosen),
+        file_name="lineage_edges.csv",
+        mime="text/csv",
+        key=f"{prefix}_csv",
+        icon=":material/download:",
+    )
+    if selected and selected in graph:
+        _details(service, prefix, selected)
+
+
+def _details(service: PortalService, prefix: str, unique_id: str) -> None:
+    lineage = service.lineage()
+    data = lineage.graph.nodes[unique_id]
+    st.subheader(str(data.get("label")))
+    st.caption(f"{data.get('resource_type')} · `{unique_id}` · owner {data.get('owner') or 'unknown'}")
+    if data.get("description"):
+        st.markdown(str(data["description"])[:600])
+    if data.get("resource_type") in {"model", "seed", "snapshot"}:
+        st.page_link(
+            "app_pages/product.py",
+            label="Open its page",
+            icon=":material/open_in_new:",
+            query_params={"id": unique_id},
+        )
+    impacted = lineage.impact(unique_id)
+    with st.expander(f"What breaks if this changes: {len(impacted)} data products and exposures downstream"):
+        if impacted:
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "name": [i.name for i in impacted],
+                        "kind": [i.kind for i in impacted],
+                        "owner": [i.owner for i in impacted],
+                        "consumers": [", ".join(i.consumers) for i in impacted],
+                        "path": [" → ".join(p.split(".")[-1] for p in i.path) for i in impacted],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+        else:
+            st.caption("Nothing downstream is a data product or an exposure.")
+    columns = (
+        list(service.artifacts().manifest.get(unique_id).columns)
+        if service.artifacts().manifest.get(unique_id)
+        else []
+    )
+    if data.get("resource_type") == "model":
+        with st.expander("Column lineage: which upstream columns feed a column"):
+            if not columns:
+                columns = [c.name for c in (attempt(lambda: service.product(unique_id).columns) or [])]
+            column = st.selectbox("Column", columns, index=None, key=f"{prefix}_column_{unique_id}")
+            if column:
+                _column_lineage(service, unique_id, column)
+
+
+def _column_lineage(service: PortalService, unique_id: str, column: str) -> None:
+    result = attempt(lambda: service.column_lineage(unique_id, column))
+    if result is None:
+        return
+    if result.edges:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "column": [f"{d.unique_id.split('.')[-1]}.{d.column}" for d, _ in result.edges],
+                    "derives from": [f"{u.unique_id.split('.')[-1]}.{u.column}" for _, u in result.edges],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        origins = ", ".join(f"{o.unique_id.split('.')[-1]}.{o.column}" for o in result.origins)
+        st.caption(f"Origins: {origins or 'none'}")
+    for problem in result.untraceable:
+        st.warning(f"{problem.column.column} cannot be traced: {problem.reason}", icon=":material/help:")
+    if not result.edges and not result.untraceable:
+        st.info("This column derives from no upstream column (a constant or a generated value).")
+
+
+def require(service: PortalService, key: str) -> str | None:
+    """The graph id of a product page's node, or None with a message."""
+    try:
+        return require_node(service.lineage().graph, key)
+    except LineageError as exc:
+        st.warning(str(exc))
+        return None
