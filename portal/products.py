@@ -177,14 +177,23 @@ class PortalService:
             stamp = self._artifact_stamp()
             if self._artifacts is None or stamp != self._stamp:
                 artifacts = load_artifacts(self.settings.target_dir)
-                with self.sessions.begin() as session:
-                    self.last_sync = sync(
-                        session, artifacts, data_products_path=self.settings.data_products_path
-                    )
+                self.last_sync = self._sync(artifacts)
                 self._artifacts, self._stamp = artifacts, stamp
                 self._entries = self._build_entries(artifacts)
                 self._lineage = self._tracer = None  # rebuilt lazily: most pages never draw lineage
             return self._artifacts
+
+    def _sync(self, artifacts: Artifacts) -> SyncReport:
+        """Sync, once more if another process (the API, cron) inserted the same rows meanwhile:
+        the second pass sees them and is a no-op where they agree."""
+        for attempt in range(2):
+            try:
+                with self.sessions.begin() as session:
+                    return sync(session, artifacts, data_products_path=self.settings.data_products_path)
+            except sa.exc.IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def reload(self) -> Artifacts:
         """Forget cached artifacts and health (after a build wrote new ones)."""

@@ -41,3 +41,33 @@ def test_every_public_fixture_opens_in_the_catalog(fixture: str, tmp_path) -> No
     assert models[0].name in {e.name for e in hits}
     service.product(models[-1].unique_id)
     print(f"{fixture}: {len(models)} models in {time.perf_counter() - started:.2f} s")
+
+
+def test_two_processes_syncing_at_once_register_each_product_once(jaffle_env: dict[str, str], tmp_path) -> None:
+    """The UI, the API and cron each hold a service; their first syncs may overlap."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from catalog_db.models import DataProduct
+
+    environ = {**jaffle_env, "PORTAL_CATALOG_DB_URL": f"sqlite:///{tmp_path}/shared.db"}
+    services = [PortalService(Settings.from_env(environ)) for _ in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(services))
+
+    def first_sync(service: PortalService) -> None:
+        barrier.wait()
+        try:
+            service.artifacts()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_sync, args=(s,)) for s in services]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with services[0].sessions() as session:
+        assert session.scalars(sa.select(sa.func.count()).select_from(DataProduct)).one() == 1
