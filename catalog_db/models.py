@@ -184,3 +184,112 @@ class AuditEvent(Base):
     object_type: Mapped[str]
     object_id: Mapped[str]
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- observability: profiles, drift and usage as time series ------------------------------
+# Keyed by the dbt model name rather than data_products.id: any built model can be profiled or
+# previewed (not only registered products), and a product's history outlives its registration.
+
+PROFILE_STATUSES = ("ok", "empty", "missing", "unavailable", "error")
+DRIFT_KINDS = ("schema", "distribution")
+USAGE_FACES = ("ui", "api", "cli")
+
+
+class ProductProfile(Base):
+    """One measurement of a built model in the warehouse, taken after a build or on demand.
+
+    `status` says whether there was anything to measure: a missing table, an unreachable
+    warehouse or an empty table is a measurement too, so the history shows when it happened.
+    """
+
+    __tablename__ = "product_profiles"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", PROFILE_STATUSES), name="status"),
+        Index(None, "product", "measured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product: Mapped[str]
+    unique_id: Mapped[str | None]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    measured_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    row_count: Mapped[int | None] = mapped_column(BigInteger)
+    primary_key: Mapped[list[str]] = mapped_column(default=list)
+    duplicate_keys: Mapped[int | None] = mapped_column(BigInteger)
+    # The newest value of the freshness column (settings.freshness_column), if the model has one.
+    newest_update: Mapped[datetime | None]
+    # Per column, in table order: name, type, kind, nulls, null_rate, distinct, min, max, mean, ...
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Per upstream source with a freshness promise: its newest loaded_at_field value.
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    elapsed_s: Mapped[float | None]
+
+
+class DriftEvent(Base):
+    """A change between two successive profiles that crossed a threshold (or a schema change)."""
+
+    __tablename__ = "drift_events"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", DRIFT_KINDS), name="kind"),
+        Index(None, "product", "detected_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product: Mapped[str]
+    kind: Mapped[str] = mapped_column(String(16))
+    column: Mapped[str | None]
+    change: Mapped[str]  # added, removed, retyped, null_rate, distinct_count, mean, psi
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    profile_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_profiles.id", ondelete="CASCADE"), index=True
+    )
+    acknowledged: Mapped[bool] = mapped_column(default=False)
+    acknowledged_by: Mapped[str | None]
+    acknowledged_at: Mapped[datetime | None]
+
+
+class UsageEvent(Base):
+    """One read of a product's data through the portal: a preview, an API query, a CLI export."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        CheckConstraint(_one_of("face", USAGE_FACES), name="face"),
+        Index(None, "product", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user: Mapped[str] = mapped_column(index=True)
+    product: Mapped[str]
+    face: Mapped[str] = mapped_column(String(8))
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[float | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- API bearer tokens ---------------------------------------------------------------------
+
+TOKEN_ROLES = ("viewer", "creator", "admin")
+
+
+class ApiToken(Base):
+    """A bearer token of the REST API. Only the SHA-256 of its secret is stored: the secret is
+    shown once, when the token is created, and a leaked database cannot be replayed as tokens."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(_one_of("role", TOKEN_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user: Mapped[str] = mapped_column(index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str]
+    # Updated at most every few minutes (see portal.auth): a write per request would serialise reads.
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None]

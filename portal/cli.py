@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     from portal import lineage_cli
 
     lineage_cli.add_parser(commands)
+
+    from portal import cli_observability
+
+    cli_observability.add_parsers(commands)
     return parser
 
 

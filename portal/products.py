@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
 from catalog_db.session import open_catalog
+from portal import usage
 from portal.artifacts import ArtifactError, Artifacts, Node, find_artifact, load_artifacts
 from portal.columns_lineage import ColumnLineage, ColumnTracer
 from portal.lineage import Lineage
@@ -424,13 +425,15 @@ class PortalService:
         limit: int | None = None,
         order_by: str | None = None,
         descending: bool = False,
+        face: str = "ui",
     ) -> Preview:
+        """A bounded read-only read of a product, recorded as a usage event of `identity`."""
         node = self.resolve(key)
         if node.resource_type not in {"model", "seed", "snapshot", "source"}:
             raise NotFound(
                 f"{node.unique_id} is a {node.resource_type}; only built relations can be previewed."
             )
-        return self.warehouse(identity).preview(
+        result = self.warehouse(identity).preview(
             self.relation(node),
             columns=columns,
             filters=filters,
@@ -438,6 +441,16 @@ class PortalService:
             order_by=order_by,
             descending=descending,
         )
+        usage.record(
+            self,
+            identity,
+            node.name,
+            face=face,
+            rows=len(result.rows),
+            duration_ms=result.elapsed_s * 1000,
+            detail={"limit": result.limit, "filters": len(filters)},
+        )
+        return result
 
     def refresh_row_counts(self) -> dict[str, int | None]:
         """Count each data product's rows in the warehouse (after a build) and store them."""

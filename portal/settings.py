@@ -40,6 +40,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 1:
+        raise ValueError("must be a number above 0 and at most 1 (e.g. 0.1 for 10 percentage points)")
+    return number
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
@@ -122,6 +129,75 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "gold_schema", "gold", _text, "Schema of the published data products (the dbt var `gold_schema`)."
     ),
+    Setting(
+        "freshness_column",
+        "data_product_updated_at",
+        _text,
+        "The timestamp column whose newest value says how fresh a data product is.",
+    ),
+    Setting(
+        "freshness_stale_factor",
+        "2",
+        _positive_float,
+        "A product is late once its data is older than its update frequency, and stale once older than "
+        "this many times it.",
+    ),
+    Setting(
+        "drift_null_rate_delta",
+        "0.1",
+        _fraction,
+        "Distribution drift: a column's null rate moving by at least this much between builds (0.1 = 10 points).",
+    ),
+    Setting(
+        "drift_distinct_change",
+        "0.5",
+        _positive_float,
+        "Distribution drift: a column's distinct count changing by at least this fraction (0.5 = 50 %).",
+    ),
+    Setting(
+        "drift_mean_shift",
+        "0.5",
+        _positive_float,
+        "Distribution drift: a numeric column's mean moving by at least this many previous standard deviations.",
+    ),
+    Setting(
+        "drift_psi",
+        "0.2",
+        _positive_float,
+        "Distribution drift: a population stability index at least this high on a low-cardinality column.",
+    ),
+    Setting(
+        "profile_max_categories",
+        "20",
+        _positive_int,
+        "Columns with at most this many distinct values get value counts (and so a population stability index).",
+    ),
+    Setting(
+        "profile_approximate_distinct",
+        "false",
+        _bool,
+        "Count distinct values approximately (HyperLogLog, a few per cent off, several times faster on big "
+        "tables) instead of exactly.",
+    ),
+    Setting(
+        "refresh_timeout_s",
+        "3600",
+        _positive_float,
+        "Seconds one product's refresh build may run before it is stopped.",
+    ),
+    Setting("api_host", "127.0.0.1", _text, "Address `python -m portal api` (`make api`) listens on."),
+    Setting("api_port", "8000", _positive_int, "Port of the REST API."),
+    Setting(
+        "api_anonymous",
+        "auto",
+        _choice("auto", "off", "viewer", "creator"),
+        "Role of API calls without a token, as the local user: `auto` is `creator` on the embedded "
+        "DuckDB default and `off` on Trino. Only honoured for direct calls from 127.0.0.1 to an API "
+        "bound to a loopback address.",
+    ),
+    Setting(
+        "api_max_body_bytes", "1048576", _positive_int, "The largest request body the API accepts (bytes)."
+    ),
 )
 
 
@@ -148,6 +224,19 @@ class Settings:
     demo_seed: int
     silver_schema: str
     gold_schema: str
+    freshness_column: str
+    freshness_stale_factor: float
+    drift_null_rate_delta: float
+    drift_distinct_change: float
+    drift_mean_shift: float
+    drift_psi: float
+    profile_max_categories: int
+    profile_approximate_distinct: bool
+    refresh_timeout_s: float
+    api_host: str
+    api_port: int
+    api_anonymous: str
+    api_max_body_bytes: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

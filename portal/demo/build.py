@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from portal import quality
 from portal.artifacts import find_artifact
 from portal.builder import DbtResult, run_dbt
 from portal.demo import silver
@@ -76,5 +77,7 @@ def build_demo(settings: Settings, *, say: Say = print) -> DemoReport:
     docs = _checked(run_dbt(settings, ["docs", "generate"], on_line=say), "dbt docs generate")
     service.reload()
     counts = service.refresh_row_counts()
+    say("Profiling the data products (row counts, nulls, distributions, freshness) …")
+    quality.profile_products(service)
     say("Data products: " + ", ".join(f"{name} ({count:,} rows)" for name, count in counts.items() if count))
     return DemoReport(rows=rows, build=build, docs=docs, row_counts=counts)

@@ -31,7 +31,17 @@ from catalog_db import (
 
 REPO = Path(__file__).resolve().parents[2]
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-TABLES = {"alembic_version", "audit_events", "data_products", "node_results", "runs"}
+TABLES = {
+    "alembic_version",
+    "api_tokens",
+    "audit_events",
+    "data_products",
+    "drift_events",
+    "node_results",
+    "product_profiles",
+    "runs",
+    "usage_events",
+}
 
 
 def sqlite_url(path: Path) -> str:
@@ -48,7 +58,7 @@ def revision(url: str) -> str | None:
 
 
 def test_there_is_one_head() -> None:
-    assert HEAD == "0001"
+    assert HEAD == "0003"
 
 
 def test_migrate_creates_everything_and_is_idempotent(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from portal.products import CatalogQuery
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.lineage_view import render_lineage
+from portal.ui.components.observability import render_quality_tab, render_runs_tab, render_usage_tab
 from portal.ui.components.preview import render_preview
 
 service = attempt(get_service)
@@ -38,8 +39,8 @@ st.caption(
     f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(entry.health)}"
 )
 
-overview, columns_tab, sql_tab, tests_tab, lineage_tab, preview_tab = st.tabs(
-    ["Overview", "Columns", "SQL", "Tests", "Lineage", "Preview"]
+overview, columns_tab, sql_tab, tests_tab, lineage_tab, quality_tab, runs_tab, usage_tab, preview_tab = (
+    st.tabs(["Overview", "Columns", "SQL", "Tests", "Lineage", "Quality", "Runs", "Usage", "Preview"])
 )
 
 with overview:
@@ -112,6 +113,15 @@ with tests_tab:
 
 with lineage_tab:
     render_lineage(service, prefix="product_lineage", focus=node.unique_id)
+
+with quality_tab:
+    render_quality_tab(service, node.unique_id)
+
+with runs_tab:
+    render_runs_tab(service, node.unique_id)
+
+with usage_tab:
+    render_usage_tab(service, node.unique_id)
 
 with preview_tab:
     render_preview(service, node.unique_id, prefix="product_preview")

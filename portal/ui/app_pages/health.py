@@ -1,0 +1,142 @@
+"""Health: every data product's freshness, last run, failing tests and open drift, worst first;
+the usage leaderboard; the slowest models."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from portal import quality, refresh, usage
+from portal.ui.components.badges import ago
+from portal.ui.components.context import attempt, get_service
+from portal.ui.components.observability import (
+    FRESHNESS_ICON,
+    period_picker,
+    render_consumers,
+    render_drift_table,
+    run_refresh,
+    show_chart,
+)
+
+LEVEL_ICON = {"failing": "✖", "stale": "✖", "warning": "▲", "unknown": "○", "healthy": "●"}
+
+st.title("Health")
+service = attempt(get_service)
+if service is None or attempt(service.artifacts) is None:
+    st.stop()
+
+overview = attempt(lambda: quality.health_overview(service))
+if overview is None:
+    st.stop()
+if not overview:
+    st.info("There are no data products yet: create one, or point the portal at a dbt project that has some.")
+    st.stop()
+
+levels = [h.level for h in overview]
+facts = st.columns(5)
+for column, level in zip(facts, quality.HEALTH_LEVELS, strict=True):
+    column.metric(f"{LEVEL_ICON[level]} {level}", levels.count(level))
+
+due = attempt(lambda: [c for c in refresh.due_checks(service) if c.due]) or []
+left, right = st.columns([3, 1])
+left.caption(
+    f"{len(due)} product(s) due for a refresh: {', '.join(c.name for c in due)}."
+    if due
+    else "No product is due for a refresh."
+)
+if right.button(
+    "Refresh due products", key="health_refresh_due", icon=":material/refresh:", disabled=not due
+):
+    attempt(lambda: run_refresh(service, None))
+    st.rerun()
+
+frame = pd.DataFrame(
+    {
+        "health": [f"{LEVEL_ICON[h.level]} {h.level}" for h in overview],
+        "product": [h.name for h in overview],
+        "freshness": [f"{FRESHNESS_ICON[h.freshness.state]} {h.freshness.state}" for h in overview],
+        "age": [quality.describe_age(h.freshness.age) for h in overview],
+        "promised": [h.update_frequency or "on demand" for h in overview],
+        "last run": [f"{h.build_status or 'never'} · {ago(h.last_run_at)}" for h in overview],
+        "run (s)": [h.last_run_elapsed_s for h in overview],
+        "failing tests": [h.tests_failed for h in overview],
+        "open drift": [h.open_drift for h in overview],
+        "rows": [h.row_count for h in overview],
+        "problems": ["; ".join(h.problems) for h in overview],
+        "owner": [h.owner or "" for h in overview],
+    }
+)
+event = st.dataframe(
+    frame,
+    key="health_table",
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    width="stretch",
+    column_config={"run (s)": st.column_config.NumberColumn(format="%.1f")},
+)
+st.caption("Worst first. Select a row to open the product.")
+chosen = event.selection.rows if event else []
+if chosen:
+    st.switch_page("app_pages/product.py", query_params={"id": overview[chosen[0]].name})
+
+drift = attempt(lambda: quality.drift_events(service, open_only=True, limit=50)) or []
+if drift:
+    st.subheader("Open drift events")
+    render_drift_table(drift, "health_drift", with_product=True)
+
+st.subheader("Usage leaderboard")
+days = period_picker("health_usage_days")
+board = attempt(lambda: usage.leaderboard(service, days=days)) or []
+if not board:
+    st.info("No product has been read through the portal in this period.")
+else:
+    board_frame = pd.DataFrame(
+        {
+            "product": [u.product for u in board],
+            "queries": [u.queries for u in board],
+            "users": [u.users for u in board],
+            "rows": [u.rows for u in board],
+            "mean ms": [u.mean_duration_ms for u in board],
+            "last query": [ago(u.last_at) for u in board],
+        }
+    )
+    left, right = st.columns(2)
+    with left:
+        figure = px.bar(
+            board_frame.iloc[::-1], x="queries", y="product", orientation="h", title="Most used products"
+        )
+        show_chart(figure, "health_usage_chart")
+    with right:
+        st.dataframe(
+            board_frame,
+            hide_index=True,
+            width="stretch",
+            key="health_usage_table",
+            column_config={"mean ms": st.column_config.NumberColumn(format="%.0f")},
+        )
+    consumers = attempt(lambda: usage.top_consumers(service, days=days)) or []
+    render_consumers(consumers, "health_consumers")
+
+st.subheader("Slowest models")
+slowest = attempt(lambda: refresh.slowest_models(service)) or []
+if not slowest:
+    st.info("No model timings are recorded yet: they come from dbt's run_results.json after each build.")
+else:
+    speed = pd.DataFrame(
+        {
+            "model": [m.name for m in slowest],
+            "mean (s)": [m.mean_s for m in slowest],
+            "max (s)": [m.max_s for m in slowest],
+            "runs": [m.runs for m in slowest],
+        }
+    )
+    figure = px.bar(
+        speed.iloc[::-1],
+        x="mean (s)",
+        y="model",
+        orientation="h",
+        title="Mean execution time over recent runs",
+    )
+    show_chart(figure, "health_slowest_chart")
