@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.requirements-installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run test test-fast lint demo docs clean help
+.PHONY: run test test-fast lint demo docs clean help stack-up stack-down test-trino
 
 help:
 	@echo "make run    start the portal on http://$(HOST):$(PORT) (builds the demo on first run)"
@@ -14,6 +14,8 @@ help:
 	@echo "make demo   rebuild the demo silver data and warehouse"
 	@echo "make docs   generate and serve dbt's own docs site on http://$(HOST):8081"
 	@echo "make lint   ruff and mypy"
+	@echo "make test-trino   the trino tier against a local Trino + Nessie (starts and stops it)"
+	@echo "make stack-up / make stack-down   start / stop the local Trino + Nessie stack"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +47,22 @@ docs: $(STAMP)
 
 clean:
 	rm -rf var dbt/target dbt/logs
+
+# --- The production engine, locally: Trino + Iceberg + Nessie (deploy/stack.sh) --------------------
+TRINO_TEST_SCALE ?= 0.02
+
+stack-up:
+	deploy/stack.sh up
+
+stack-down:
+	deploy/stack.sh down
+
+# Starts the stack unless it is already up, loads the demo silver tables into nessie.silver,
+# runs the trino-marked tests, and stops the stack again only if this target started it.
+test-trino: $(STAMP)
+	@set -e; \
+	if ! deploy/stack.sh status >/dev/null 2>&1; then \
+	  trap "deploy/stack.sh down" EXIT INT TERM; deploy/stack.sh up || exit 1; \
+	fi; \
+	$(BIN)/python -m portal.trino_loader --scale $(TRINO_TEST_SCALE) || exit 1; \
+	$(BIN)/python -m pytest -m trino tests/trino

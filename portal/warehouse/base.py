@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import sqlglot
+import sqlglot.errors
 from sqlglot import exp
+
+# Statement kinds that change something; refused anywhere inside a query handed to `query()`.
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
 
 
 class WarehouseError(RuntimeError):
@@ -110,12 +115,46 @@ class Warehouse(ABC):
         return exp.table_(relation.name, db=relation.schema, catalog=relation.database, quoted=True)
 
     def query(self, sql: str) -> pd.DataFrame:
+        """Run one read-only statement (SELECT, set operation, DESCRIBE, SHOW, EXPLAIN)."""
+        self.ensure_read_only(sql)
         names, rows = self._fetch(sql)
         return pd.DataFrame.from_records(rows, columns=names)
 
     def explain(self, sql: str) -> str:
+        self.ensure_read_only(sql)
         _, rows = self._fetch(f"EXPLAIN {sql}")
         return "\n".join(str(cell) for row in rows for cell in row[1:] or row)
+
+    def ensure_read_only(self, sql: str) -> None:
+        """Refuse anything but one reading statement.
+
+        DuckDB is opened read-only anyway, but a Trino user who may write (dbt's own user, say)
+        could otherwise write through a preview connection, so the statement itself is checked.
+        """
+        try:
+            statements = [s for s in sqlglot.parse(sql, read=self.dialect) if s is not None]
+        except sqlglot.errors.SqlglotError as exc:
+            raise BadRequest(f"The query does not parse as {self.engine_name} SQL: {exc}") from None
+        if len(statements) != 1:
+            raise BadRequest(f"Send exactly one statement (got {len(statements)}).")
+        statement = statements[0]
+        if isinstance(statement, exp.Command):
+            keyword = str(statement.this).upper()
+            rest = statement.expression.name if isinstance(statement.expression, exp.Expression) else ""
+            if keyword == "SHOW":
+                return
+            if keyword == "EXPLAIN" and not rest.lstrip().upper().startswith("ANALYZE"):
+                self.ensure_read_only(rest)  # EXPLAIN ANALYZE runs its statement: refused
+                return
+        elif isinstance(statement, exp.Show):
+            return
+        elif isinstance(statement, exp.Query | exp.Describe):
+            if not any(isinstance(node, _WRITES) for node in statement.walk()):
+                return
+        raise BadRequest(
+            f"Only reading statements may run here (SELECT, DESCRIBE, SHOW, EXPLAIN); "
+            f"{type(statement).__name__.upper()} was refused."
+        )
 
     def preview(
         self,

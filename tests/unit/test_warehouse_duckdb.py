@@ -103,15 +103,30 @@ def test_bad_requests_say_what_to_fix(warehouse: DuckDBWarehouse, kwargs: dict, 
         warehouse.preview(ORDERS, **kwargs)
 
 
+def test_only_reading_statements_are_sent(warehouse: DuckDBWarehouse) -> None:
+    for statement in (
+        "create table gold.evil as select 1",
+        "select 1; drop table gold.orders",
+        "explain analyze delete from gold.orders",
+        "set enable_external_access = true",
+        "attach '/tmp/x.duckdb'",
+    ):
+        with pytest.raises(BadRequest, match="Only reading statements|exactly one statement"):
+            warehouse.query(statement)
+    assert warehouse.query("select count(*) as n from gold.orders")["n"][0] == 5000
+    assert "SEQ_SCAN" in warehouse.explain("select * from gold.orders").upper().replace(" ", "_")
+
+
 def test_connection_is_read_only_and_locked_down(warehouse: DuckDBWarehouse, tmp_path: Path) -> None:
+    """Below the statement check, the connection itself refuses (defence in depth)."""
     with pytest.raises(WarehouseError, match=r"read-only|read only"):
-        warehouse.query("create table gold.evil as select 1")
+        warehouse._fetch("create table gold.evil as select 1")
     outside = tmp_path / "secret.csv"
     outside.write_text("a\n1\n")
     with pytest.raises(WarehouseError, match="disabled"):
         warehouse.query(f"select * from read_csv('{outside}')")
     with pytest.raises(WarehouseError, match="locked"):
-        warehouse.query("set enable_external_access = true")
+        warehouse._fetch("set enable_external_access = true")
 
 
 def test_long_query_is_interrupted(shop: Path) -> None:

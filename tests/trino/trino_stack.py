@@ -1,0 +1,38 @@
+"""Helpers for the trino tier: the local stack's settings and direct Trino queries."""
+
+from __future__ import annotations
+
+import trino
+
+from portal.settings import ROOT, Settings
+
+STACK_DIR = ROOT / "var" / "stack"
+CATALOG_FILE = STACK_DIR / "etc" / "catalog" / "nessie.properties"
+HOW_TO_START = (
+    "Run the trino tier with `make test-trino` (it starts the stack, loads the silver data and stops "
+    "the stack afterwards), or start it yourself with `make stack-up` and load the data with "
+    "`.venv/bin/python -m portal.trino_loader --scale 0.02`."
+)
+
+
+def trino_settings(**overrides: object) -> Settings:
+    """The portal's settings pointed at the local stack (PORTAL_TRINO_* from the environment)."""
+    values: dict[str, object] = {"warehouse": "trino", "dbt_target": "trino"}
+    values.update(overrides)
+    return Settings.from_env(**values)
+
+
+def trino_cursor(settings: Settings, user: str | None = None) -> trino.dbapi.Cursor:
+    return trino.dbapi.connect(
+        host=settings.trino_host,
+        port=settings.trino_port,
+        user=user or settings.trino_user,
+        catalog=settings.trino_catalog,
+        http_scheme=settings.trino_http_scheme,
+    ).cursor()
+
+
+def fetch(settings: Settings, sql: str, user: str | None = None) -> list[list[object]]:
+    cursor = trino_cursor(settings, user)
+    cursor.execute(sql)
+    return cursor.fetchall()
