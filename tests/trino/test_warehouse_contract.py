@@ -222,5 +222,9 @@ def test_long_query_is_stopped_by_the_timeout(engine: Engine) -> None:
 
 
 def test_preview_connection_cannot_write(engine: Engine) -> None:
-    with pytest.raises(WarehouseError, match=r"(?i)read-only|read only|access denied"):
+    # The statement check refuses first, whatever rights the user has on the engine...
+    with pytest.raises(WarehouseError, match=r"Only reading statements"):
         engine.warehouse.query(engine.write_sql)
+    # ...and below it the engine itself refuses (read-only DuckDB file, Trino access rules).
+    with pytest.raises(WarehouseError, match=r"(?i)read-only|read only|access denied"):
+        engine.warehouse._fetch(engine.write_sql)
