@@ -5,7 +5,7 @@
 Prints, per manifest: cold load (manifest read + graph build) against a bare `json.load` of the
 same file; warm `+dex_trades+` selection; the `python -m portal lineage` command end to end; dbt's
 own selection (its library, as `dbt ls` runs it, in a separate process) and how many times slower it
-is; layout time for the default view and a 1,000-node selection, with a minimal plotly figure; and
+is; layout time for the default view and a 1,000-node selection, with the Lineage page's plotly figure; and
 the process RSS. Medians of a few repetitions; the machine is shared, so expect some noise.
 """
 
@@ -118,24 +118,10 @@ def dbt_seconds(path: Path, selector: str) -> float:
 
 
 def plotly_figure(graph: Any, layout: Any) -> Any:
-    """A minimal figure of a layout (the UI's own figure adds styling on top of this)."""
-    import plotly.graph_objects as go
+    """The figure the Lineage page draws (portal.lineage_figure), so the bench times the real one."""
+    from portal.lineage_figure import lineage_figure
 
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for u, v in layout.edges:
-        points = [layout.positions[u], *layout.bends.get((u, v), []), layout.positions[v]]
-        xs += [p[0] for p in points] + [None]
-        ys += [p[1] for p in points] + [None]
-    nodes = list(layout.positions)
-    labels = [graph.nodes[n]["label"] if n in graph else layout.collapsed[n].key for n in nodes]
-    return go.Figure(
-        [
-            go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip"),
-            go.Scatter(x=[layout.positions[n][0] for n in nodes], y=[layout.positions[n][1] for n in nodes],
-                       mode="markers+text", text=labels, customdata=nodes),
-        ]
-    )  # fmt: skip
+    return lineage_figure(graph, layout)
 
 
 def upstream_sample(graph: Any, start: str, size: int) -> list[str]:
@@ -258,7 +244,7 @@ def bench(label: str, path: Path, focus: str, cache: Path, with_dbt: bool) -> No
         layout = layered_layout(graph, nodes, max_nodes=budget, keep=[focus_id])
         try:
             figure_time = median_time(lambda layout=layout: plotly_figure(graph, layout))  # type: ignore[misc]
-            figure = f", + minimal plotly figure {figure_time * 1000:.0f} ms"
+            figure = f", + the page's plotly figure {figure_time * 1000:.0f} ms"
         except ImportError:
             figure = ", plotly not installed"
         print(f"layout {name:<33} {layout_time * 1000:7.0f} ms  ({len(nodes)} nodes, {layout.crossings} crossings "
