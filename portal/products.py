@@ -361,7 +361,11 @@ class PortalService:
     def product(self, key: str) -> ProductDetail:
         node = self.resolve(key)
         artifacts = self.artifacts()
-        entry = next(e for e in self._entries if e.unique_id == node.unique_id)
+        entry = next((e for e in self._entries if e.unique_id == node.unique_id), None)
+        if entry is None:  # sources, exposures, tests: in the manifest but not in the catalog
+            raise NotFound(
+                f"{node.unique_id} is a {node.resource_type}, not a model; its details are on the Lineage page."
+            )
         catalog_table = artifacts.catalog.get(node.unique_id) if artifacts.catalog else None
         tests = artifacts.manifest.tests_of(node.unique_id)
         with self.sessions() as session:
@@ -437,7 +441,7 @@ class PortalService:
             self.relation(node),
             columns=columns,
             filters=filters,
-            limit=limit or self.settings.preview_default_rows,
+            limit=self.settings.preview_default_rows if limit is None else limit,
             order_by=order_by,
             descending=descending,
         )

@@ -146,11 +146,10 @@ class Warehouse(ABC):
             if keyword == "EXPLAIN" and not rest.lstrip().upper().startswith("ANALYZE"):
                 self.ensure_read_only(rest)  # EXPLAIN ANALYZE runs its statement: refused
                 return
-        elif isinstance(statement, exp.Show):
+        elif isinstance(statement, exp.Show | exp.Query | exp.Describe) and not any(
+            isinstance(node, _WRITES) for node in statement.walk()
+        ):
             return
-        elif isinstance(statement, exp.Query | exp.Describe):
-            if not any(isinstance(node, _WRITES) for node in statement.walk()):
-                return
         raise BadRequest(
             f"Only reading statements may run here (SELECT, DESCRIBE, SHOW, EXPLAIN); "
             f"{type(statement).__name__.upper()} was refused."

@@ -111,7 +111,7 @@ def test_only_reading_statements_are_sent(warehouse: DuckDBWarehouse) -> None:
         "set enable_external_access = true",
         "attach '/tmp/x.duckdb'",
     ):
-        with pytest.raises(BadRequest, match="Only reading statements|exactly one statement"):
+        with pytest.raises(BadRequest, match=r"Only reading statements|exactly one statement"):
             warehouse.query(statement)
     assert warehouse.query("select count(*) as n from gold.orders")["n"][0] == 5000
     assert "SEQ_SCAN" in warehouse.explain("select * from gold.orders").upper().replace(" ", "_")
