@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,29 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture
 def demo_settings(demo_env: dict[str, str]) -> Settings:
     return Settings.from_env(demo_env)
+
+
+def copy_demo(demo_env: dict[str, str], dest: Path) -> dict[str, str]:
+    """The PORTAL_* environment of a private copy of the demo build and of its dbt project,
+    for tests that write (builds, profiles, usage). The copy starts with no usage events: the
+    shared demo collects some from the tests that preview it."""
+    source = Path(demo_env["PORTAL_DUCKDB_PATH"]).parent
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "warehouse.duckdb", dest / "warehouse.duckdb")
+    with sqlite3.connect(source / "catalog.db") as src, sqlite3.connect(dest / "catalog.db") as dst:
+        src.backup(dst)  # consistent even with a WAL the source has not checkpointed
+        dst.execute("delete from usage_events")
+    shutil.copytree(source / "target", dest / "target")
+    shutil.copytree(
+        ROOT / "dbt", dest / "dbt", ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml")
+    )
+    return {
+        **demo_env,
+        "PORTAL_DUCKDB_PATH": str(dest / "warehouse.duckdb"),
+        "PORTAL_CATALOG_DB_URL": f"sqlite:///{dest / 'catalog.db'}",
+        "PORTAL_DBT_TARGET_DIR": str(dest / "target"),
+        "PORTAL_DBT_PROJECT_DIR": str(dest / "dbt"),
+    }
 
 
 @pytest.fixture(scope="session")

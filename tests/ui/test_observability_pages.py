@@ -16,7 +16,7 @@ from catalog_db.models import ProductProfile
 from portal import quality, usage
 from portal.products import Identity, PortalService
 from portal.settings import ROOT, Settings
-from tests.unit.test_refresh import copy_demo
+from tests.conftest import copy_demo
 
 HEALTH = str(ROOT / "portal" / "ui" / "app_pages" / "health.py")
 PRODUCTS = {"dp_customer_360", "dp_product_performance", "dp_revenue_analytics"}

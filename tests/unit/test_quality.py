@@ -19,7 +19,7 @@ from portal.quality import ColumnProfile, DriftThresholds, Profile
 from portal.settings import Settings
 from portal.warehouse import Relation
 from portal.warehouse.duckdb import DuckDBWarehouse
-from tests.unit.test_refresh import copy_demo
+from tests.conftest import copy_demo
 
 
 class CountingWarehouse(DuckDBWarehouse):

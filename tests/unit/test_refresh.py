@@ -7,7 +7,6 @@ import argparse
 import io
 import json
 import shutil
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,27 +18,10 @@ from catalog_db.models import NodeResult, Run
 from portal import cli_observability, refresh
 from portal.products import PortalService
 from portal.settings import ROOT, Settings
+from tests.conftest import copy_demo
 
 DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
 DAILY = ["dp_customer_360", "dp_product_performance"]  # dp_revenue_analytics is monthly
-
-
-def copy_demo(demo_env: dict[str, str], dest: Path) -> dict[str, str]:
-    """A private copy of the session's demo (warehouse, catalog, artifacts) for tests that write."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(demo_env["PORTAL_DUCKDB_PATH"], dest / "warehouse.duckdb")
-    shutil.copytree(demo_env["PORTAL_DBT_TARGET_DIR"], dest / "target")
-    source = sqlite3.connect(demo_env["PORTAL_CATALOG_DB_URL"].removeprefix("sqlite:///"))
-    copy = sqlite3.connect(dest / "catalog.db")
-    source.backup(copy)  # consistent even with a WAL the source has not checkpointed
-    source.close()
-    copy.close()
-    return {
-        **demo_env,
-        "PORTAL_DUCKDB_PATH": str(dest / "warehouse.duckdb"),
-        "PORTAL_CATALOG_DB_URL": f"sqlite:///{dest / 'catalog.db'}",
-        "PORTAL_DBT_TARGET_DIR": str(dest / "target"),
-    }
 
 
 def broken_project(dest: Path, model: str) -> Path:
