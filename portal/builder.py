@@ -17,8 +17,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +90,20 @@ def project_lock(settings: Settings, *, wait: bool = True, on_line: LineSink | N
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def dbt_argv(settings: Settings, command: Sequence[str]) -> list[str]:
+def dbt_argv(
+    settings: Settings,
+    command: Sequence[str],
+    *,
+    extra_vars: Mapping[str, str] | None = None,
+    target_path: Path | None = None,
+) -> list[str]:
+    """`extra_vars` are added to the schema vars; `target_path` replaces the configured target
+    directory (an audit build writes its artifacts elsewhere, leaving the portal's untouched)."""
     # The schema vars come from the portal's settings so the portal previews where dbt built;
     # projects that do not declare them ignore them.
-    schema_vars = json.dumps({"silver_schema": settings.silver_schema, "gold_schema": settings.gold_schema})
+    schema_vars = json.dumps(
+        {"silver_schema": settings.silver_schema, "gold_schema": settings.gold_schema, **(extra_vars or {})}
+    )
     return [
         dbt_executable(),
         "--no-use-colors",
@@ -105,7 +115,7 @@ def dbt_argv(settings: Settings, command: Sequence[str]) -> list[str]:
         "--target",
         settings.dbt_target,
         "--target-path",
-        str(settings.target_dir),
+        str(target_path or settings.target_dir),
         "--vars",
         schema_vars,
     ]
@@ -128,15 +138,20 @@ def run_dbt(
     on_line: LineSink | None = None,
     wait: bool = True,
     timeout_s: float | None = None,
+    extra_vars: Mapping[str, str] | None = None,
+    target_path: Path | None = None,
+    lock: bool = True,
 ) -> DbtResult:
     """Run `dbt <command>` for the configured project and return its full log.
 
     `on_line` receives every log line as it is printed (for st.status, a terminal, a run
     record). The call blocks while another invocation on the same project runs, unless
-    `wait` is False.
+    `wait` is False. `lock=False` is for a caller that already holds `project_lock` around
+    several steps (the lock is not re-entrant); `extra_vars` and `target_path` see `dbt_argv`.
     """
-    argv = dbt_argv(settings, command)
-    with project_lock(settings, wait=wait, on_line=on_line):
+    argv = dbt_argv(settings, command, extra_vars=extra_vars, target_path=target_path)
+    held = project_lock(settings, wait=wait, on_line=on_line) if lock else nullcontext()
+    with held:
         started = time.perf_counter()
         lines: list[str] = []
         process = subprocess.Popen(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped, unused-ignore]  # no types-PyYAML in requirements.txt yet
+import yaml
 
 from portal.productspec import COLUMN_RE, NAME_RE, PARTY_RE, Problem, ProductSpec, validate_spec
 from portal.sqlguard import GuardResult

@@ -1,0 +1,1110 @@
+"""Self-service creation: a form's ProductSpec becomes a validated, generated, tested and published
+data product, and owners edit, deprecate or discard it later.
+
+The flow (DESIGN.md, "Creating a product"), the same for the Streamlit page, the API and the CLI:
+
+1. **check**: `validate_spec` and `validate_sql` (the allowlist guard, tables rewritten into
+   `ref()`/`source()`), then a dry run of the rewritten query on the read-only warehouse for its
+   columns, types and first rows, and the scaffold's checks on those columns. Nothing is written.
+2. **claim** the name: a `data_products` row in status `building`. The database's unique name
+   makes concurrent submissions of one name race on a single INSERT, so exactly one wins and the
+   others are refused at once instead of queueing behind a build they would then fail.
+3. under the project's dbt lock (one dbt invocation per project; a second submission waits and is
+   told so): check again against the warehouse and the manifest as they are now, write the files
+   atomically (scaffold), then **write-audit-publish** on DuckDB:
+   - *audit*: `dbt build --select <name>` with the vars `wap_model`/`wap_schema`, which put this one
+     model in the audit schema (dbt/macros/generate_schema_name.sql), and a separate target path,
+     so the portal's manifest and run_results are untouched;
+   - *publish*, only when the model and every test passed: audit -> gold in one short writable
+     DuckDB transaction, then `dbt parse` so the manifest (catalog, lineage) knows the model.
+   A failure leaves gold as it was, the files in place (fix and resubmit through `edit`, or
+   `discard`) and the product `failed`: parsed into the manifest all the same, so the catalog
+   shows it with its failing tests, and its run and log are recorded in the catalog database.
+   A failed *edit* of a published product puts the previous files back instead.
+
+Refusals say what was wrong and how to fix it, and leave nothing written. This module imports no
+web framework (DESIGN principle 1).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlglot import exp
+
+from catalog_db.models import AuditEvent, DataProduct, Run
+from portal import auth
+from portal.artifacts import Artifacts, Manifest, find_artifact, load_manifest, load_run_results
+from portal.builder import DbtBusy, DbtResult, project_lock, run_dbt
+from portal.products import Identity, PortalService
+from portal.productspec import BUILTIN_TYPES, NAME_RE, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
+from portal.scaffold import (
+    GeneratedFiles,
+    Orphan,
+    ProductExistsError,
+    ScaffoldError,
+    find_orphans,
+    product_paths,
+    remove_product,
+    render_product,
+    write_product,
+)
+from portal.settings import Settings
+from portal.sqlguard import GuardResult, KnownRelations, validate_sql
+from portal.sync import run_status, sync
+from portal.warehouse import Warehouse, WarehouseError, WarehouseUnavailable
+
+AUDIT_SCHEMA = "audit"
+SAMPLE_ROWS = 10
+# The flow's own progress lines start with this; everything else on `on_line` is dbt's log.
+STAGE = "==> "
+WAITING = STAGE + "Waiting for another build on this project to finish (queued)…"
+# A writable DuckDB connection must wait for readers (previews) to close theirs; they are short.
+PUBLISH_WAIT_S = 15.0
+_OK_NODE_STATUSES = frozenset({"success", "pass", "warn"})  # a warning test does not block publishing
+
+LineSink = Callable[[str], None]
+
+
+class Refused(ValueError):
+    """A lifecycle action (discard, deprecate) was refused; `problems` say why and what to do."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(" ".join(problem.message for problem in problems))
+        self.problems = problems
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What `check` found: problems (empty when the spec can be created) and the dry run."""
+
+    spec: ProductSpec
+    problems: list[Problem]
+    upstream: list[str] = field(default_factory=list)  # unique ids the query reads
+    columns: list[tuple[str, str]] | None = None  # (name, warehouse type), from the dry run
+    sample: pd.DataFrame | None = None  # the first rows
+    guard: GuardResult | None = None
+    files: GeneratedFiles | None = None  # what would be written
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.files is not None
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """One node of the audit build: the model or one of its tests."""
+
+    unique_id: str
+    resource_type: str
+    name: str  # the model name, or the test's generic name (unique, not_null, ...)
+    column: str | None
+    status: str
+    message: str | None
+    failures: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in _OK_NODE_STATUSES
+
+
+@dataclass(frozen=True)
+class CreationResult:
+    """The outcome of `create` or `edit`.
+
+    status: `refused` (nothing written; see problems), `published`, or `failed` (files written,
+    gold untouched; see outcomes and log), or `restored` (a failed edit of a published product:
+    its previous files are back and it stays published).
+    """
+
+    name: str
+    status: str
+    problems: list[Problem] = field(default_factory=list)
+    validation: Validation | None = None
+    outcomes: list[NodeOutcome] = field(default_factory=list)
+    log: str = ""
+    run_id: int | None = None
+    row_count: int | None = None
+    files: tuple[Path, ...] = ()
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "published"
+
+    @property
+    def failed_nodes(self) -> list[NodeOutcome]:
+        return [outcome for outcome in self.outcomes if not outcome.ok]
+
+
+# --- rules in one place --------------------------------------------------------------------
+
+
+def can_edit(identity: Identity, product: DataProduct) -> bool:
+    """Who may edit, deprecate or discard a product: the rules of `portal.auth` (its creator or
+    owner with the creator role, or an admin; the embedded default's local user is an admin)."""
+    return auth.may(identity, "edit", product)
+
+
+def models_dir(settings: Settings) -> Path:
+    """Where products' files go: `<dbt project>/<data_products_path>`."""
+    return settings.dbt_project_dir / settings.data_products_path
+
+
+def product_types(service: PortalService) -> tuple[str, ...]:
+    """The built-in types plus every type the project's products already use (types added by
+    configuration live in the products' `meta.data_product_type`)."""
+    found = {
+        str(node.meta.get("data_product_type"))
+        for node in service.artifacts().manifest.models()
+        if node.meta.get("data_product_type")
+    }
+    with service.sessions() as session:
+        found |= set(session.scalars(sa.select(DataProduct.data_product_type).distinct()))
+    extra = sorted(t for t in found if TYPE_RE.match(t) and t not in BUILTIN_TYPES)
+    return (*BUILTIN_TYPES, *extra)
+
+
+def orphans(service: PortalService) -> list[Orphan]:
+    """What an interrupted creation left: half-written or partnerless files (scaffold), and
+    products still marked `building` although no build holds the project's lock."""
+    found = find_orphans(models_dir(service.settings))
+    with service.sessions() as session:
+        building = list(
+            session.scalars(
+                sa.select(DataProduct).where(DataProduct.status == "building", DataProduct.origin == "portal")
+            )
+        )
+    if building:
+        try:
+            with project_lock(service.settings, wait=False):
+                pass
+        except DbtBusy:
+            return found  # a build is running: `building` is true for now
+        for row in building:
+            sql_path, _ = product_paths(models_dir(service.settings), row.name)
+            found.append(
+                Orphan(sql_path, "registered as building but no build is running; discard or resubmit it")
+            )
+    return found
+
+
+# --- 1. check ------------------------------------------------------------------------------
+
+
+def check(
+    service: PortalService, spec: ProductSpec, identity: Identity, *, editing: str | None = None
+) -> Validation:
+    """Validate `spec` and dry-run its SQL on the warehouse; writes nothing.
+
+    `editing` names the product being edited: its own name is then not "taken", and its SQL may
+    not read the product itself.
+    """
+    problems, guard = _static_problems(service, spec, editing=editing)
+    if guard is None or not guard.ok:
+        return Validation(spec, problems, guard=guard)
+    assert guard.normalized_sql is not None  # ok guards always carry it
+    try:
+        columns, sample = _dry_run(service.warehouse(identity), guard.normalized_sql)
+    except WarehouseUnavailable as exc:
+        problems.append(Problem("warehouse", f"The query could not be tried: {exc}"))
+        return Validation(spec, problems, upstream=list(guard.upstream), guard=guard)
+    except WarehouseError as exc:
+        problems.append(_dry_run_problem(exc, spec.sql))
+        return Validation(spec, problems, upstream=list(guard.upstream), guard=guard)
+    files = None
+    try:
+        files = render_product(
+            spec, guard, columns, created_by=identity.user, extra_types=product_types(service)
+        )
+    except ScaffoldError as exc:
+        problems += exc.problems
+    return Validation(
+        spec,
+        list(dict.fromkeys(problems)),
+        upstream=list(guard.upstream),
+        columns=columns,
+        sample=sample,
+        guard=guard,
+        files=files if not problems else None,
+    )
+
+
+def _static_problems(
+    service: PortalService, spec: ProductSpec, *, editing: str | None
+) -> tuple[list[Problem], GuardResult | None]:
+    """The checks that need no warehouse: every field, then the SQL guard.
+
+    The guard runs only when the SQL passed the field checks, which it would otherwise repeat.
+    """
+    manifest = service.artifacts().manifest
+    taken = {node.name for node in manifest.models()}
+    with service.sessions() as session:
+        taken |= set(session.scalars(sa.select(DataProduct.name).where(DataProduct.status != "removed")))
+    taken.discard(editing or "")
+    problems = validate_spec(spec, extra_types=product_types(service), existing_names=taken)
+    if any(problem.field == "sql" for problem in problems):
+        return problems, None
+    known = KnownRelations.from_manifest(manifest, catalogs=_catalogs(service.settings))
+    if editing:
+        own = _model_of(manifest, editing)
+        known = known.excluding(own) if own else known
+    guard = validate_sql(spec.sql, dialect=service.settings.warehouse, known=known)
+    return list(dict.fromkeys(problems + guard.problems)), guard
+
+
+def _catalogs(settings: Settings) -> tuple[str, ...]:
+    # DuckDB attaches the file under its stem; on Trino the Iceberg catalog is configured.
+    return (settings.duckdb_path.stem,) if settings.warehouse == "duckdb" else (settings.trino_catalog,)
+
+
+def _model_of(manifest: Manifest, name: str) -> str | None:
+    return next((node.unique_id for node in manifest.models() if node.name == name), None)
+
+
+def _dry_run(warehouse: Warehouse, sql: str) -> tuple[list[tuple[str, str]] | None, pd.DataFrame]:
+    """Columns with types, and the first rows, of the query run read-only on the warehouse."""
+    sample = warehouse.query(f"SELECT * FROM ({sql}) AS dry_run LIMIT {SAMPLE_ROWS}")
+    if warehouse.dialect == "duckdb":
+        described = warehouse.query(f"DESCRIBE SELECT * FROM ({sql}) AS dry_run")
+        return list(zip(described["column_name"], described["column_type"], strict=True)), sample
+    # Trino has no DESCRIBE for a bare query; typeof() of a returned row gives the types. With no
+    # rows the types stay unknown and the product is generated without an enforced contract.
+    if sample.empty:
+        return None, sample
+    types = exp.select(*(exp.func("typeof", exp.column(name, quoted=True)) for name in sample.columns)).from_(
+        exp.Subquery(this=exp.maybe_parse(sql, dialect="trino"), alias=exp.to_identifier("dry_run"))
+    )
+    row = warehouse.query(types.limit(1).sql(dialect="trino")).iloc[0]
+    return [(str(name), str(kind)) for name, kind in zip(sample.columns, row, strict=True)], sample
+
+
+# DuckDB ends an error with the line of *our* rewritten query and carets under the culprit.
+_EXCERPT = re.compile(r"\s*(?P<excerpt>LINE \d+:[^\n]*)\n(?P<pad> *)(?P<carets>\^+)\s*$")
+
+
+def _dry_run_problem(exc: WarehouseError, sql: str) -> Problem:
+    """The warehouse's refusal, pointing into the user's SQL where the culprit can be found there.
+
+    The excerpt the warehouse shows is of the rewritten query (other line numbers, quoted table
+    names), so it is replaced by a position in what the user wrote: the first occurrence of the
+    underlined text, when it occurs there.
+    """
+    text, position = str(exc), None
+    match = _EXCERPT.search(text)
+    if match:
+        text = text[: match.start()]
+        start = len(match["pad"])
+        culprit = match["excerpt"][start : start + len(match["carets"])].strip()
+        found = re.search(rf"(?<!\w){re.escape(culprit)}(?!\w)", sql, re.IGNORECASE) if culprit else None
+        position = line_col(sql, found.start()) if found else None
+    detail = " ".join(text.split()).rstrip(".")
+    return Problem(
+        "sql",
+        f"{detail}. Fix what it names (a column, a type, a function's arguments), then validate again.",
+        position,
+    )
+
+
+# --- 2. create and edit --------------------------------------------------------------------
+
+
+def create(
+    service: PortalService,
+    spec: ProductSpec,
+    identity: Identity,
+    on_line: LineSink | None = None,
+    wait: bool = True,
+) -> CreationResult:
+    """Create, build, audit and publish a new product; see the module docstring.
+
+    `on_line` receives progress (lines starting with STAGE, and WAITING when queued) and dbt's
+    log. With `wait=False` a submission that would have to queue is refused instead.
+    """
+    flow = _Flow(service, spec, identity, on_line)
+    refusal = _unsupported(service.settings)
+    if refusal:
+        return flow.refused([refusal])
+    problems, _ = _static_problems(service, spec, editing=None)
+    if problems:
+        return flow.refused(problems)
+    claim = _claim(service, spec, identity)
+    if isinstance(claim, Problem):
+        return flow.refused([claim])
+    try:
+        with flow.locked(wait):
+            validation = flow.recheck()
+            if not validation.ok:
+                _release(service, claim)
+                return flow.refused(validation.problems, validation)
+            assert validation.files is not None
+            try:
+                paths = write_product(models_dir(service.settings), validation.files)
+            except ProductExistsError as exc:
+                _release(service, claim)
+                return flow.refused([Problem("name", str(exc))], validation)
+            return flow.build(claim.row_id, validation, paths, action="product.created")
+    except DbtBusy as exc:
+        _release(service, claim)
+        return flow.refused([Problem("build", f"{exc} (The submission was not queued: wait=False.)")])
+    except BaseException:
+        flow.crashed(claim)
+        raise
+
+
+def edit(
+    service: PortalService,
+    name: str,
+    spec: ProductSpec,
+    identity: Identity,
+    on_line: LineSink | None = None,
+    wait: bool = True,
+) -> CreationResult:
+    """Change a portal product (metadata and SQL) with the same checks and write-audit-publish.
+
+    A failed product is resubmitted this way. When the edit of a *published* product fails, its
+    previous files are put back, so the published product stays as it was (status `restored`).
+    """
+    flow = _Flow(service, spec, identity, on_line)
+    refusal = _unsupported(service.settings)
+    if refusal:
+        return flow.refused([refusal])
+    try:
+        row = _editable(service, name, identity, ("published", "failed"), "edited")
+    except Refused as exc:
+        return flow.refused(exc.problems)
+    if spec.name != name:
+        return flow.refused(
+            [
+                Problem(
+                    "name",
+                    f"A product cannot be renamed (`{name}` -> `{spec.name}`): consumers read it by name. "
+                    "Create a new product with the new name and deprecate this one.",
+                )
+            ]
+        )
+    problems, _ = _static_problems(service, spec, editing=name)
+    if problems:
+        return flow.refused(problems)
+    try:
+        with flow.locked(wait):
+            validation = flow.recheck()
+            if not validation.ok:
+                return flow.refused(validation.problems, validation)
+            assert validation.files is not None
+            before = _current_files(service.settings, name)
+            changes = _changes(spec_of(service, name), spec, before, validation.files)
+            with service.sessions.begin() as session:
+                current = session.get_one(DataProduct, row.id)
+                if current.status not in ("published", "failed"):
+                    return flow.refused(
+                        [Problem("name", f"`{name}` became {current.status} meanwhile; reload and retry.")]
+                    )
+                previous_status = current.status
+                current.status, current.updated_at = "building", datetime.now(UTC)
+            restore = before if previous_status == "published" else None
+            try:
+                paths = write_product(models_dir(service.settings), validation.files, overwrite=True)
+                return flow.build(
+                    row.id, validation, paths, action="product.edited", changes=changes, restore=restore
+                )
+            except BaseException:
+                _abandon_edit(service, row.id, before, previous_status)
+                raise
+    except DbtBusy as exc:
+        return flow.refused([Problem("build", f"{exc} (The edit was not queued: wait=False.)")])
+
+
+def _abandon_edit(service: PortalService, row_id: int, before: GeneratedFiles, previous_status: str) -> None:
+    """An unexpected error during an edit: put the previous files and status back."""
+    write_product(models_dir(service.settings), before, overwrite=True)
+    with service.sessions.begin() as session:
+        row = session.get(DataProduct, row_id)
+        if row is not None and row.status == "building":
+            row.status = previous_status
+
+
+def _unsupported(settings: Settings) -> Problem | None:
+    if settings.warehouse != "duckdb":
+        return Problem(
+            "warehouse",
+            "Creating products from the portal on Trino is not available yet: its write-audit-publish "
+            "runs on a Nessie branch (portal/wap.py), which this form does not drive yet. Create the "
+            "product on the embedded DuckDB warehouse, or write the model in dbt.",
+        )
+    if Path(settings.data_products_path).suffix:
+        return Problem(
+            "warehouse",
+            f"PORTAL_DATA_PRODUCTS_PATH ({settings.data_products_path}) names one file, so there is no "
+            "folder for new products. Set it to a folder of the dbt project (e.g. models/data_products).",
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    row_id: int
+    reclaimed: bool  # took over the row of a removed product (restore it on refusal)
+
+
+def _claim(service: PortalService, spec: ProductSpec, identity: Identity) -> _Claim | Problem:
+    """Register the name (status building); a Problem when someone else holds it."""
+    now = datetime.now(UTC)
+    facts: dict[str, Any] = {
+        "data_product_type": spec.data_product_type,
+        "description": spec.description,
+        "owner": spec.owner,
+        "consumers": list(spec.consumers),
+        "update_frequency": spec.update_frequency,
+        "tags": list(spec.tags),
+        "materialization": spec.materialization,
+        "status": "building",
+        "origin": "portal",
+        "created_by": identity.user,
+        "created_at": now,
+        "updated_at": now,
+        "row_count": None,
+        "row_count_measured_at": None,
+    }
+    with service.sessions.begin() as session:
+        # A discarded product's name may be used again: its row is taken over in one UPDATE,
+        # which only one of several concurrent submissions can win.
+        taken_over = session.execute(
+            sa.update(DataProduct)
+            .where(DataProduct.name == spec.name, DataProduct.status == "removed")
+            .values(**facts)
+            .returning(DataProduct.id)
+        ).scalar_one_or_none()
+    if taken_over is not None:
+        return _Claim(taken_over, reclaimed=True)
+    try:
+        with service.sessions.begin() as session:
+            row = DataProduct(name=spec.name, **facts)
+            session.add(row)
+            session.flush()
+            return _Claim(row.id, reclaimed=False)
+    except IntegrityError:
+        with service.sessions() as session:
+            holder = session.scalar(sa.select(DataProduct).where(DataProduct.name == spec.name))
+        state = f" ({holder.status}, created by {holder.created_by})" if holder else ""
+        return Problem(
+            "name",
+            f"`{spec.name}` is already taken{state}: another submission registered it first. Choose another "
+            "name, or edit that product once it is built.",
+        )
+
+
+def _release(service: PortalService, claim: _Claim) -> None:
+    """Undo a claim whose creation was refused: the name is free again, nothing remains."""
+    with service.sessions.begin() as session:
+        row = session.get(DataProduct, claim.row_id)
+        if row is None:
+            return
+        if claim.reclaimed:
+            row.status = "removed"
+        else:
+            session.delete(row)
+
+
+class _Flow:
+    """One submission: its progress lines, its timing, and the steps create and edit share."""
+
+    def __init__(
+        self, service: PortalService, spec: ProductSpec, identity: Identity, on_line: LineSink | None
+    ) -> None:
+        self.service, self.spec, self.identity = service, spec, identity
+        self.settings = service.settings
+        self.on_line = on_line
+        self.lines: list[str] = []
+        self.started = time.perf_counter()
+        self.run_id: int | None = None
+        self.written = False
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
+
+    def stage(self, text: str) -> None:
+        self.say(STAGE + text)
+
+    def refused(self, problems: list[Problem], validation: Validation | None = None) -> CreationResult:
+        return CreationResult(
+            self.spec.name,
+            "refused",
+            problems=list(dict.fromkeys(problems)),
+            validation=validation,
+            log="\n".join(self.lines),
+            elapsed_s=time.perf_counter() - self.started,
+        )
+
+    @contextmanager
+    def locked(self, wait: bool) -> Iterator[None]:
+        # project_lock reports only that it has to wait; say it in the flow's own words.
+        with project_lock(self.settings, wait=wait, on_line=lambda _line: self.say(WAITING)):
+            yield
+
+    def recheck(self) -> Validation:
+        """`check` again inside the lock: the manifest and warehouse may have changed while this
+        submission queued, and the dry run needs the warehouse, which a running build holds.
+        The name is this submission's own (claimed, or the product edited), so it is not "taken"."""
+        self.stage(f"Checking {self.spec.name} against the project and the warehouse …")
+        return check(self.service, self.spec, self.identity, editing=self.spec.name)
+
+    def crashed(self, claim: _Claim) -> None:
+        """An unexpected error after the claim: free the name if nothing was written, else mark the
+        product failed so its owner can resubmit or discard it."""
+        if not self.written:
+            _release(self.service, claim)
+            return
+        with self.service.sessions.begin() as session:
+            row = session.get(DataProduct, claim.row_id)
+            if row is not None and row.status == "building":
+                row.status, row.updated_at = "failed", datetime.now(UTC)
+
+    def build(
+        self,
+        row_id: int,
+        validation: Validation,
+        paths: tuple[Path, Path],
+        *,
+        action: str,
+        changes: Mapping[str, Any] | None = None,
+        restore: GeneratedFiles | None = None,
+    ) -> CreationResult:
+        """Audit, then publish or not, then record; the caller holds the project lock."""
+        self.written = True
+        name = self.spec.name
+        self.stage(f"Wrote {paths[0].name} and {paths[1].name}")
+        self.run_id = self._start_run(row_id)
+        audit_dir = audit_target(self.settings, name)
+        (audit_dir / "run_results.json").unlink(missing_ok=True)  # never read a previous attempt's
+        self.stage(f"Building {name} and its tests in the audit schema `{AUDIT_SCHEMA}` …")
+        audit = run_dbt(
+            self.settings,
+            ["build", "--select", name, "--log-path", str(audit_dir / "logs")],
+            on_line=self.say,
+            extra_vars={"wap_model": name, "wap_schema": AUDIT_SCHEMA},
+            target_path=audit_dir,
+            lock=False,
+        )
+        outcomes = _outcomes(audit_dir, name)
+        passed = audit.ok and any(o.unique_id.startswith("model.") for o in outcomes)
+        passed = passed and all(o.ok for o in outcomes)
+        row_count = None
+        publish_error = None
+        if passed:
+            self.stage(
+                f"The model and all {len(outcomes) - 1} tests passed; publishing to `{self.settings.gold_schema}` …"
+            )
+            try:
+                row_count = _publish(self.settings, name, self.spec.materialization, audit_dir)
+            except WarehouseError as exc:
+                publish_error = str(exc)
+                self.stage(f"Publishing failed: {exc}")
+        else:
+            failed = [o for o in outcomes if not o.ok]
+            self.stage(
+                f"The audit build failed ({len(failed)} of {len(outcomes)} nodes did not pass); "
+                f"`{self.settings.gold_schema}` is untouched."
+            )
+        published = passed and publish_error is None
+        parse = None
+        if not published and restore is not None:
+            # The manifest still describes these files: nothing to parse.
+            write_product(models_dir(self.settings), restore, overwrite=True)
+            self.stage("Put the published version's files back; the product stays as it was.")
+        else:
+            # The manifest must say what the files say: the published model, or the failed one
+            # with its tests, so the catalog and the product page show what failed.
+            self.stage("Registering the model in the project's manifest (dbt parse) …")
+            parse = run_dbt(self.settings, ["parse"], on_line=self.say, lock=False)
+            if not parse.ok:
+                self.stage(
+                    "dbt parse failed: the catalog shows the product's changes once the project parses again."
+                )
+        status = "published" if published else ("restored" if restore is not None else "failed")
+        self._record(row_id, audit, parse, status, row_count, action, changes, publish_error)
+        self.service.reload()
+        self.stage(
+            f"{name} is published ({row_count:,} rows)." if published else f"{name} was not published."
+        )
+        return CreationResult(
+            name,
+            status,
+            validation=validation,
+            outcomes=outcomes,
+            log="\n".join(self.lines),
+            run_id=self.run_id,
+            row_count=row_count,
+            files=paths,
+            elapsed_s=time.perf_counter() - self.started,
+        )
+
+    def _start_run(self, row_id: int) -> int:
+        with self.service.sessions.begin() as session:
+            run = Run(
+                command="build",
+                selector=self.spec.name,
+                target=self.settings.dbt_target,
+                status="running",
+                triggered_by=self.identity.user,
+                product_id=row_id,
+                started_at=datetime.now(UTC),
+                details={"wap": {"audit_schema": AUDIT_SCHEMA, "published": False}},
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def _record(
+        self,
+        row_id: int,
+        audit: DbtResult,
+        parse: DbtResult | None,
+        status: str,
+        row_count: int | None,
+        action: str,
+        changes: Mapping[str, Any] | None,
+        publish_error: str | None,
+    ) -> None:
+        """The run, its node results, the product's status and the audit event, in one transaction."""
+        name, now = self.spec.name, datetime.now(UTC)
+        published = status == "published"
+        results_path = find_artifact(audit_target(self.settings, name), "run_results")
+        results = load_run_results(results_path) if results_path else None
+        manifest_path = find_artifact(self.settings.target_dir, "manifest")
+        with self.service.sessions.begin() as session:
+            run = session.get_one(Run, self.run_id)
+            run.finished_at, run.elapsed_s = now, audit.elapsed_s
+            run.log = "\n".join(self.lines)
+            run.details = {
+                "wap": {"audit_schema": AUDIT_SCHEMA, "published": published},
+                "action": action,
+                **({"publish_error": publish_error} if publish_error else {}),
+                **({"parse_ok": parse.ok} if parse is not None else {}),
+            }
+            run.status = "error"
+            if results is not None and results.invocation_id:
+                run.invocation_id = results.invocation_id
+                # partial: the model built but a test failed; error: nothing passed
+                run.status = run_status(r.status for r in results.results)
+                if not audit.ok and run.status == "success":
+                    run.status = "error"
+                if manifest_path is not None:
+                    # Node results and test names from the project's manifest, so the product's
+                    # page shows this run's tests; sync finds our run by its invocation id.
+                    artifacts = Artifacts(load_manifest(manifest_path), results, None)
+                    sync(
+                        session,
+                        artifacts,
+                        data_products_path=self.settings.data_products_path,
+                        actor=self.identity.user,
+                    )
+            if publish_error:
+                run.status = "error"
+            row = session.get_one(DataProduct, row_id)
+            # restored: the published version's files are back, and gold still holds its table
+            row.status, row.updated_at = ("failed" if status == "failed" else "published"), now
+            if published:
+                row.row_count, row.row_count_measured_at = row_count, now
+            detail: dict[str, Any] = {"run_id": self.run_id, "status": status}
+            if changes is not None:
+                detail["changes"] = dict(changes)
+            if not published:
+                detail["attempted"] = action
+            _audit(session, self.identity, action if published else "product.build_failed", name, detail)
+
+
+def audit_target(settings: Settings, name: str) -> Path:
+    """The audit build's dbt target directory: per product, so an edit's build can parse partially
+    (dbt re-parses everything when its vars change, and `wap_model` differs per product)."""
+    if not NAME_RE.match(name):
+        raise ValueError(f"{name!r} is not a valid product name; refusing to build a path from it.")
+    return settings.target_dir / "audit" / name
+
+
+def _outcomes(audit_dir: Path, name: str) -> list[NodeOutcome]:
+    """Every node of the audit build, the model first, with test names from the audit manifest."""
+    results_path = find_artifact(audit_dir, "run_results")
+    if results_path is None:
+        return []  # dbt stopped before running anything (a parse or compile error): see the log
+    manifest_path = find_artifact(audit_dir, "manifest")
+    manifest = load_manifest(manifest_path) if manifest_path else None
+    outcomes = []
+    for result in load_run_results(results_path).results:
+        node = manifest.get(result.unique_id) if manifest else None
+        test = node.test if node else None
+        outcomes.append(
+            NodeOutcome(
+                unique_id=result.unique_id,
+                resource_type=result.unique_id.split(".", 1)[0],
+                name=test.name if test else (node.name if node else name),
+                column=test.column_name if test else None,
+                status=result.status,
+                message=result.message,
+                failures=result.failures,
+            )
+        )
+    return sorted(outcomes, key=lambda o: (o.resource_type != "model", o.unique_id))
+
+
+# --- publishing on DuckDB ------------------------------------------------------------------
+
+
+@contextmanager
+def _writable_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short writable connection. DuckDB refuses it while a reader holds the file (a preview,
+    in this process or another), so it retries for a while; the caller holds the dbt lock."""
+    deadline = time.monotonic() + PUBLISH_WAIT_S
+    while True:
+        try:
+            con = duckdb.connect(str(settings.duckdb_path), config={"enable_external_access": False})
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if time.monotonic() > deadline:
+                raise WarehouseUnavailable(
+                    f"The warehouse {settings.duckdb_path} stayed busy (open in another process) for "
+                    f"{PUBLISH_WAIT_S:g} s. Resubmit when previews or other tools have closed it. ({exc})"
+                ) from exc
+            time.sleep(0.2)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _relation_sql(schema: str, name: str) -> str:
+    return exp.table_(name, db=schema, quoted=True).sql(dialect="duckdb")
+
+
+def _drop_any(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    """Drop a table or a view of that name (an edit may change the materialization)."""
+    row = con.execute(
+        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    if row is not None:
+        kind = "VIEW" if row[0] == "VIEW" else "TABLE"
+        con.execute(f"DROP {kind} {_relation_sql(schema, name)}")
+
+
+def _publish(settings: Settings, name: str, materialization: str, audit_dir: Path) -> int:
+    """Copy the audited relation to gold and drop it from audit, in one transaction; its row count.
+
+    A table (or incremental) is copied; a view is created again in gold from dbt's compiled SQL,
+    which reads its upstream relations by their full names.
+    """
+    gold, audit = _relation_sql(settings.gold_schema, name), _relation_sql(AUDIT_SCHEMA, name)
+    view_sql = _compiled_sql(audit_dir, name) if materialization == "view" else None
+    try:
+        with _writable_warehouse(settings) as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                f"CREATE SCHEMA IF NOT EXISTS {exp.to_identifier(settings.gold_schema, quoted=True).sql()}"
+            )
+            _drop_any(con, settings.gold_schema, name)
+            if view_sql is not None:
+                con.execute(f"CREATE VIEW {gold} AS {view_sql}")
+            else:
+                con.execute(f"CREATE TABLE {gold} AS SELECT * FROM {audit}")
+            _drop_any(con, AUDIT_SCHEMA, name)
+            result = con.execute(f"SELECT count(*) FROM {gold}").fetchone()
+            con.execute("COMMIT")
+    except duckdb.Error as exc:
+        raise WarehouseError(f"DuckDB refused to publish {name}: {exc}") from exc
+    assert result is not None
+    return int(result[0])
+
+
+def _compiled_sql(audit_dir: Path, name: str) -> str:
+    manifest_path = find_artifact(audit_dir, "manifest")
+    node_sql = None
+    if manifest_path is not None:
+        manifest = load_manifest(manifest_path)
+        node = manifest.get(_model_of(manifest, name) or "")
+        node_sql = node.compiled_code if node else None
+    if not node_sql:
+        raise WarehouseError(f"dbt left no compiled SQL for {name} in {audit_dir}; resubmit to rebuild it.")
+    return node_sql
+
+
+def _drop_audit(settings: Settings, name: str) -> None:
+    if settings.warehouse != "duckdb" or not settings.duckdb_path.exists():
+        return
+    with _writable_warehouse(settings) as con:
+        _drop_any(con, AUDIT_SCHEMA, name)
+
+
+# --- 3. lifecycle --------------------------------------------------------------------------
+
+
+def _editable(
+    service: PortalService, name: str, identity: Identity, statuses: Sequence[str], verb: str, hint: str = ""
+) -> DataProduct:
+    """The product row, if `identity` may act on it in its current status; else Refused.
+    `hint` says what to do instead when the status is the obstacle."""
+    with service.sessions() as session:
+        row = session.scalar(sa.select(DataProduct).where(DataProduct.name == name))
+    if row is None or row.status == "removed":
+        raise Refused([Problem("name", f"There is no data product `{name}`. Pick one from the catalog.")])
+    if row.origin != "portal":
+        raise Refused(
+            [
+                Problem(
+                    "name",
+                    f"`{name}` is written by hand in the dbt project, not generated by the portal, so it can only "
+                    "be changed there (e.g. set `config.meta.deprecated: true` in its YAML to deprecate it).",
+                )
+            ]
+        )
+    if not can_edit(identity, row):
+        raise Refused(
+            [
+                Problem(
+                    "name",
+                    f"Only the owner ({row.owner}), its creator ({row.created_by}) or an admin may change `{name}`; "
+                    f"you are {identity.user}. Ask one of them.",
+                )
+            ]
+        )
+    if row.status not in statuses:
+        raise Refused(
+            [
+                Problem(
+                    "name",
+                    f"`{name}` is {row.status}; only {' or '.join(statuses)} products can be {verb}.{hint}",
+                )
+            ]
+        )
+    return row
+
+
+def discard(service: PortalService, name: str, identity: Identity) -> list[Path]:
+    """Remove a failed (or draft, or stale building) portal product's files and mark it removed.
+
+    Returns the files removed. Published products are deprecated, never discarded.
+    """
+    row = _editable(
+        service,
+        name,
+        identity,
+        ("failed", "draft", "building"),
+        "discarded",
+        " A published product may have consumers: deprecate it instead.",
+    )
+    settings = service.settings
+    try:
+        # A product is `building` while a build holds the lock; if the lock is free, the build
+        # that set it died (the portal was killed), and the product may be discarded.
+        with project_lock(settings, wait=row.status != "building"):
+            removed = remove_product(models_dir(settings), name)
+            _drop_audit(settings, name)
+            manifest_path = find_artifact(settings.target_dir, "manifest")
+            if manifest_path and _model_of(load_manifest(manifest_path), name):
+                parse = run_dbt(settings, ["parse"], lock=False)
+                if not parse.ok:
+                    raise WarehouseError(f"dbt parse failed after removing {name}'s files:\n{parse.tail()}")
+            with service.sessions.begin() as session:
+                current = session.get_one(DataProduct, row.id)
+                _audit(
+                    session,
+                    identity,
+                    "product.discarded",
+                    name,
+                    {"from_status": current.status, "files": [p.name for p in removed]},
+                )
+                current.status, current.updated_at = "removed", datetime.now(UTC)
+    except DbtBusy:
+        raise Refused(
+            [
+                Problem(
+                    "name",
+                    f"`{name}` is being built right now. Wait for the build to finish, then discard it.",
+                )
+            ]
+        ) from None
+    service.reload()
+    return removed
+
+
+def deprecate(service: PortalService, name: str, identity: Identity) -> None:
+    """Mark a product deprecated in the catalog and in its YAML (`meta.deprecated: true`).
+
+    Its files and table stay: consumers keep reading it while they move off it.
+    """
+    row = _editable(service, name, identity, ("published", "failed"), "deprecated")
+    settings = service.settings
+    sql_path, yml_path = product_paths(models_dir(settings), name)
+    with project_lock(settings):
+        document = yaml.safe_load(yml_path.read_text(encoding="utf-8"))
+        model = _model_entry(document, name, yml_path)
+        model.setdefault("config", {}).setdefault("meta", {})["deprecated"] = True
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+        files = GeneratedFiles(name, sql_path.read_text(encoding="utf-8"), text)
+        write_product(models_dir(settings), files, overwrite=True)
+        # The catalog first, so the sync after the parse finds nothing to change (and records no
+        # second, anonymous deprecation).
+        with service.sessions.begin() as session:
+            current = session.get_one(DataProduct, row.id)
+            _audit(session, identity, "product.deprecated", name, {"from_status": current.status})
+            current.status, current.updated_at = "deprecated", datetime.now(UTC)
+        parse = run_dbt(settings, ["parse"], lock=False)
+    service.reload()
+    if not parse.ok:
+        raise WarehouseError(
+            f"{name} is deprecated, but dbt parse failed, so the catalog shows it once the project "
+            f"parses again:\n{parse.tail()}"
+        )
+
+
+def _audit(session: Session, identity: Identity, action: str, name: str, detail: dict[str, Any]) -> None:
+    session.add(
+        AuditEvent(
+            at=datetime.now(UTC),
+            actor=identity.user,
+            action=action,
+            object_type="data_product",
+            object_id=name,
+            detail=detail,
+        )
+    )
+
+
+# --- reading a product back into a spec ----------------------------------------------------
+
+_CONFIG_END = "\n) }}\n"
+_JINJA_RELATION = re.compile(r"\{\{ (ref|source)\(((?:'[A-Za-z0-9_]+'(?:, )?)+)\) \}\}")
+_MATERIALIZED = re.compile(r"materialized='(\w+)'")
+
+
+def spec_of(service: PortalService, name: str) -> ProductSpec:
+    """The spec a portal product's files describe, to fill the edit form.
+
+    The SQL comes back as plain SQL: the `{{ ref() }}` / `{{ source() }}` calls the portal wrote
+    become the model and source names they stand for, which validate to the same model.
+    """
+    sql_path, yml_path = product_paths(models_dir(service.settings), name)
+    sql_text = sql_path.read_text(encoding="utf-8")
+    document = yaml.safe_load(yml_path.read_text(encoding="utf-8"))
+    model = _model_entry(document, name, yml_path)
+    meta = (model.get("config") or {}).get("meta") or {}
+    columns = model.get("columns") or []
+    key = [c["name"] for c in columns if "unique" in (c.get("data_tests") or [])]
+    for test in model.get("data_tests") or []:
+        if isinstance(test, dict) and "unique_combination_of_columns" in test:
+            key = list(test["unique_combination_of_columns"]["arguments"]["combination_of_columns"])
+    materialized = _MATERIALIZED.search(sql_text)
+    return ProductSpec(
+        name=name,
+        description=model.get("description", ""),
+        data_product_type=meta.get("data_product_type", "CUSTOM"),
+        owner=meta.get("owner", ""),
+        consumers=tuple(meta.get("consumers") or ()),
+        update_frequency=meta.get("update_frequency", "daily"),
+        tags=tuple(meta.get("tags") or ()),
+        primary_key=tuple(key),
+        materialization=materialized[1] if materialized else "table",
+        sql=_plain_sql(sql_text),
+        column_descriptions={c["name"]: c["description"] for c in columns if c.get("description")},
+    )
+
+
+def _model_entry(document: Any, name: str, path: Path) -> dict[str, Any]:
+    """The product's entry in its YAML, or a refusal saying how to repair a hand-edited file."""
+    models = document.get("models") if isinstance(document, dict) else None
+    for model in models or []:
+        if isinstance(model, dict) and model.get("name") == name:
+            return model
+    raise Refused(
+        [
+            Problem(
+                "name",
+                f"{path} has no model named `{name}` (was it edited by hand?). Restore the file from version "
+                "control, or discard the product and create it again.",
+            )
+        ]
+    )
+
+
+def _plain_sql(model_sql: str) -> str:
+    body = model_sql.split(_CONFIG_END, 1)[-1].strip()
+
+    def plain(match: re.Match[str]) -> str:
+        args = [arg.strip("'") for arg in match[2].split(", ")]
+        return ".".join(args) if match[1] == "source" else args[-1]
+
+    return _JINJA_RELATION.sub(plain, body)
+
+
+def _current_files(settings: Settings, name: str) -> GeneratedFiles:
+    sql_path, yml_path = product_paths(models_dir(settings), name)
+    return GeneratedFiles(name, sql_path.read_text(encoding="utf-8"), yml_path.read_text(encoding="utf-8"))
+
+
+def _changes(
+    old: ProductSpec, new: ProductSpec, old_files: GeneratedFiles, new_files: GeneratedFiles
+) -> dict[str, Any]:
+    """What an edit changes, field by field, for the audit event. The SQL is compared as the
+    model body the portal writes, so re-indenting the same query is no change."""
+    changes: dict[str, Any] = {}
+    for name in (
+        "description",
+        "data_product_type",
+        "owner",
+        "consumers",
+        "update_frequency",
+        "tags",
+        "primary_key",
+        "materialization",
+        "column_descriptions",
+    ):
+        before, after = getattr(old, name), getattr(new, name)
+        if before != after:
+            changes[name] = {"from": _plain(before), "to": _plain(after)}
+    old_body = old_files.sql_text.split(_CONFIG_END, 1)[-1].strip()
+    new_body = new_files.sql_text.split(_CONFIG_END, 1)[-1].strip()
+    if old_body != new_body:
+        changes["sql"] = {"from": old_body, "to": new_body}
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly: tuples as lists."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+__all__ = [
+    "AUDIT_SCHEMA",
+    "STAGE",
+    "WAITING",
+    "CreationResult",
+    "NodeOutcome",
+    "Refused",
+    "Validation",
+    "can_edit",
+    "check",
+    "create",
+    "deprecate",
+    "discard",
+    "edit",
+    "orphans",
+    "product_types",
+    "spec_of",
+]

@@ -1,0 +1,310 @@
+"""Create: SQL and metadata in; a validated, generated, tested and published data product out.
+
+Everything that decides anything is in `portal.creation`; this page only collects the form,
+shows what the core returns, and streams the build into `st.status`. `?edit=<name>` opens an
+existing portal product for editing (and deprecating).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from portal import creation
+from portal.productspec import (
+    MATERIALIZATIONS,
+    NAME_RE,
+    UPDATE_FREQUENCIES,
+    Problem,
+    ProductSpec,
+    name_from_display,
+)
+from portal.ui.components.context import attempt, current_identity, get_service
+
+service = attempt(get_service)
+if service is None or attempt(service.artifacts) is None:
+    st.stop()
+identity = current_identity()
+editing = st.query_params.get("edit")
+st.title(f"Edit {editing}" if editing else "Create a data product")
+
+leftovers = attempt(lambda: creation.orphans(service)) or []
+if leftovers:
+    st.warning(
+        "**An interrupted creation left files behind.** Discard the product or create it again:\n"
+        + "\n".join(f"- `{orphan.path.name}`: {orphan.reason}" for orphan in leftovers),
+        icon=":material/warning:",
+    )
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
+
+
+def _column_docs(text: str) -> dict[str, str]:
+    """`column: description` lines. A line without a colon is kept whole as the column, so the
+    core's column check names it rather than the page dropping it silently."""
+    docs = {}
+    for line in text.splitlines():
+        column, _, description = line.partition(":")
+        if column.strip():
+            docs[column.strip()] = description.strip()
+    return docs
+
+
+def _load_for_edit(name: str) -> None:
+    """Fill the form from the product's files, once per product opened."""
+    if st.session_state.get("create_loaded") == name:
+        return
+    loaded = attempt(lambda: creation.spec_of(service, name))
+    if loaded is None:
+        return
+    st.session_state.update(
+        create_name=loaded.name,
+        create_description=loaded.description,
+        create_type=loaded.data_product_type,
+        create_owner=loaded.owner,
+        create_consumers=", ".join(loaded.consumers),
+        create_frequency=loaded.update_frequency,
+        create_tags=", ".join(loaded.tags),
+        create_primary_key=", ".join(loaded.primary_key),
+        create_materialization=loaded.materialization,
+        create_sql=loaded.sql,
+        create_column_docs="\n".join(f"{c}: {d}" for c, d in loaded.column_descriptions.items()),
+        create_loaded=name,
+    )
+
+
+if editing:
+    _load_for_edit(editing)
+st.session_state.setdefault("create_owner", identity.user)
+
+# A code editor's look for the SQL box, without a component that needs the network.
+st.markdown("<style>.st-key-create_sql textarea {font-family: monospace;}</style>", unsafe_allow_html=True)
+
+name = st.text_input(
+    "Name",
+    key="create_name",
+    placeholder="dp_customer_orders",
+    disabled=bool(editing),
+    help="`dp_` and a letter, then lowercase letters, digits and underscores. It becomes the table's name.",
+)
+if name and not NAME_RE.match(name):
+    with contextlib.suppress(ValueError):  # no letters to suggest a name from: the check says so
+        st.caption(f"Names look like `dp_customer_orders`. Perhaps `{name_from_display(name)}`?")
+description = st.text_area(
+    "Description (markdown)",
+    key="create_description",
+    help="What the product holds, its grain (one row per …) and who it is for.",
+)
+left, right = st.columns(2)
+product_type = left.selectbox("Type", creation.product_types(service), key="create_type")
+owner = right.text_input("Owner", key="create_owner", help="The team or person accountable for it.")
+consumers = left.text_input("Consumers", key="create_consumers", placeholder="Marketing, finance@example.com")
+frequency = right.selectbox("Update frequency", UPDATE_FREQUENCIES, index=1, key="create_frequency")
+tags = left.text_input("Tags", key="create_tags", placeholder="customer, orders")
+primary_key = right.text_input(
+    "Primary key column(s)",
+    key="create_primary_key",
+    placeholder="customer_id",
+    help="Tested for uniqueness and not-null; comma-separate a composite key.",
+)
+materialization = st.radio("Materialization", MATERIALIZATIONS, key="create_materialization", horizontal=True)
+if materialization == "incremental":
+    st.caption("Incremental runs merge new rows on the primary key (its unique key).")
+sql = st.text_area(
+    "SQL",
+    key="create_sql",
+    height=260,
+    placeholder="select customer_id, count(*) as order_count\nfrom stg_orders\ngroup by customer_id",
+    help="One SELECT (CTEs and UNION allowed) over the project's sources and models, by name.",
+)
+column_docs = st.text_area(
+    "Column descriptions (optional)",
+    key="create_column_docs",
+    placeholder="order_count: Orders that were not cancelled.",
+    help="One per line: `column: description`.",
+)
+
+spec = ProductSpec(
+    name=name.strip(),
+    description=description,
+    data_product_type=product_type or "",
+    owner=owner.strip(),
+    consumers=_split(consumers),
+    update_frequency=frequency or "",
+    tags=_split(tags),
+    primary_key=_split(primary_key),
+    materialization=materialization or "",
+    sql=sql,
+    column_descriptions=_column_docs(column_docs),
+)
+
+
+def show_problems(problems: list[Problem], sql_text: str) -> None:
+    """Each problem with its field and, for the SQL, the line it points at."""
+    for problem in problems:
+        where = ""
+        excerpt = ""
+        if problem.position:
+            line, column = problem.position
+            where = f" · line {line}, column {column}"
+            lines = (sql_text if problem.field == "sql" else "").splitlines()
+            if problem.field == "sql" and 0 < line <= len(lines):
+                excerpt = f"{line:>4} | {lines[line - 1]}\n     | {' ' * (column - 1)}^"
+        st.error(f"**{problem.field}**{where}: {problem.message}", icon=":material/block:")
+        if excerpt:
+            st.code(excerpt, language=None)
+
+
+def lifecycle(action: Callable[[], Any]) -> bool:
+    """Run discard or deprecate: a refusal shows its problems, other errors go to attempt()."""
+
+    def guarded() -> bool:
+        try:
+            action()
+        except creation.Refused as refusal:
+            show_problems(refusal.problems, "")
+            return False
+        return True
+
+    return bool(attempt(guarded))
+
+
+def show_validation(validation: creation.Validation) -> None:
+    if validation.problems:
+        show_problems(validation.problems, validation.spec.sql)
+    else:
+        st.success(
+            "Everything checks out. Press **Create** to build, test and publish it.", icon=":material/check:"
+        )
+    if validation.upstream:
+        st.subheader("Reads from")
+        st.markdown("\n".join(f"- `{unique_id}`" for unique_id in validation.upstream))
+        target = validation.spec.name or "new product"
+        edges = "\n".join(f'  "{u.split(".")[-1]}" -> "{target}";' for u in validation.upstream)
+        st.graphviz_chart(f"digraph {{\n  rankdir=LR; node [shape=box];\n{edges}\n}}")
+    if validation.columns is not None:
+        st.subheader("Columns")
+        st.dataframe(
+            pd.DataFrame(validation.columns, columns=["column", "type"]),
+            hide_index=True,
+            key="create_columns",
+        )
+    if validation.sample is not None:
+        st.subheader(f"First rows (at most {creation.SAMPLE_ROWS})")
+        st.dataframe(validation.sample, hide_index=True, key="create_sample")
+
+
+def show_result(result: creation.CreationResult) -> None:
+    if result.status == "refused":
+        show_problems(result.problems, result.validation.spec.sql if result.validation else spec.sql)
+        return
+    if result.ok:
+        st.success(
+            f"**{result.name}** is published: {result.row_count:,} rows, the model and all its tests passed "
+            f"({result.elapsed_s:.0f} s).",
+            icon=":material/task_alt:",
+        )
+        if st.button(f"Open {result.name}", key="create_open", icon=":material/inventory_2:"):
+            st.switch_page("app_pages/product.py", query_params={"id": result.name})
+        return
+    if result.status == "restored":
+        st.warning(
+            f"The change to **{result.name}** was not published: the build or a test failed. The published "
+            "version is untouched and its files are back. Fix the form and save again.",
+            icon=":material/undo:",
+        )
+    else:
+        st.error(
+            f"**{result.name}** was not published: the build or a test failed, and gold is untouched. Fix the "
+            "form and press **Resubmit**, or discard the product.",
+            icon=":material/error:",
+        )
+    failed = result.failed_nodes
+    if failed:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "what": [o.name for o in failed],
+                    "column": [o.column or "" for o in failed],
+                    "status": [o.status for o in failed],
+                    "failing rows": [o.failures for o in failed],
+                    "message": [o.message or "" for o in failed],
+                }
+            ),
+            hide_index=True,
+            key="create_failures",
+        )
+    with st.expander("dbt log"):
+        st.code(result.log, language=None)
+    if (
+        result.status == "failed"
+        and st.button("Discard", key="create_discard", icon=":material/delete:")
+        and lifecycle(lambda: creation.discard(service, result.name, identity))
+    ):
+        st.session_state.pop("create_result", None)
+        st.success(f"Discarded {result.name}: its files are removed and the name is free again.")
+
+
+last: creation.CreationResult | None = st.session_state.get("create_result")
+# A failed product is resubmitted as an edit of itself.
+resubmit = last is not None and last.status == "failed" and last.name == spec.name
+target = editing or (spec.name if resubmit else None)
+submit_label = "Save changes" if editing else ("Resubmit" if resubmit else "Create")
+
+validate_col, submit_col, deprecate_col = st.columns([1, 1, 3])
+if validate_col.button("Validate", key="create_validate", icon=":material/rule:"):
+    st.session_state["create_validation"] = attempt(
+        lambda: creation.check(service, spec, identity, editing=target)
+    )
+submitted = submit_col.button(
+    submit_label, key="create_submit", type="primary", icon=":material/rocket_launch:"
+)
+if (
+    editing
+    and deprecate_col.button("Deprecate", key="create_deprecate", icon=":material/archive:")
+    and lifecycle(lambda: creation.deprecate(service, editing, identity))
+):
+    st.success(f"{editing} is deprecated. Its table stays for its consumers.")
+
+if submitted:
+    st.session_state.pop("create_validation", None)
+    with st.status(f"{submit_label}: {spec.name or 'unnamed product'} …", expanded=True) as status:
+        log_box = st.empty()
+        lines: list[str] = []
+
+        def on_line(line: str) -> None:
+            if line == creation.WAITING:
+                status.update(label="Queued: waiting for another build on this project to finish …")
+            elif line.startswith(creation.STAGE):
+                status.update(label=line.removeprefix(creation.STAGE))
+            lines.append(line)
+            log_box.code("\n".join(lines[-40:]), language=None)
+
+        if target:
+            result = attempt(lambda: creation.edit(service, target, spec, identity, on_line=on_line))
+        else:
+            result = attempt(lambda: creation.create(service, spec, identity, on_line=on_line))
+        done = result is not None and result.ok
+        status.update(
+            label=f"{spec.name}: {result.status if result else 'error'}",
+            state="complete" if done else "error",
+            expanded=False,
+        )
+    st.session_state["create_result"] = result
+    if result is not None:  # (None: attempt() has shown the error, which a rerun would wipe)
+        st.rerun()  # draw the page again around the outcome (the button now reads Resubmit, say)
+
+validation: creation.Validation | None = st.session_state.get("create_validation")
+if validation is not None:
+    if validation.spec != spec:
+        st.info("The form changed since it was validated. Validate again.", icon=":material/refresh:")
+    show_validation(validation)
+result_now: creation.CreationResult | None = st.session_state.get("create_result")
+if result_now is not None:
+    show_result(result_now)
