@@ -6,11 +6,14 @@ STAMP  := $(VENV)/.requirements-installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run test test-fast lint demo docs clean help stack-up stack-down test-trino
+API_PORT ?= 8000
+
+.PHONY: run test test-fast lint demo docs clean help api stack-up stack-down test-trino
 
 help:
 	@echo "make run    start the portal on http://$(HOST):$(PORT) (builds the demo on first run)"
 	@echo "make test   run the whole test suite"
+	@echo "make api    start the REST API on http://$(HOST):$(API_PORT) (OpenAPI docs at /docs)"
 	@echo "make demo   rebuild the demo silver data and warehouse"
 	@echo "make docs   generate and serve dbt's own docs site on http://$(HOST):8081"
 	@echo "make lint   ruff and mypy"
@@ -36,6 +39,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+api: $(STAMP)
+	$(BIN)/python -m portal demo --if-missing
+	$(BIN)/python -m portal api --host $(HOST) --port $(API_PORT)
 
 demo: $(STAMP)
 	$(BIN)/python -m portal demo

@@ -88,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     lineage_cli.add_parser(commands)
 
-    from portal import cli_observability
+    from portal import auth_cli, cli_observability
 
     cli_observability.add_parsers(commands)
+    auth_cli.add_parser(commands)
     return parser
 
 

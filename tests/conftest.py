@@ -56,7 +56,9 @@ def copy_demo(demo_env: dict[str, str], dest: Path) -> dict[str, str]:
         dst.execute("delete from usage_events")
     shutil.copytree(source / "target", dest / "target")
     shutil.copytree(
-        ROOT / "dbt", dest / "dbt", ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml")
+        ROOT / "dbt",
+        dest / "dbt",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
     )
     return {
         **demo_env,

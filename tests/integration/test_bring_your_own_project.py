@@ -43,7 +43,9 @@ def test_every_public_fixture_opens_in_the_catalog(fixture: str, tmp_path) -> No
     print(f"{fixture}: {len(models)} models in {time.perf_counter() - started:.2f} s")
 
 
-def test_two_processes_syncing_at_once_register_each_product_once(jaffle_env: dict[str, str], tmp_path) -> None:
+def test_two_processes_syncing_at_once_register_each_product_once(
+    jaffle_env: dict[str, str], tmp_path
+) -> None:
     """The UI, the API and cron each hold a service; their first syncs may overlap."""
     import threading
 

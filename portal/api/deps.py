@@ -1,0 +1,81 @@
+"""What routes get injected: the shared service, the background jobs, and the caller's identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from portal import auth
+from portal.api.errors import ApiProblem
+from portal.api.schemas import FieldError
+from portal.jobs import Jobs
+from portal.products import PortalService
+
+# auto_error=False: a missing token may be fine (anonymous local access); `identity` decides.
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `python -m portal token create --user NAME --role viewer|creator|admin`.",
+)
+
+
+def get_service(request: Request) -> PortalService:
+    service: PortalService = request.app.state.service
+    return service
+
+
+def get_jobs(request: Request) -> Jobs:
+    jobs: Jobs = request.app.state.jobs
+    return jobs
+
+
+def identity(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> auth.Principal:
+    """The token's holder; without a token, the local user where that is allowed; else 401."""
+    service = get_service(request)
+    if credentials is not None:
+        return auth.authenticate(service.sessions, credentials.credentials)
+    if "authorization" in request.headers:
+        raise auth.AuthenticationFailed(
+            "The Authorization header must be `Bearer <token>`. Create a token with: "
+            "python -m portal token create --user NAME --role viewer"
+        )
+    return auth.anonymous_principal(
+        request.app.state.settings,
+        bind_host=request.app.state.bind_host,
+        client_host=request.client.host if request.client else None,
+        header_names=request.headers.keys(),
+    )
+
+
+def known_query_parameters(request: Request) -> None:
+    """Refuse query parameters the endpoint does not take: `?limt=5` must not quietly mean the default.
+
+    What an endpoint takes is read from the app's own OpenAPI document, so it cannot disagree with it.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    if getattr(request.app.state, "query_parameters", None) is None:
+        request.app.state.query_parameters = {
+            (path, method.upper()): {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            for path, item in request.app.openapi()["paths"].items()
+            for method, operation in item.items()
+        }
+    known: set[str] = request.app.state.query_parameters.get((route.path_format, request.method), set())
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "no query parameters"
+        raise ApiProblem(
+            422,
+            f"Unknown query parameter {', '.join(map(repr, unknown))}; this endpoint takes {takes}.",
+            [FieldError(field=name, message="not a parameter of this endpoint") for name in unknown],
+        )
+
+
+Service = Annotated[PortalService, Depends(get_service)]
+Background = Annotated[Jobs, Depends(get_jobs)]
+Caller = Annotated[auth.Principal, Depends(identity)]

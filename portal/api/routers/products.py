@@ -1,0 +1,483 @@
+"""`/api/v1/data-products/`: the catalog, one product, create/edit/deprecate, refresh, data,
+lineage, quality and schema. Each route authorizes, calls the service, and formats."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Query, Request, Response
+
+from catalog_db.models import DataProduct
+from portal import creation, jobs, quality, spec_defaults
+from portal.api.deps import Background, Caller, Service
+from portal.api.errors import ApiProblem, documented, refusal
+from portal.api.schemas import (
+    ColumnOut,
+    DriftOut,
+    FieldError,
+    FreshnessOut,
+    LineageEdge,
+    LineageNode,
+    LineageOut,
+    NodeOutcomeOut,
+    ProductCreate,
+    ProductDetailOut,
+    ProductOut,
+    ProductPage,
+    ProductPatch,
+    ProfileOut,
+    QualityOut,
+    QueryResult,
+    RunRef,
+    RunSummaryOut,
+    SchemaOut,
+    SubmissionState,
+    Submitted,
+    TestOut,
+)
+from portal.auth import authorize
+from portal.lineage import neighbourhood
+from portal.products import CatalogQuery, NotFound, PortalService, ProductDetail
+from portal.productspec import ProductSpec
+from portal.settings import Settings
+from portal.warehouse import BadRequest, Filter
+
+router = APIRouter(prefix="/api/v1/data-products", tags=["data products"])
+
+# How long a create, edit or refresh call waits for its run to start before answering 202 anyway.
+START_WAIT_S = 30.0
+FILTER_OPS = {
+    "eq": "=",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+    "contains": "contains",
+    "isnull": "is null",
+    "notnull": "is not null",
+}
+FILTER_HELP = (
+    "`column:op:value`, repeatable (all must hold). op is one of "
+    + ", ".join(FILTER_OPS)
+    + "; isnull and notnull take no value. Example: `status:eq:shipped`, `net_revenue:gt:100`."
+)
+PRODUCT_TYPES = {"model", "seed", "snapshot"}  # what the catalog lists
+Sort = Literal["name", "health", "last refreshed", "row count", "owner", "type"]
+READ = documented(401, 403, 404, 422)
+
+
+def _product_row(service: PortalService, key: str) -> DataProduct:
+    row = jobs.registration(service, key)
+    if row is None:
+        service.resolve(key)  # NotFound with suggestions when it is nothing at all
+        raise ApiProblem(
+            404,
+            f"{key} is a model of the dbt project but not a registered data product; only those can be changed.",
+        )
+    return row
+
+
+def _detail(service: PortalService, key: str) -> ProductDetail:
+    """The product's details; a source, test or exposure is no product (404, not a crash)."""
+    node = service.resolve(key)
+    if node.resource_type not in PRODUCT_TYPES:
+        raise NotFound(f"{key} is a {node.resource_type}, not a data product or model.")
+    return service.product(node.unique_id)
+
+
+def _product_out(service: PortalService, key: str) -> ProductOut:
+    """The catalog entry, or the registration alone while the product is being created."""
+    try:
+        return ProductOut.from_entry(_detail(service, key).entry)
+    except NotFound:
+        row = jobs.registration(service, key)
+        if row is None:
+            raise
+        return ProductOut.from_registration(row)
+
+
+def _run_ref(service: PortalService, run_id: int | None) -> RunRef | None:
+    if run_id is None:
+        return None
+    return RunRef(id=run_id, status=jobs.run_detail(service, run_id).status, url=f"/api/v1/runs/{run_id}")
+
+
+def _answer(
+    service: PortalService, submission: jobs.Submission, response: Response, done_status: int
+) -> Submitted:
+    """A create/edit/refresh as the client sees it: refused (raised), done (201/200), or accepted (202)."""
+    if submission.error is not None:
+        raise submission.error
+    result = submission.result
+    if isinstance(result, creation.CreationResult) and result.status == "refused":
+        raise refusal(result.problems, result.name)
+    product = _product_out(service, submission.name)
+    if submission.done:
+        response.status_code = done_status
+        return Submitted(
+            product=product,
+            run=_run_ref(service, submission.run_id),
+            state=cast(SubmissionState, result.status),
+            outcomes=[NodeOutcomeOut(**asdict(o)) for o in getattr(result, "outcomes", [])],
+            message=getattr(result, "message", ""),
+        )
+    response.status_code = 202
+    if submission.run_id is None:
+        message = (
+            "Queued behind another build on this project; its run appears in GET .../runs once it starts."
+        )
+        return Submitted(product=product, run=None, state="queued", message=message)
+    return Submitted(
+        product=product,
+        run=_run_ref(service, submission.run_id),
+        state="accepted",
+        message="Building; follow the run.",
+    )
+
+
+# --- the catalog ---------------------------------------------------------------------------
+
+
+@router.get("/", response_model=ProductPage, responses=documented(401, 403, 422))
+def list_products(
+    service: Service,
+    caller: Caller,
+    search: Annotated[
+        str, Query(description="Words that must all appear (name, description, columns, tags).")
+    ] = "",
+    product_type: Annotated[list[str], Query(alias="type", description="Data product types (any of).")] = [],  # noqa: B006
+    owner: Annotated[list[str], Query(description="Owners (any of).")] = [],  # noqa: B006
+    status: Annotated[list[str], Query(description="Statuses or health levels (any of).")] = [],  # noqa: B006
+    tag: Annotated[list[str], Query(description="Tags (all of).")] = [],  # noqa: B006
+    sort: Sort = "name",
+    descending: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ProductPage:
+    authorize(caller, "read")
+    query = CatalogQuery(
+        text=search,
+        types=tuple(product_type),
+        owners=tuple(owner),
+        statuses=tuple(status),
+        sort=sort,
+        descending=descending,
+    )
+    found = [e for e in service.catalog(query) if all(t in e.tags for t in tag)]
+    items = [ProductOut.from_entry(e) for e in found[offset : offset + limit]]
+    return ProductPage(items=items, total=len(found), limit=limit, offset=offset)
+
+
+@router.get("/{id}", response_model=ProductDetailOut, responses=READ)
+def get_product(id: str, service: Service, caller: Caller) -> ProductDetailOut:
+    authorize(caller, "read")
+    row = jobs.registration(service, id)
+    try:
+        return ProductDetailOut.from_detail(_detail(service, id), row)
+    except NotFound:
+        if row is None:
+            raise
+        return ProductDetailOut.from_registration_only(row)
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+@router.post(
+    "/",
+    status_code=202,
+    response_model=Submitted,
+    responses={
+        201: {"model": Submitted, "description": "Created (with ?wait=true)"},
+        **documented(401, 403, 409, 413, 422, 503),
+    },
+)
+def create_product(
+    body: ProductCreate,
+    service: Service,
+    background: Background,
+    caller: Caller,
+    response: Response,
+    wait: Annotated[
+        bool, Query(description="Answer when the build is done (201) instead of when it starts (202).")
+    ] = False,
+) -> Submitted:
+    """Validate, generate, build, test and publish a product, as the creation page does."""
+    authorize(caller, "create")
+    try:
+        spec = body.to_spec()
+    except ValueError as exc:
+        raise ApiProblem(422, str(exc), [FieldError(field="name", message=str(exc))]) from None
+    completed = spec_defaults.complete(service, spec, caller)
+    submission = background.create(completed, caller).wait(None if wait else START_WAIT_S)
+    answer = _answer(service, submission, response, done_status=201)
+    if not spec.primary_key and completed.primary_key:
+        answer.primary_key = list(completed.primary_key)
+    return answer
+
+
+@router.patch(
+    "/{id}",
+    status_code=202,
+    response_model=Submitted,
+    responses={
+        200: {"model": Submitted, "description": "Edited (with ?wait=true)"},
+        **documented(401, 403, 404, 409, 413, 422, 503),
+    },
+)
+def edit_product(
+    id: str,
+    body: ProductPatch,
+    service: Service,
+    background: Background,
+    caller: Caller,
+    response: Response,
+    wait: Annotated[
+        bool, Query(description="Answer when the build is done (200) instead of when it starts (202).")
+    ] = False,
+) -> Submitted:
+    """Change a portal product's metadata or SQL; it is rebuilt and republished like a creation."""
+    row = _product_row(service, id)
+    authorize(caller, "edit", row)
+    if row.origin != "portal":
+        raise ApiProblem(
+            409, f"{row.name} is written by hand in the dbt project; change it there, not through the API."
+        )
+    try:
+        current = creation.spec_of(service, row.name)
+    except FileNotFoundError as exc:
+        raise ApiProblem(
+            409,
+            f"{row.name}'s model files are missing ({exc.filename}); restore them, or discard it in the portal.",
+        ) from None
+    spec: ProductSpec = replace(current, **body.changes())
+    submission = background.edit(row.name, spec, caller).wait(None if wait else START_WAIT_S)
+    return _answer(service, submission, response, done_status=200)
+
+
+@router.delete("/{id}", response_model=ProductOut, responses=documented(401, 403, 404, 409))
+def deprecate_product(id: str, service: Service, caller: Caller) -> ProductOut:
+    """Deprecate (never destroy): consumers keep reading it while they move off it."""
+    row = _product_row(service, id)
+    authorize(caller, "deprecate", row)
+    creation.deprecate(service, row.name, caller)
+    return _product_out(service, row.name)
+
+
+@router.post("/{id}/run", status_code=202, response_model=Submitted, responses=documented(401, 403, 404, 409))
+def run_product(
+    id: str, service: Service, background: Background, caller: Caller, response: Response
+) -> Submitted:
+    """Refresh: `dbt build --select +<product>` in the background, then profile it."""
+    row = jobs.registration(service, id)
+    if row is not None and row.status == "building":
+        running = jobs.product_runs(service, row.name, limit=1)
+        follow = f" (run {running[0].id}, GET /api/v1/runs/{running[0].id})" if running else ""
+        raise ApiProblem(
+            409, f"{row.name} is being built right now{follow}; refresh it once that build has finished."
+        )
+    node = service.resolve(id)
+    authorize(caller, "run", row)
+    submission = background.refresh(node.name, caller).wait(START_WAIT_S)
+    service.record_audit(
+        caller, "product.refresh_requested", "data_product", node.name, {"run_id": submission.run_id}
+    )
+    # 202 even when it already finished: a refresh creates no resource.
+    return _answer(service, submission, response, done_status=202)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@router.get("/{id}/runs", response_model=list[RunSummaryOut], responses=READ)
+def product_runs(
+    id: str, service: Service, caller: Caller, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[RunSummaryOut]:
+    authorize(caller, "read")
+    return [RunSummaryOut.from_summary(r) for r in jobs.product_runs(service, id, limit=limit)]
+
+
+def _filters(texts: list[str]) -> list[Filter]:
+    found = []
+    for text in texts:
+        column, _, rest = text.partition(":")
+        op, _, value = rest.partition(":")
+        if not column or op not in FILTER_OPS:
+            raise ApiProblem(
+                400,
+                f"Filter {text!r} is not `column:op:value`. {FILTER_HELP}",
+                [FieldError(field="filter", message=FILTER_HELP)],
+            )
+        found.append(Filter(column, FILTER_OPS[op], value or None))
+    return found
+
+
+def _media_type(accept: str | None) -> str:
+    """application/json or text/csv, by the Accept header's preferences (ties go to JSON)."""
+    if not accept:
+        return "application/json"
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        weights[media.lower()] = q
+
+    def weight(media: str) -> float:
+        return weights.get(media, weights.get(media.split("/")[0] + "/*", weights.get("*/*", 0.0)))
+
+    json_q, csv_q = weight("application/json"), weight("text/csv")
+    if max(json_q, csv_q) <= 0:
+        raise ApiProblem(
+            406, f"This endpoint answers application/json or text/csv, not {accept!r}; ask for one of them."
+        )
+    return "text/csv" if csv_q > json_q else "application/json"
+
+
+@router.get(
+    "/{id}/query",
+    response_model=QueryResult,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "Rows as JSON or CSV (by Accept)",
+        },
+        **documented(400, 401, 403, 404, 406, 409, 422, 502, 503, 504),
+    },
+)
+def query_product(
+    id: str,
+    request: Request,
+    service: Service,
+    caller: Caller,
+    limit: Annotated[
+        int | None,
+        Query(
+            description="Rows to return; at most the server's maximum (PORTAL_PREVIEW_MAX_ROWS), refused above it."
+        ),
+    ] = None,
+    columns: Annotated[
+        list[str], Query(description="Columns to return, comma-separated or repeated (default all).")
+    ] = [],  # noqa: B006
+    filter: Annotated[list[str], Query(description=FILTER_HELP)] = [],  # noqa: B006
+) -> Response:
+    """Read a product's data, read-only and bounded; JSON or CSV by `Accept`."""
+    authorize(caller, "query")
+    media_type = _media_type(request.headers.get("accept"))
+    if limit is not None and limit < 1:  # the service reads 0 as "the default", the API refuses it
+        raise BadRequest(f"limit must be at least 1 (got {limit}).")
+    chosen = [c.strip() for text in columns for c in text.split(",") if c.strip()]
+    # The service records the read as a usage event (who, product, rows, duration) of the API face.
+    preview = service.preview(
+        id, identity=caller, columns=chosen or None, filters=_filters(filter), limit=limit, face="api"
+    )
+    name = service.resolve(id).name
+    headers = {"X-Total-Rows": str(preview.total_rows), "X-Truncated": str(preview.truncated).lower()}
+    if media_type == "text/csv":
+        return Response(preview.rows.to_csv(index=False), media_type="text/csv", headers=headers)
+    rows = preview.rows.to_json(orient="records", date_format="iso")
+    body = QueryResult.model_construct(
+        product=name, columns=preview.columns, rows=[], returned_rows=len(preview.rows), total_rows=preview.total_rows,
+        limit=preview.limit, truncated=preview.truncated, elapsed_ms=round(preview.elapsed_s * 1000, 3),
+    ).model_dump_json()  # fmt: skip
+    # The rows are serialised by pandas (dates, decimals, NaN), then spliced in: no second pass.
+    return Response(
+        body.replace('"rows":[]', f'"rows":{rows}', 1), media_type="application/json", headers=headers
+    )
+
+
+@router.get("/{id}/lineage", response_model=LineageOut, responses=READ)
+def product_lineage(
+    id: str,
+    service: Service,
+    caller: Caller,
+    upstream: Annotated[
+        int | None, Query(ge=0, le=1000, description="Steps upstream (omit for all).")
+    ] = None,
+    downstream: Annotated[
+        int | None, Query(ge=0, le=1000, description="Steps downstream (omit for all).")
+    ] = None,
+) -> LineageOut:
+    """The product's lineage: nodes and edges within the given steps."""
+    authorize(caller, "read")
+    node = service.resolve(id)
+    graph = service.lineage().graph
+    kept = neighbourhood(graph, node.unique_id, upstream, downstream)
+    nodes = [
+        LineageNode(
+            unique_id=uid, name=d["name"], label=d["label"], resource_type=d["resource_type"], layer=d.get("layer"),
+            is_data_product=bool(d.get("is_data_product")), owner=d.get("owner"), status=d.get("status"),
+            failing_tests=int(d.get("failing_tests") or 0),
+        )
+        for uid, d in sorted(graph.subgraph(kept).nodes(data=True))
+    ]  # fmt: skip
+    edges = [LineageEdge(source=a, target=b) for a, b in sorted(graph.subgraph(kept).edges())]
+    return LineageOut(
+        focus=node.unique_id, upstream=upstream, downstream=downstream, nodes=nodes, edges=edges
+    )
+
+
+@router.get("/{id}/quality", response_model=QualityOut, responses=READ)
+def product_quality(id: str, service: Service, caller: Caller) -> QualityOut:
+    """Latest test results, freshness, the latest profile and open drift."""
+    authorize(caller, "read")
+    detail = _detail(service, id)
+    profile = quality.latest_profile(service, id)
+    drift = quality.drift_events(service, id, open_only=True, limit=50)
+    return QualityOut(
+        name=detail.entry.name,
+        health=ProductOut.from_entry(detail.entry).health,  # type: ignore[arg-type]
+        tests=[TestOut.from_result(t) for t in detail.tests],
+        freshness=FreshnessOut.from_freshness(quality.freshness(service, id)),
+        profile=ProfileOut.from_profile(profile) if profile is not None else None,
+        open_drift=[
+            DriftOut(
+                id=d.id,
+                kind=d.kind,
+                change=d.change,
+                column=d.column,
+                description=d.description,
+                detected_at=d.detected_at,
+            )
+            for d in drift
+        ],
+    )
+
+
+@router.get("/{id}/schema", response_model=SchemaOut, responses=READ)
+def product_schema(id: str, service: Service, caller: Caller) -> SchemaOut:
+    """Columns with types, descriptions and tests; the primary key and whether the contract is enforced."""
+    authorize(caller, "read")
+    detail = _detail(service, id)
+    node = detail.node
+    return SchemaOut(
+        name=node.name,
+        relation_name=node.relation_name,
+        materialization=node.materialized,
+        contract_enforced=node.contract_enforced,
+        primary_key=list(quality.primary_key(service.artifacts().manifest, node)),
+        columns=[
+            ColumnOut(name=c.name, type=c.type, description=c.description, tests=list(c.tests))
+            for c in detail.columns
+        ],
+    )
+
+
+def document_limits(schema: dict[str, Any], settings: Settings) -> None:
+    """Write the query's row limits into the OpenAPI document: they come from settings, known only
+    when the app is created. Values above the maximum are still answered (400, naming it)."""
+    for parameter in schema["paths"][f"{router.prefix}/{{id}}/query"]["get"]["parameters"]:
+        if parameter["name"] == "limit":
+            parameter["schema"] = {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": settings.preview_max_rows,
+                "default": settings.preview_default_rows,
+            }

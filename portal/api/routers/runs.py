@@ -1,0 +1,23 @@
+"""`/api/v1/runs/{run_id}`: a build's status, every node's timing and the end of its log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from portal import jobs
+from portal.api.deps import Caller, Service
+from portal.api.errors import documented
+from portal.api.schemas import RunOut
+from portal.auth import authorize
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+# The largest id the catalog databases store (64-bit): a larger one is a 422, not a driver overflow.
+MAX_ID = 2**63 - 1
+
+
+@router.get("/{run_id}", response_model=RunOut, responses=documented(401, 403, 404, 422))
+def get_run(run_id: Annotated[int, Path(ge=1, le=MAX_ID)], service: Service, caller: Caller) -> RunOut:
+    authorize(caller, "read")
+    return RunOut.from_detail(jobs.run_detail(service, run_id))

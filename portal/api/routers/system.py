@@ -1,0 +1,80 @@
+"""`/health` and `/api/v1/version`: open to everyone, for load balancers and support."""
+
+from __future__ import annotations
+
+import platform
+import tomllib
+from importlib import metadata
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from portal.api.deps import Service
+from portal.api.schemas import HealthCheck, SystemHealth, VersionOut
+from portal.artifacts import ArtifactError
+from portal.settings import ROOT
+from portal.warehouse import WarehouseError
+
+router = APIRouter(tags=["system"])
+
+
+def _portal_version() -> str:
+    try:
+        return str(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+def _check(name: str, probe: object) -> HealthCheck:
+    try:
+        detail = probe() if callable(probe) else str(probe)
+    except (ArtifactError, WarehouseError, sa.exc.SQLAlchemyError) as exc:
+        return HealthCheck(name=name, ok=False, detail=str(exc))
+    return HealthCheck(name=name, ok=True, detail=str(detail))
+
+
+@router.get(
+    "/health",
+    response_model=SystemHealth,
+    responses={503: {"model": SystemHealth, "description": "Degraded"}},
+)
+def health(service: Service) -> JSONResponse:
+    """200 when the catalog database, the dbt artifacts and the warehouse answer; 503 otherwise."""
+
+    def catalog_db() -> str:
+        with service.sessions() as session:
+            session.execute(sa.text("select 1"))
+        return "reachable"
+
+    def artifacts() -> str:
+        return f"{len(service.artifacts().manifest.nodes)} nodes in the manifest"
+
+    def warehouse() -> str:
+        found = service.warehouse()
+        found.query("select 1")
+        return found.status()
+
+    checks = [
+        _check("catalog_db", catalog_db),
+        _check("artifacts", artifacts),
+        _check("warehouse", warehouse),
+    ]
+    ok = all(c.ok for c in checks)
+    body = SystemHealth(status="ok" if ok else "degraded", checks=checks)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
+
+
+@router.get("/api/v1/version", response_model=VersionOut)
+def version(service: Service) -> VersionOut:
+    try:
+        dbt_core: str | None = metadata.version("dbt-core")
+    except metadata.PackageNotFoundError:
+        dbt_core = None
+    return VersionOut(
+        portal=_portal_version(),
+        api="v1",
+        python=platform.python_version(),
+        dbt_core=dbt_core,
+        warehouse=service.settings.warehouse,
+    )

@@ -1,0 +1,526 @@
+"""The API's request and response models: what /openapi.json documents.
+
+Each response model has a `from_*` constructor over the service's own objects, so routes stay
+a few lines and the fields of the UI and the API come from the same values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from catalog_db.models import DataProduct
+from portal import jobs, quality, refresh
+from portal.products import CatalogEntry, ProductDetail, TestResult
+from portal.productspec import MATERIALIZATIONS, UPDATE_FREQUENCIES, ProductSpec, name_from_display
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class Position(BaseModel):
+    line: int = Field(description="1-based line in the field's text")
+    column: int = Field(description="1-based column in that line")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="The request field at fault, e.g. `source_query` or `limit`.")
+    message: str = Field(description="What is wrong and how to fix it.")
+    position: Position | None = Field(
+        default=None, description="Where in the field's text (SQL), when known."
+    )
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, served as `application/problem+json` for every error."""
+
+    type: str = Field(description="A URI naming the kind of problem, e.g. `urn:asgard:problem:validation`.")
+    title: str = Field(description="A short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong with this request and what to do about it.")
+    instance: str | None = Field(default=None, description="The request path.")
+    errors: list[FieldError] = Field(default_factory=list, description="Each field or SQL position at fault.")
+
+
+# --- products ------------------------------------------------------------------------------
+
+
+class HealthOut(BaseModel):
+    level: str = Field(description="failing, warning, healthy or unknown")
+    build_status: str | None
+    tests_passed: int
+    tests_failed: int
+    tests_warned: int
+    last_refreshed: datetime | None
+    row_count: int | None
+
+
+class ProductOut(BaseModel):
+    """A catalog entry: what the catalog page lists."""
+
+    name: str = Field(description="The dbt model name, also the product's id in URLs.")
+    unique_id: str | None
+    description: str
+    data_product_type: str | None
+    owner: str | None
+    consumers: list[str]
+    update_frequency: str | None
+    tags: list[str]
+    status: str = Field(
+        description="building, published, failed, deprecated, ... (built-in for plain models)"
+    )
+    materialization: str | None
+    relation_name: str | None
+    health: HealthOut | None
+
+    @classmethod
+    def from_entry(cls, entry: CatalogEntry) -> ProductOut:
+        h = entry.health
+        return cls(
+            name=entry.name,
+            unique_id=entry.unique_id,
+            description=entry.description,
+            data_product_type=entry.data_product_type,
+            owner=entry.owner,
+            consumers=list(entry.consumers),
+            update_frequency=entry.update_frequency,
+            tags=list(entry.tags),
+            status=entry.status,
+            materialization=entry.materialization,
+            relation_name=entry.relation_name,
+            health=HealthOut(
+                level=h.level,
+                build_status=h.build_status,
+                tests_passed=h.tests_passed,
+                tests_failed=h.tests_failed,
+                tests_warned=h.tests_warned,
+                last_refreshed=h.last_refreshed,
+                row_count=h.row_count,
+            ),
+        )
+
+    @classmethod
+    def from_registration(cls, row: DataProduct) -> ProductOut:
+        """A product the manifest does not know yet (being created): its registration only."""
+        return cls(
+            name=row.name,
+            unique_id=row.unique_id,
+            description=row.description,
+            data_product_type=row.data_product_type,
+            owner=row.owner,
+            consumers=list(row.consumers or []),
+            update_frequency=row.update_frequency,
+            tags=list(row.tags or []),
+            status=row.status,
+            materialization=row.materialization,
+            relation_name=row.relation_name,
+            health=None,
+        )
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    total: int = Field(description="How many products match, over all pages.")
+    limit: int
+    offset: int
+
+
+class ColumnOut(BaseModel):
+    name: str
+    type: str | None
+    description: str
+    tests: list[str]
+
+
+class TestOut(BaseModel):
+    unique_id: str
+    name: str
+    column: str | None
+    status: str | None = Field(description="pass, fail, warn, error, or null if never run")
+    failures: int | None
+    message: str | None
+    executed_at: datetime | None
+
+    @classmethod
+    def from_result(cls, result: TestResult) -> TestOut:
+        return cls(
+            unique_id=result.unique_id,
+            name=result.name,
+            column=result.column_name,
+            status=result.status,
+            failures=result.failures,
+            message=result.message,
+            executed_at=result.executed_at,
+        )
+
+
+class ProductDetailOut(ProductOut):
+    """Everything about one product: metadata, columns, tests, health and SQL."""
+
+    columns: list[ColumnOut]
+    tests: list[TestOut]
+    group_owner: str | None
+    created_by: str | None
+    raw_sql: str | None
+    compiled_sql: str | None
+
+    @classmethod
+    def from_detail(cls, detail: ProductDetail, row: DataProduct | None) -> ProductDetailOut:
+        return cls(
+            **ProductOut.from_entry(detail.entry).model_dump(),
+            columns=[
+                ColumnOut(name=c.name, type=c.type, description=c.description, tests=list(c.tests))
+                for c in detail.columns
+            ],
+            tests=[TestOut.from_result(t) for t in detail.tests],
+            group_owner=detail.group_owner,
+            created_by=row.created_by if row is not None else None,
+            raw_sql=detail.raw_sql,
+            compiled_sql=detail.compiled_sql,
+        )
+
+    @classmethod
+    def from_registration_only(cls, row: DataProduct) -> ProductDetailOut:
+        return cls(
+            **ProductOut.from_registration(row).model_dump(),
+            columns=[],
+            tests=[],
+            group_owner=None,
+            created_by=row.created_by,
+            raw_sql=None,
+            compiled_sql=None,
+        )
+
+
+class ProductCreate(BaseModel):
+    """A new data product, as the creation form describes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        description='Display name ("My Data Product") or model name; the model name is derived from it '
+        "(`dp_my_data_product`).",
+        examples=["My Data Product"],
+    )
+    description: str = Field(examples=["Custom analytics dataset"])
+    data_product_type: str = Field("CUSTOM", examples=["CUSTOM"])
+    owner: str = Field(examples=["my-team"])
+    source_query: str = Field(
+        description="One SELECT over the warehouse's own names (`silver.orders` on DuckDB, "
+        "`nessie.silver.orders` on Trino) or dbt model names; it is rewritten to ref()/source().",
+        examples=["SELECT * FROM silver.orders"],
+    )
+    consumers: list[str] = Field(default_factory=list)
+    update_frequency: str = Field("daily", description=f"One of {', '.join(UPDATE_FREQUENCIES)}.")
+    tags: list[str] = Field(default_factory=list)
+    primary_key: list[str] | None = Field(
+        None,
+        description="Columns identifying a row. Omitted: the first id-like column that is unique and "
+        "never null in the query's current result.",
+    )
+    materialization: str = Field("table", description=f"One of {', '.join(MATERIALIZATIONS)}.")
+    column_descriptions: dict[str, str] = Field(default_factory=dict)
+
+    def to_spec(self) -> ProductSpec:
+        """Raises ValueError when the display name has no letters or digits."""
+        return ProductSpec(
+            name=name_from_display(self.name),
+            description=self.description,
+            data_product_type=self.data_product_type,
+            owner=self.owner,
+            consumers=self.consumers,
+            update_frequency=self.update_frequency,
+            tags=self.tags,
+            primary_key=self.primary_key or (),
+            materialization=self.materialization,
+            sql=self.source_query,
+            column_descriptions=self.column_descriptions,
+        )
+
+
+class ProductPatch(BaseModel):
+    """The fields to change; the others keep their current values. A product cannot be renamed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    data_product_type: str | None = None
+    owner: str | None = None
+    source_query: str | None = None
+    consumers: list[str] | None = None
+    update_frequency: str | None = None
+    tags: list[str] | None = None
+    primary_key: list[str] | None = None
+    materialization: str | None = None
+    column_descriptions: dict[str, str] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The changed fields under the ProductSpec's names."""
+        given = self.model_dump(exclude_none=True)
+        if "source_query" in given:
+            given["sql"] = given.pop("source_query")
+        return given
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+class RunRef(BaseModel):
+    id: int
+    status: str
+    url: str
+
+
+class RunSummaryOut(BaseModel):
+    id: int
+    status: str
+    command: str
+    selector: str | None
+    triggered_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    elapsed_s: float | None
+    models: int
+    tests: int
+    failed: int
+
+    @classmethod
+    def from_summary(cls, run: refresh.RunSummary) -> RunSummaryOut:
+        return cls(
+            id=run.id,
+            status=run.status,
+            command=run.command,
+            selector=run.selector,
+            triggered_by=run.triggered_by,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            elapsed_s=run.elapsed_s,
+            models=run.models,
+            tests=run.tests,
+            failed=run.failed,
+        )
+
+
+class NodeTimingOut(BaseModel):
+    unique_id: str
+    name: str
+    resource_type: str
+    status: str
+    execution_time_s: float
+    message: str | None
+
+
+class RunOut(BaseModel):
+    """A run: status, every node's timing (slowest first) and the end of dbt's log."""
+
+    id: int
+    status: str = Field(description="queued, running, success, partial or error")
+    finished: bool
+    command: str
+    selector: str | None
+    target: str | None
+    triggered_by: str
+    product: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    elapsed_s: float | None
+    invocation_id: str | None
+    nodes: list[NodeTimingOut]
+    log_tail: str
+
+    @classmethod
+    def from_detail(cls, run: jobs.RunDetail) -> RunOut:
+        return cls(
+            id=run.id,
+            status=run.status,
+            finished=run.finished,
+            command=run.command,
+            selector=run.selector,
+            target=run.target,
+            triggered_by=run.triggered_by,
+            product=run.product,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            elapsed_s=run.elapsed_s,
+            invocation_id=run.invocation_id,
+            nodes=[
+                NodeTimingOut(
+                    unique_id=n.unique_id,
+                    name=n.name,
+                    resource_type=n.resource_type,
+                    status=n.status,
+                    execution_time_s=n.execution_time,
+                    message=n.message,
+                )
+                for n in run.nodes
+            ],
+            log_tail=run.log_tail,
+        )
+
+
+class NodeOutcomeOut(BaseModel):
+    unique_id: str
+    resource_type: str
+    name: str
+    column: str | None
+    status: str
+    message: str | None
+    failures: int | None
+
+
+# accepted/queued: started (202); the rest: a creation's or a refresh's outcome, when the call waited.
+SubmissionState = Literal[
+    "accepted", "queued", "published", "failed", "restored", "success", "partial", "error"
+]
+
+
+class Submitted(BaseModel):
+    """The answer to a create, edit or refresh: the product and the run to follow."""
+
+    product: ProductOut
+    run: RunRef | None = Field(description="The run building it; null while queued behind another build.")
+    state: Literal["accepted", "queued", "published", "failed", "restored", "success", "partial", "error"] = (
+        Field(description="accepted or queued (202: follow the run), or the outcome when the call waited")
+    )
+    primary_key: list[str] | None = Field(
+        default=None, description="The key used, when the portal inferred it."
+    )
+    outcomes: list[NodeOutcomeOut] = Field(
+        default_factory=list, description="The model and each test of the build, when the call waited."
+    )
+    message: str = ""
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+class QueryResult(BaseModel):
+    product: str
+    columns: list[str]
+    rows: list[dict[str, Any]] = Field(description="One object per row, column name to value.")
+    returned_rows: int
+    total_rows: int = Field(description="Rows matching the filters, over all pages.")
+    limit: int
+    truncated: bool
+    elapsed_ms: float
+
+
+class LineageNode(BaseModel):
+    unique_id: str
+    name: str
+    label: str
+    resource_type: str
+    layer: str | None
+    is_data_product: bool
+    owner: str | None
+    status: str | None
+    failing_tests: int
+
+
+class LineageEdge(BaseModel):
+    source: str = Field(description="The upstream node's unique id.")
+    target: str = Field(description="The downstream node's unique id.")
+
+
+class LineageOut(BaseModel):
+    focus: str = Field(description="The product's unique id.")
+    upstream: int | None
+    downstream: int | None
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+
+
+class SchemaOut(BaseModel):
+    name: str
+    relation_name: str | None
+    materialization: str | None
+    contract_enforced: bool
+    primary_key: list[str]
+    columns: list[ColumnOut]
+
+
+class FreshnessOut(BaseModel):
+    state: str = Field(description="fresh, late, stale or unknown")
+    update_frequency: str | None
+    newest: datetime | None
+    age_s: float | None
+    reason: str
+
+    @classmethod
+    def from_freshness(cls, f: quality.Freshness) -> FreshnessOut:
+        return cls(
+            state=f.state,
+            update_frequency=f.update_frequency,
+            newest=f.newest,
+            age_s=f.age.total_seconds() if f.age is not None else None,
+            reason=f.reason,
+        )
+
+
+class ProfileOut(BaseModel):
+    status: str
+    measured_at: datetime
+    row_count: int | None
+    primary_key: list[str]
+    duplicate_keys: int | None
+    newest_update: datetime | None
+    columns: list[dict[str, Any]] = Field(
+        description="Per column: nulls, null_rate, distinct, min, max, mean, ..."
+    )
+    summary: str
+
+    @classmethod
+    def from_profile(cls, p: quality.Profile) -> ProfileOut:
+        return cls(
+            status=p.status,
+            measured_at=p.measured_at,
+            row_count=p.row_count,
+            primary_key=list(p.primary_key),
+            duplicate_keys=p.duplicate_keys,
+            newest_update=p.newest_update,
+            columns=[c.to_json() for c in p.columns],
+            summary=p.summary,
+        )
+
+
+class DriftOut(BaseModel):
+    id: int
+    kind: str
+    change: str
+    column: str | None
+    description: str
+    detected_at: datetime
+
+
+class QualityOut(BaseModel):
+    """The latest test results and metrics of a product."""
+
+    name: str
+    health: HealthOut
+    tests: list[TestOut]
+    freshness: FreshnessOut
+    profile: ProfileOut | None
+    open_drift: list[DriftOut]
+
+
+# --- system --------------------------------------------------------------------------------
+
+
+class HealthCheck(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class SystemHealth(BaseModel):
+    status: Literal["ok", "degraded"]
+    checks: list[HealthCheck]
+
+
+class VersionOut(BaseModel):
+    portal: str
+    api: str
+    python: str
+    dbt_core: str | None
+    warehouse: str

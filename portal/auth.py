@@ -1,0 +1,347 @@
+"""Who may do what: API bearer tokens, roles, and the one `authorize` every face calls.
+
+Roles, from least to most:
+
+- **viewer**: list and read products, query their data, trace lineage, read runs and quality;
+- **creator**: also create products, and edit, refresh, deprecate or discard *their own* (the
+  ones they created or own, the same rule as `portal.creation.can_edit`);
+- **admin**: everything, including products written by hand in dbt.
+
+Tokens are random secrets shown once; the catalog database keeps only their SHA-256, so a
+copy of the database cannot be replayed as credentials. A token's secret is 256 bits from
+`secrets`, so one unsalted hash is enough: there is nothing to guess that a salt would protect.
+
+Calls without a token are refused, except on the embedded default, where the local user of
+the machine may call an API bound to a loopback address without one (`PORTAL_API_ANONYMOUS`).
+That is refused in code for a non-loopback bind, for a caller that is not on the loopback
+interface, and for requests that passed through a proxy, so a setting left on can never open
+the API to the network.
+
+This module imports no web framework (DESIGN principle 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog_db.models import TOKEN_ROLES, ApiToken, AuditEvent
+from portal.products import Identity
+from portal.productspec import PARTY_RE
+from portal.settings import Settings
+
+ROLES = TOKEN_ROLES  # viewer < creator < admin
+TOKEN_PREFIX = "asg_"
+# How stale `last_used_at` may get: writing it on every request would serialise reads on SQLite.
+LAST_USED_GRANULARITY = timedelta(minutes=5)
+# Headers a reverse proxy adds: a proxied request's loopback address says nothing about its origin.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+READ_ACTIONS = frozenset({"read", "query"})
+OWN_ACTIONS = frozenset({"edit", "run", "deprecate", "discard"})
+ACTIONS = READ_ACTIONS | OWN_ACTIONS | {"create", "manage_tokens"}
+_VERBS = {
+    "read": "read data products",
+    "query": "query data products",
+    "create": "create data products",
+    "edit": "edit",
+    "run": "refresh",
+    "deprecate": "deprecate",
+    "discard": "discard",
+    "manage_tokens": "manage API tokens",
+}
+
+
+class AuthenticationFailed(PermissionError):
+    """No usable credentials (HTTP 401); the message says how to get a token."""
+
+
+class PermissionDenied(PermissionError):
+    """The identity's role does not allow the action (HTTP 403); the message says who may."""
+
+
+@dataclass(frozen=True)
+class Principal(Identity):
+    """An identity with a role: a token's holder, or the local user calling without one."""
+
+    role: str = "viewer"
+    token_id: int | None = None
+
+
+class OwnedProduct(Protocol):
+    """What ownership is decided on: a `catalog_db.models.DataProduct` row has these."""
+
+    name: str
+    created_by: str
+    owner: str | None
+
+
+def role_of(identity: Identity) -> str:
+    """A Principal's role; the embedded default's local user (UI, CLI) is the admin of its own
+    machine, as `portal.creation.can_edit` already treats it; any other identity only views."""
+    if isinstance(identity, Principal):
+        return identity.role
+    return "admin" if identity.kind == "local" else "viewer"
+
+
+def owns(identity: Identity, product: OwnedProduct) -> bool:
+    return identity.user in {product.created_by, product.owner}
+
+
+def may(identity: Identity, action: str, product: OwnedProduct | None = None) -> bool:
+    """`authorize` as a yes/no, for a UI deciding which buttons to show."""
+    try:
+        authorize(identity, action, product)
+    except PermissionDenied:
+        return False
+    return True
+
+
+def authorize(identity: Identity, action: str, product: OwnedProduct | None = None) -> None:
+    """Raise PermissionDenied unless `identity` may do `action` (on `product`, for own-actions).
+
+    The only place the rules live: the API calls it before every service call, and the UI
+    can call it (or `may`) with its own identity.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"Unknown action {action!r}; use one of {', '.join(sorted(ACTIONS))}.")
+    role = role_of(identity)
+    if role == "admin" or action in READ_ACTIONS:
+        return
+    verb = _VERBS[action]
+    if role == "creator" and action == "create":
+        return
+    if role == "creator" and action in OWN_ACTIONS:
+        if product is None:
+            raise PermissionDenied(
+                f"Only an admin may {verb} a model that is not a registered data product; "
+                f"{identity.user} is a creator."
+            )
+        if owns(identity, product):
+            return
+        raise PermissionDenied(
+            f"{identity.user} may {verb} only their own data products; {product.name} was created by "
+            f"{product.created_by} and is owned by {product.owner or 'nobody'}. Ask one of them or an admin."
+        )
+    needed = "admin" if action == "manage_tokens" else "creator or admin"
+    target = f" {product.name}" if product is not None and action in OWN_ACTIONS else ""
+    raise PermissionDenied(
+        f"{identity.user} has the {role} role; to {verb}{target} you need the {needed} role. Ask an admin "
+        f"for a token: python -m portal token create --user {identity.user} --role "
+        f"{'admin' if action == 'manage_tokens' else 'creator'}"
+    )
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as listed: everything but the secret, which is never stored."""
+
+    id: int
+    user: str
+    role: str
+    note: str
+    created_at: datetime
+    created_by: str
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    info: TokenInfo
+    secret: str  # shown once: only its hash is kept
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _info(row: ApiToken) -> TokenInfo:
+    return TokenInfo(
+        id=row.id,
+        user=row.user,
+        role=row.role,
+        note=row.note,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
+    )
+
+
+def _audit(session: Session, actor: str, action: str, token: ApiToken) -> None:
+    session.add(
+        AuditEvent(
+            at=datetime.now(UTC),
+            actor=actor,
+            action=action,
+            object_type="api_token",
+            object_id=str(token.id),
+            detail={"user": token.user, "role": token.role},
+        )
+    )
+
+
+def create_token(
+    sessions: sessionmaker[Session], user: str, role: str, *, created_by: str, note: str = ""
+) -> IssuedToken:
+    """A new token for `user` with `role`; its secret is in the result and nowhere else."""
+    if role not in ROLES:
+        raise ValueError(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
+    if not isinstance(user, str) or not PARTY_RE.match(user):
+        raise ValueError(
+            f"User {user!r} is not a valid user name: use letters, digits, `.`, `_`, `-` and `@` "
+            "(a login or an e-mail address)."
+        )
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with sessions.begin() as session:
+        row = ApiToken(
+            user=user,
+            role=role,
+            secret_sha256=_digest(secret),
+            note=note,
+            created_at=datetime.now(UTC),
+            created_by=created_by,
+        )
+        session.add(row)
+        session.flush()
+        _audit(session, created_by, "token.created", row)
+        return IssuedToken(_info(row), secret)
+
+
+def revoke_token(sessions: sessionmaker[Session], token_id: int, *, revoked_by: str) -> TokenInfo:
+    """Revoke a token at once (its next request is refused). Revoking twice is harmless."""
+    with sessions.begin() as session:
+        row = session.get(ApiToken, token_id)
+        if row is None:
+            raise LookupError(f"There is no token {token_id}. List them with: python -m portal token list")
+        if row.revoked_at is None:
+            row.revoked_at, row.revoked_by = datetime.now(UTC), revoked_by
+            _audit(session, revoked_by, "token.revoked", row)
+        return _info(row)
+
+
+def list_tokens(sessions: sessionmaker[Session], *, include_revoked: bool = False) -> list[TokenInfo]:
+    query = sa.select(ApiToken).order_by(ApiToken.id)
+    if not include_revoked:
+        query = query.where(ApiToken.revoked_at.is_(None))
+    with sessions() as session:
+        return [_info(row) for row in session.scalars(query)]
+
+
+def authenticate(sessions: sessionmaker[Session], secret: str) -> Principal:
+    """The Principal holding the token `secret`; AuthenticationFailed if it is unknown or revoked."""
+    if not secret.startswith(TOKEN_PREFIX):
+        raise AuthenticationFailed(
+            f"That is not an Asgard API token (they start with {TOKEN_PREFIX}). "
+            "Create one with: python -m portal token create --user NAME --role viewer"
+        )
+    with sessions() as session:
+        row = session.scalar(sa.select(ApiToken).where(ApiToken.secret_sha256 == _digest(secret)))
+    if row is None:
+        raise AuthenticationFailed(
+            "The token is not known (mistyped, or created for another catalog database). "
+            "Create one with: python -m portal token create --user NAME --role viewer"
+        )
+    if row.revoked_at is not None:
+        raise AuthenticationFailed(
+            f"Token {row.id} of {row.user} was revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC; ask an admin "
+            "for a new one."
+        )
+    now = datetime.now(UTC)
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+        with sessions.begin() as session:
+            session.execute(sa.update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return Principal(user=row.user, kind="token", role=row.role, token_id=row.id)
+
+
+# --- anonymous local access ----------------------------------------------------------------
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def anonymous_role(settings: Settings, bind_host: str | None = None) -> str | None:
+    """The role of calls without a token, or None when they are refused.
+
+    `auto` means on (creator) in local mode, the embedded DuckDB default, where the one local
+    user already creates products in the UI without signing in; off anywhere else. Whatever the
+    setting, a known non-loopback bind turns it off.
+    """
+    value = settings.api_anonymous
+    if value == "auto":
+        value = "creator" if settings.warehouse == "duckdb" else "off"
+    if value == "off" or (bind_host is not None and not is_loopback(bind_host)):
+        return None
+    return value
+
+
+def anonymous_principal(
+    settings: Settings,
+    *,
+    bind_host: str | None,
+    client_host: str | None,
+    header_names: Iterable[str],
+) -> Principal:
+    """The local user for a call without a token, if this call may be one; else AuthenticationFailed."""
+    how = "Send `Authorization: Bearer <token>`; create a token with: python -m portal token create --user NAME --role viewer"
+    role = anonymous_role(settings, bind_host)
+    if role is None:
+        raise AuthenticationFailed(f"This API needs a token. {how}")
+    if not is_loopback(client_host) or _proxied(header_names):
+        raise AuthenticationFailed(
+            f"Calls without a token are accepted only directly from this machine (127.0.0.1), not "
+            f"from {client_host or 'an unknown address'} or through a proxy. {how}"
+        )
+    return Principal(user=settings.local_user, kind="local", role=role)
+
+
+def _proxied(header_names: Iterable[str]) -> bool:
+    return any(name.lower() in FORWARDING_HEADERS for name in header_names)
+
+
+__all__ = [
+    "ACTIONS",
+    "ROLES",
+    "AuthenticationFailed",
+    "IssuedToken",
+    "PermissionDenied",
+    "Principal",
+    "TokenInfo",
+    "anonymous_principal",
+    "anonymous_role",
+    "authenticate",
+    "authorize",
+    "create_token",
+    "is_loopback",
+    "list_tokens",
+    "may",
+    "owns",
+    "revoke_token",
+    "role_of",
+]
