@@ -168,9 +168,9 @@ def models_dir(settings: Settings) -> Path:
 
 
 def product_types(service: PortalService) -> tuple[str, ...]:
-    """The built-in types plus every type the project's products already use (types added by
-    configuration live in the products' `meta.data_product_type`)."""
-    found = {
+    """The built-in types, those configured (PORTAL_PRODUCT_TYPES), and every type the
+    project's products already use in `meta.data_product_type`."""
+    found = set(service.settings.product_types) | {
         str(node.meta.get("data_product_type"))
         for node in service.artifacts().manifest.models()
         if node.meta.get("data_product_type")

@@ -9,6 +9,7 @@ portal behaves the same whatever directory it is started from.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -58,6 +59,14 @@ def _choice(*choices: str) -> Callable[[str], str]:
 
 def _text(value: str) -> str:
     return value
+
+
+def _type_list(value: str) -> tuple[str, ...]:
+    types = tuple(t.strip() for t in value.split(",") if t.strip())
+    bad = [t for t in types if not re.fullmatch(r"[A-Z][A-Z0-9_]{1,39}", t)]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} must be UPPER_SNAKE_CASE names of 2 to 40 characters")
+    return types
 
 
 def _bool(value: str) -> bool:
@@ -128,6 +137,12 @@ TABLE: tuple[Setting, ...] = (
     ),
     Setting(
         "gold_schema", "gold", _text, "Schema of the published data products (the dbt var `gold_schema`)."
+    ),
+    Setting(
+        "product_types",
+        "",
+        _type_list,
+        "Data product types offered besides the built-in four, comma-separated (e.g. `RISK,MARKETING_MIX`).",
     ),
     Setting(
         "freshness_column",
@@ -224,6 +239,7 @@ class Settings:
     demo_seed: int
     silver_schema: str
     gold_schema: str
+    product_types: tuple[str, ...]
     freshness_column: str
     freshness_stale_factor: float
     drift_null_rate_delta: float

@@ -115,6 +115,15 @@ def test_check_dry_runs_the_query_and_writes_nothing(service: PortalService) -> 
     assert product_row(service, "dp_customer_orders") is None
 
 
+def test_configured_product_types_are_accepted(demo_env: dict[str, str], tmp_path: Path) -> None:
+    environ = {**copy_demo(demo_env, tmp_path / "portal"), "PORTAL_PRODUCT_TYPES": "RISK"}
+    configured = PortalService(Settings.from_env(environ))
+    assert "RISK" in creation.product_types(configured)
+    assert check(configured, spec(data_product_type="RISK"), ME).ok
+    refused = check(configured, spec(data_product_type="FRAUD"), ME)
+    assert any(p.field == "data_product_type" for p in refused.problems)
+
+
 def test_check_points_at_the_offending_sql(service: PortalService) -> None:
     validation = check(service, spec(sql="select customer_id\nfrom stg_orderz"), ME)
     assert not validation.ok

@@ -53,3 +53,13 @@ def test_readme_lists_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings_markdown() in readme, "regenerate the table with `python -m portal settings --markdown`"
     assert len(TABLE) == settings_markdown().count("| `PORTAL_")
+
+
+def test_extra_product_types_come_from_a_setting() -> None:
+    assert Settings.from_env({}).product_types == ()
+    assert Settings.from_env({"PORTAL_PRODUCT_TYPES": "RISK, MARKETING_MIX"}).product_types == (
+        "RISK",
+        "MARKETING_MIX",
+    )
+    with pytest.raises(SettingError, match="risk must be UPPER_SNAKE_CASE"):
+        Settings.from_env({"PORTAL_PRODUCT_TYPES": "risk"})
