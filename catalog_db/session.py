@@ -43,8 +43,10 @@ def make_engine(url: str) -> Engine:
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        # busy_timeout first: switching to WAL needs a lock another process may hold.
-        cursor.execute("PRAGMA busy_timeout = 5000")
+        # busy_timeout first: switching to WAL needs a lock another process may hold. Generous,
+        # because writes queue behind a migration or a sync, and on a loaded 2-core machine four
+        # processes migrating in turn took longer than 5 s (the old value) in CI.
+        cursor.execute("PRAGMA busy_timeout = 30000")
         # WAL lets the UI read while a sync or build writes.
         cursor.execute("PRAGMA journal_mode = WAL")
         # SQLite ignores ON DELETE CASCADE / SET NULL unless asked, per connection.

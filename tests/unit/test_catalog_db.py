@@ -99,7 +99,7 @@ def test_every_connection_has_wal_busy_timeout_and_foreign_keys(tmp_path: Path) 
         with engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
         engine.dispose()
 
 
