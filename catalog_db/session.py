@@ -7,6 +7,7 @@ portals in one process) never share state.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,17 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
         # because writes queue behind a migration or a sync, and on a loaded 2-core machine four
         # processes migrating in turn took longer than 5 s (the old value) in CI.
         cursor.execute("PRAGMA busy_timeout = 30000")
-        # WAL lets the UI read while a sync or build writes.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # WAL lets the UI read while a sync or build writes. SQLite may answer "locked" at once,
+        # without waiting out busy_timeout, when several connections switch a new file together:
+        # retry for a while instead of failing a start that merely raced another.
+        for attempt in range(100):
+            try:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.1)
         # SQLite ignores ON DELETE CASCADE / SET NULL unless asked, per connection.
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
