@@ -11,13 +11,15 @@ The flow (DESIGN.md, "Creating a product"), the same for the Streamlit page, the
    others are refused at once instead of queueing behind a build they would then fail.
 3. under the project's dbt lock (one dbt invocation per project; a second submission waits and is
    told so): check again against the warehouse and the manifest as they are now, write the files
-   atomically (scaffold), then **write-audit-publish** on DuckDB:
-   - *audit*: `dbt build --select <name>` with the vars `wap_model`/`wap_schema`, which put this one
-     model in the audit schema (dbt/macros/generate_schema_name.sql), and a separate target path,
-     so the portal's manifest and run_results are untouched;
-   - *publish*, only when the model and every test passed: audit -> gold in one short writable
-     DuckDB transaction, then `dbt parse` so the manifest (catalog, lineage) knows the model.
-   A failure leaves gold as it was, the files in place (fix and resubmit through `edit`, or
+   atomically (scaffold), then **write-audit-publish** (portal/publishing.py):
+   - *audit*: `dbt build --select <name>` where consumers do not read (DuckDB: the audit schema;
+     Trino: a Nessie branch cut from main), with a separate target path, so the portal's
+     manifest and run_results are untouched;
+   - *publish*, only when the model and every test passed (DuckDB: audit -> gold in one short
+     writable transaction; Trino: merge the branch into main), then `dbt parse` so the manifest
+     (catalog, lineage) knows the model. The run records where it was audited and, on Nessie,
+     the branch, the commit hashes and the outcome.
+   A failure leaves gold (main) as it was, the files in place (fix and resubmit through `edit`, or
    `discard`) and the product `failed`: parsed into the manifest all the same, so the catalog
    shows it with its failing tests, and its run and log are recorded in the catalog database.
    A failed *edit* of a published product puts the previous files back instead.
@@ -37,7 +39,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 import sqlalchemy as sa
 import yaml
@@ -46,11 +47,12 @@ from sqlalchemy.orm import Session
 from sqlglot import exp
 
 from catalog_db.models import AuditEvent, DataProduct, Run
-from portal import auth
+from portal import auth, publishing
 from portal.artifacts import Artifacts, Manifest, find_artifact, load_manifest, load_run_results
 from portal.builder import DbtBusy, DbtResult, project_lock, run_dbt
 from portal.products import Identity, PortalService
-from portal.productspec import BUILTIN_TYPES, NAME_RE, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
+from portal.productspec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
+from portal.publishing import NodeOutcome
 from portal.scaffold import (
     GeneratedFiles,
     Orphan,
@@ -65,16 +67,13 @@ from portal.scaffold import (
 from portal.settings import Settings
 from portal.sqlguard import GuardResult, KnownRelations, validate_sql
 from portal.sync import run_status, sync
+from portal.wap import WapError
 from portal.warehouse import Warehouse, WarehouseError, WarehouseUnavailable
 
-AUDIT_SCHEMA = "audit"
 SAMPLE_ROWS = 10
 # The flow's own progress lines start with this; everything else on `on_line` is dbt's log.
 STAGE = "==> "
 WAITING = STAGE + "Waiting for another build on this project to finish (queued)…"
-# A writable DuckDB connection must wait for readers (previews) to close theirs; they are short.
-PUBLISH_WAIT_S = 15.0
-_OK_NODE_STATUSES = frozenset({"success", "pass", "warn"})  # a warning test does not block publishing
 
 LineSink = Callable[[str], None]
 
@@ -105,23 +104,6 @@ class Validation:
     @property
     def ok(self) -> bool:
         return not self.problems and self.files is not None
-
-
-@dataclass(frozen=True)
-class NodeOutcome:
-    """One node of the audit build: the model or one of its tests."""
-
-    unique_id: str
-    resource_type: str
-    name: str  # the model name, or the test's generic name (unique, not_null, ...)
-    column: str | None
-    status: str
-    message: str | None
-    failures: int | None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in _OK_NODE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -441,13 +423,16 @@ def _abandon_edit(service: PortalService, row_id: int, before: GeneratedFiles, p
 
 
 def _unsupported(settings: Settings) -> Problem | None:
-    if settings.warehouse != "duckdb":
-        return Problem(
-            "warehouse",
-            "Creating products from the portal on Trino is not available yet: its write-audit-publish "
-            "runs on a Nessie branch (portal/wap.py), which this form does not drive yet. Create the "
-            "product on the embedded DuckDB warehouse, or write the model in dbt.",
-        )
+    if settings.warehouse == "trino":
+        try:
+            publishing.wap_config(settings)
+        except WapError as exc:
+            return Problem(
+                "warehouse",
+                f"Products are published on Trino through a Nessie branch, which needs the catalog's "
+                f"properties: {exc} Set PORTAL_TRINO_CATALOG_PROPERTIES to the Trino catalog file of "
+                f"`{settings.trino_catalog}`.",
+            )
     if Path(settings.data_products_path).suffix:
         return Problem(
             "warehouse",
@@ -592,39 +577,14 @@ class _Flow:
         self.written = True
         name = self.spec.name
         self.stage(f"Wrote {paths[0].name} and {paths[1].name}")
-        self.run_id = self._start_run(row_id)
-        audit_dir = audit_target(self.settings, name)
-        (audit_dir / "run_results.json").unlink(missing_ok=True)  # never read a previous attempt's
-        self.stage(f"Building {name} and its tests in the audit schema `{AUDIT_SCHEMA}` …")
-        audit = run_dbt(
-            self.settings,
-            ["build", "--select", name, "--log-path", str(audit_dir / "logs")],
-            on_line=self.say,
-            extra_vars={"wap_model": name, "wap_schema": AUDIT_SCHEMA},
-            target_path=audit_dir,
-            lock=False,
-        )
-        outcomes = _outcomes(audit_dir, name)
-        passed = audit.ok and any(o.unique_id.startswith("model.") for o in outcomes)
-        passed = passed and all(o.ok for o in outcomes)
-        row_count = None
-        publish_error = None
-        if passed:
-            self.stage(
-                f"The model and all {len(outcomes) - 1} tests passed; publishing to `{self.settings.gold_schema}` …"
-            )
-            try:
-                row_count = _publish(self.settings, name, self.spec.materialization, audit_dir)
-            except WarehouseError as exc:
-                publish_error = str(exc)
-                self.stage(f"Publishing failed: {exc}")
+        wap_id = self._start_run(row_id)
+        if self.settings.warehouse == "trino":
+            audit = publishing.audit_on_nessie(self.settings, name, wap_id, say=self.say, stage=self.stage)
         else:
-            failed = [o for o in outcomes if not o.ok]
-            self.stage(
-                f"The audit build failed ({len(failed)} of {len(outcomes)} nodes did not pass); "
-                f"`{self.settings.gold_schema}` is untouched."
+            audit = publishing.audit_on_duckdb(
+                self.settings, name, self.spec.materialization, say=self.say, stage=self.stage
             )
-        published = passed and publish_error is None
+        published = audit.published
         parse = None
         if not published and restore is not None:
             # The manifest still describes these files: nothing to parse.
@@ -640,24 +600,24 @@ class _Flow:
                     "dbt parse failed: the catalog shows the product's changes once the project parses again."
                 )
         status = "published" if published else ("restored" if restore is not None else "failed")
-        self._record(row_id, audit, parse, status, row_count, action, changes, publish_error)
+        self._record(row_id, audit, parse, status, action, changes)
         self.service.reload()
-        self.stage(
-            f"{name} is published ({row_count:,} rows)." if published else f"{name} was not published."
-        )
+        rows = f" ({audit.row_count:,} rows)" if audit.row_count is not None else ""
+        self.stage(f"{name} is published{rows}." if published else f"{name} was not published.")
         return CreationResult(
             name,
             status,
             validation=validation,
-            outcomes=outcomes,
+            outcomes=audit.outcomes,
             log="\n".join(self.lines),
             run_id=self.run_id,
-            row_count=row_count,
+            row_count=audit.row_count,
             files=paths,
             elapsed_s=time.perf_counter() - self.started,
         )
 
-    def _start_run(self, row_id: int) -> int:
+    def _start_run(self, row_id: int) -> str:
+        """Record the run as running; returns the id of its write-audit-publish (its Nessie branch)."""
         with self.service.sessions.begin() as session:
             run = Run(
                 command="build",
@@ -667,37 +627,37 @@ class _Flow:
                 triggered_by=self.identity.user,
                 product_id=row_id,
                 started_at=datetime.now(UTC),
-                details={"wap": {"audit_schema": AUDIT_SCHEMA, "published": False}},
             )
             session.add(run)
             session.flush()
-            return run.id
+            self.run_id = run.id
+            wap_id = publishing.wap_run_id(run.id)
+            run.details = {"wap": publishing.pending_record(self.settings, wap_id)}
+        return wap_id
 
     def _record(
         self,
         row_id: int,
-        audit: DbtResult,
+        audit: publishing.Audit,
         parse: DbtResult | None,
         status: str,
-        row_count: int | None,
         action: str,
         changes: Mapping[str, Any] | None,
-        publish_error: str | None,
     ) -> None:
         """The run, its node results, the product's status and the audit event, in one transaction."""
         name, now = self.spec.name, datetime.now(UTC)
         published = status == "published"
-        results_path = find_artifact(audit_target(self.settings, name), "run_results")
+        results_path = find_artifact(publishing.audit_target(self.settings, name), "run_results")
         results = load_run_results(results_path) if results_path else None
         manifest_path = find_artifact(self.settings.target_dir, "manifest")
         with self.service.sessions.begin() as session:
             run = session.get_one(Run, self.run_id)
-            run.finished_at, run.elapsed_s = now, audit.elapsed_s
+            run.finished_at, run.elapsed_s = now, audit.dbt.elapsed_s
             run.log = "\n".join(self.lines)
             run.details = {
-                "wap": {"audit_schema": AUDIT_SCHEMA, "published": published},
+                "wap": audit.record,
                 "action": action,
-                **({"publish_error": publish_error} if publish_error else {}),
+                **({"publish_error": audit.error} if audit.error else {}),
                 **({"parse_ok": parse.ok} if parse is not None else {}),
             }
             run.status = "error"
@@ -705,7 +665,7 @@ class _Flow:
                 run.invocation_id = results.invocation_id
                 # partial: the model built but a test failed; error: nothing passed
                 run.status = run_status(r.status for r in results.results)
-                if not audit.ok and run.status == "success":
+                if not audit.dbt.ok and run.status == "success":
                     run.status = "error"
                 if manifest_path is not None:
                     # Node results and test names from the project's manifest, so the product's
@@ -717,139 +677,19 @@ class _Flow:
                         data_products_path=self.settings.data_products_path,
                         actor=self.identity.user,
                     )
-            if publish_error:
+            if audit.error:
                 run.status = "error"
             row = session.get_one(DataProduct, row_id)
             # restored: the published version's files are back, and gold still holds its table
             row.status, row.updated_at = ("failed" if status == "failed" else "published"), now
             if published:
-                row.row_count, row.row_count_measured_at = row_count, now
+                row.row_count, row.row_count_measured_at = audit.row_count, now
             detail: dict[str, Any] = {"run_id": self.run_id, "status": status}
             if changes is not None:
                 detail["changes"] = dict(changes)
             if not published:
                 detail["attempted"] = action
             _audit(session, self.identity, action if published else "product.build_failed", name, detail)
-
-
-def audit_target(settings: Settings, name: str) -> Path:
-    """The audit build's dbt target directory: per product, so an edit's build can parse partially
-    (dbt re-parses everything when its vars change, and `wap_model` differs per product)."""
-    if not NAME_RE.match(name):
-        raise ValueError(f"{name!r} is not a valid product name; refusing to build a path from it.")
-    return settings.target_dir / "audit" / name
-
-
-def _outcomes(audit_dir: Path, name: str) -> list[NodeOutcome]:
-    """Every node of the audit build, the model first, with test names from the audit manifest."""
-    results_path = find_artifact(audit_dir, "run_results")
-    if results_path is None:
-        return []  # dbt stopped before running anything (a parse or compile error): see the log
-    manifest_path = find_artifact(audit_dir, "manifest")
-    manifest = load_manifest(manifest_path) if manifest_path else None
-    outcomes = []
-    for result in load_run_results(results_path).results:
-        node = manifest.get(result.unique_id) if manifest else None
-        test = node.test if node else None
-        outcomes.append(
-            NodeOutcome(
-                unique_id=result.unique_id,
-                resource_type=result.unique_id.split(".", 1)[0],
-                name=test.name if test else (node.name if node else name),
-                column=test.column_name if test else None,
-                status=result.status,
-                message=result.message,
-                failures=result.failures,
-            )
-        )
-    return sorted(outcomes, key=lambda o: (o.resource_type != "model", o.unique_id))
-
-
-# --- publishing on DuckDB ------------------------------------------------------------------
-
-
-@contextmanager
-def _writable_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short writable connection. DuckDB refuses it while a reader holds the file (a preview,
-    in this process or another), so it retries for a while; the caller holds the dbt lock."""
-    deadline = time.monotonic() + PUBLISH_WAIT_S
-    while True:
-        try:
-            con = duckdb.connect(str(settings.duckdb_path), config={"enable_external_access": False})
-            break
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            if time.monotonic() > deadline:
-                raise WarehouseUnavailable(
-                    f"The warehouse {settings.duckdb_path} stayed busy (open in another process) for "
-                    f"{PUBLISH_WAIT_S:g} s. Resubmit when previews or other tools have closed it. ({exc})"
-                ) from exc
-            time.sleep(0.2)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def _relation_sql(schema: str, name: str) -> str:
-    return exp.table_(name, db=schema, quoted=True).sql(dialect="duckdb")
-
-
-def _drop_any(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
-    """Drop a table or a view of that name (an edit may change the materialization)."""
-    row = con.execute(
-        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchone()
-    if row is not None:
-        kind = "VIEW" if row[0] == "VIEW" else "TABLE"
-        con.execute(f"DROP {kind} {_relation_sql(schema, name)}")
-
-
-def _publish(settings: Settings, name: str, materialization: str, audit_dir: Path) -> int:
-    """Copy the audited relation to gold and drop it from audit, in one transaction; its row count.
-
-    A table (or incremental) is copied; a view is created again in gold from dbt's compiled SQL,
-    which reads its upstream relations by their full names.
-    """
-    gold, audit = _relation_sql(settings.gold_schema, name), _relation_sql(AUDIT_SCHEMA, name)
-    view_sql = _compiled_sql(audit_dir, name) if materialization == "view" else None
-    try:
-        with _writable_warehouse(settings) as con:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(
-                f"CREATE SCHEMA IF NOT EXISTS {exp.to_identifier(settings.gold_schema, quoted=True).sql()}"
-            )
-            _drop_any(con, settings.gold_schema, name)
-            if view_sql is not None:
-                con.execute(f"CREATE VIEW {gold} AS {view_sql}")
-            else:
-                con.execute(f"CREATE TABLE {gold} AS SELECT * FROM {audit}")
-            _drop_any(con, AUDIT_SCHEMA, name)
-            result = con.execute(f"SELECT count(*) FROM {gold}").fetchone()
-            con.execute("COMMIT")
-    except duckdb.Error as exc:
-        raise WarehouseError(f"DuckDB refused to publish {name}: {exc}") from exc
-    assert result is not None
-    return int(result[0])
-
-
-def _compiled_sql(audit_dir: Path, name: str) -> str:
-    manifest_path = find_artifact(audit_dir, "manifest")
-    node_sql = None
-    if manifest_path is not None:
-        manifest = load_manifest(manifest_path)
-        node = manifest.get(_model_of(manifest, name) or "")
-        node_sql = node.compiled_code if node else None
-    if not node_sql:
-        raise WarehouseError(f"dbt left no compiled SQL for {name} in {audit_dir}; resubmit to rebuild it.")
-    return node_sql
-
-
-def _drop_audit(settings: Settings, name: str) -> None:
-    if settings.warehouse != "duckdb" or not settings.duckdb_path.exists():
-        return
-    with _writable_warehouse(settings) as con:
-        _drop_any(con, AUDIT_SCHEMA, name)
 
 
 # --- 3. lifecycle --------------------------------------------------------------------------
@@ -915,7 +755,7 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
         # that set it died (the portal was killed), and the product may be discarded.
         with project_lock(settings, wait=row.status != "building"):
             removed = remove_product(models_dir(settings), name)
-            _drop_audit(settings, name)
+            publishing.drop_audit(settings, name)
             manifest_path = find_artifact(settings.target_dir, "manifest")
             if manifest_path and _model_of(load_manifest(manifest_path), name):
                 parse = run_dbt(settings, ["parse"], lock=False)
@@ -1091,7 +931,6 @@ def _plain(value: Any) -> Any:
 
 
 __all__ = [
-    "AUDIT_SCHEMA",
     "STAGE",
     "WAITING",
     "CreationResult",

@@ -121,6 +121,13 @@ TABLE: tuple[Setting, ...] = (
     Setting("trino_catalog", "nessie", _text, "Trino catalog holding the Iceberg tables."),
     Setting("trino_http_scheme", "http", _choice("http", "https"), "Scheme of the Trino coordinator."),
     Setting(
+        "trino_catalog_properties",
+        "var/stack/etc/catalog/nessie.properties",
+        _path,
+        "The Trino catalog file of `PORTAL_TRINO_CATALOG` (Iceberg on Nessie). Creating a product on Trino "
+        "reads Nessie's URI from it and copies it into a catalog on the product's Nessie branch.",
+    ),
+    Setting(
         "catalog_db_url",
         "sqlite:///var/catalog.db",
         _text,
@@ -230,6 +237,7 @@ class Settings:
     trino_user: str
     trino_catalog: str
     trino_http_scheme: str
+    trino_catalog_properties: Path
     catalog_db_url: str
     local_user: str
     preview_default_rows: int

@@ -214,13 +214,15 @@ def write_audit_publish(
     target_dir: str | Path | None = None,
     on_line: LineSink | None = None,
     timeout_s: float | None = None,
+    lock: bool = True,
 ) -> WapResult:
     """Build and test `selection` (dbt selectors) on a new Nessie branch; merge into main only if all pass.
 
     The branch and its Trino catalog are removed at the end whatever happened. A failure at
     any step leaves main exactly as it was: it is only ever changed by the final merge.
     dbt writes the audit build's artifacts to `target_dir` (default var/wap/<run id>/target),
-    never over the portal's own; `dbt_target` names the profile's Trino target.
+    never over the portal's own; `dbt_target` names the profile's Trino target. `lock=False` is
+    for a caller already holding the project's dbt lock (it is not re-entrant).
     """
     say = on_line or (lambda _line: None)
     selection = tuple(selection)
@@ -232,8 +234,7 @@ def write_audit_publish(
     run_id = run_id or f"{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}_{secrets.token_hex(3)}"
     if not _RUN_ID.fullmatch(run_id):
         raise WapError(f"run id {run_id!r} must be lower-case letters, digits and _ (at most 41).")
-    branch = f"wap-{run_id.replace('_', '-')}"
-    catalog = f"wap_{run_id}"
+    branch, catalog = branch_for(run_id), f"wap_{run_id}"
     started_at = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
 
@@ -262,7 +263,11 @@ def write_audit_publish(
                 dbt_target_dir=str(target_dir or ROOT / "var" / "wap" / run_id / "target"),
             )
             build = run_dbt(
-                branch_settings, ["build", "--select", *selection], on_line=on_line, timeout_s=timeout_s
+                branch_settings,
+                ["build", "--select", *selection],
+                on_line=on_line,
+                timeout_s=timeout_s,
+                lock=lock,
             )
             branch_hash = nessie.head(branch)
             if not build.ok:
@@ -338,6 +343,11 @@ def write_audit_publish(
         elapsed_s=time.perf_counter() - clock,
         dbt=build,
     )
+
+
+def branch_for(run_id: str) -> str:
+    """The Nessie branch of a run."""
+    return f"wap-{run_id.replace('_', '-')}"
 
 
 def create_catalog_sql(catalog: str, properties: Mapping[str, str], branch: str) -> str:

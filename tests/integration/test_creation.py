@@ -181,7 +181,11 @@ def test_create_publishes_a_product_in_catalog_lineage_and_preview(service: Port
     with service.sessions() as session:
         run = session.get_one(Run, result.run_id)
         assert run.command == "build" and run.selector == "dp_customer_orders" and run.status == "success"
-        assert run.details and run.details["wap"] == {"audit_schema": "audit", "published": True}
+        assert run.details and run.details["wap"] == {
+            "engine": "duckdb",
+            "audit_schema": "audit",
+            "published": True,
+        }
         assert run.triggered_by == "tester" and run.log and "PASS" in run.log
         statuses = set(session.scalars(sa.select(NodeResult.status).where(NodeResult.run_id == run.id)))
         assert statuses == {"success", "pass"}

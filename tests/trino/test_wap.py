@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from trino_stack import fetch
+from trino_stack import fetch, main_state
 
 from portal.builder import DbtResult
 from portal.settings import ROOT, Settings
@@ -79,24 +79,6 @@ def wap_settings(
     )
 
 
-def _main_state(settings: Settings, nessie: NessieClient) -> dict[str, object]:
-    """main's head and content keys (Nessie) and every gold table's Iceberg snapshot ids (Trino)."""
-    catalog, gold = settings.trino_catalog, settings.gold_schema
-    tables = [
-        r[0]
-        for r in fetch(
-            settings,
-            f"select table_name from {catalog}.information_schema.tables where table_schema = '{gold}' "
-            "order by 1",
-        )
-    ]
-    snapshots = {
-        t: sorted(r[0] for r in fetch(settings, f'select snapshot_id from {catalog}.{gold}."{t}$snapshots"'))
-        for t in tables
-    }
-    return {"head": nessie.head("main"), "entries": nessie.entries("main"), "snapshots": snapshots}
-
-
 def test_passing_product_is_merged_into_main(
     wap_settings: Settings, wap_config: WapConfig, tmp_path: Path
 ) -> None:
@@ -139,7 +121,7 @@ def test_failing_product_leaves_main_untouched(
     wap_settings: Settings, wap_config: WapConfig, selection: list[str], missing: str, tmp_path: Path
 ) -> None:
     with NessieClient(wap_config.nessie_uri) as nessie:
-        before = _main_state(wap_settings, nessie)
+        before = main_state(wap_settings, nessie)
 
         result = write_audit_publish(wap_settings, wap_config, selection, target_dir=tmp_path / "target")
 
@@ -148,7 +130,7 @@ def test_failing_product_leaves_main_untouched(
         assert "main is unchanged" in result.message
         assert result.main_hash_before == result.main_hash_after == before["head"]
         assert result.branch_deleted and result.branch not in nessie.branches()
-        after = _main_state(wap_settings, nessie)
+        after = main_state(wap_settings, nessie)
     # Nessie: same head, same content; Iceberg: the same snapshots of every table on main.
     assert after == before
     assert f"{wap_settings.gold_schema}.{missing}" not in after["entries"]  # type: ignore[operator]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import trino
 
 from portal.settings import ROOT, Settings
+from portal.wap import NessieClient
 
 STACK_DIR = ROOT / "var" / "stack"
 CATALOG_FILE = STACK_DIR / "etc" / "catalog" / "nessie.properties"
@@ -36,3 +37,21 @@ def fetch(settings: Settings, sql: str, user: str | None = None) -> list[list[ob
     cursor = trino_cursor(settings, user)
     cursor.execute(sql)
     return cursor.fetchall()
+
+
+def main_state(settings: Settings, nessie: NessieClient) -> dict[str, object]:
+    """main's head and content keys (Nessie) and every gold table's Iceberg snapshot ids (Trino)."""
+    catalog, gold = settings.trino_catalog, settings.gold_schema
+    tables = [
+        r[0]
+        for r in fetch(
+            settings,
+            f"select table_name from {catalog}.information_schema.tables where table_schema = '{gold}' "
+            "order by 1",
+        )
+    ]
+    snapshots = {
+        t: sorted(r[0] for r in fetch(settings, f'select snapshot_id from {catalog}.{gold}."{t}$snapshots"'))
+        for t in tables
+    }
+    return {"head": nessie.head("main"), "entries": nessie.entries("main"), "snapshots": snapshots}

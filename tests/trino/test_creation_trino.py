@@ -1,0 +1,159 @@
+"""Creating and editing products on Trino: the portal's own flow publishes through a Nessie branch.
+
+The same `creation.create` / `creation.edit` the form and the API call, on a private copy of the
+dbt project whose tables were built on main by the session's `dbt build --target trino`.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from trino_stack import CATALOG_FILE, fetch, main_state
+
+from catalog_db.models import Run
+from portal import creation
+from portal.builder import DbtResult
+from portal.products import CatalogQuery, Identity, PortalService
+from portal.productspec import ProductSpec
+from portal.settings import ROOT, Settings
+from portal.wap import NessieClient, WapConfig
+
+pytestmark = pytest.mark.trino
+ME = Identity("creator-ann")
+
+ORDERS_PER_CUSTOMER = """
+select customer_id, count(order_id) as order_count, sum(net_revenue) as net_revenue
+from int_orders
+where not is_cancelled
+group by customer_id
+"""
+
+
+@pytest.fixture(scope="module")
+def service(
+    built: DbtResult, project_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> PortalService:
+    """The portal on Trino over its own copy of the project and the session build's artifacts."""
+    base = tmp_path_factory.mktemp("trino-create")
+    project = base / "dbt"
+    shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
+    target = base / "target"
+    target.mkdir()
+    shutil.copy(project_settings.target_dir / "manifest.json", target / "manifest.json")
+    shutil.copy(project_settings.target_dir / "build_run_results.json", target / "run_results.json")
+    settings = Settings.from_env(
+        warehouse="trino",
+        dbt_target="trino",
+        dbt_project_dir=project,
+        dbt_target_dir=str(target),
+        catalog_db_url=f"sqlite:///{base / 'catalog.db'}",
+        trino_catalog_properties=CATALOG_FILE,
+    )
+    return PortalService(settings)
+
+
+@pytest.fixture(scope="module")
+def nessie(wap_config: WapConfig) -> NessieClient:
+    return NessieClient(wap_config.nessie_uri)
+
+
+def spec(name: str, **changes: object) -> ProductSpec:
+    fields: dict[str, object] = {
+        "name": name,
+        "description": "Orders and net revenue per customer, on Trino.",
+        "data_product_type": "CUSTOMER_360",
+        "owner": "customer-analytics-team",
+        "consumers": ("Marketing",),
+        "update_frequency": "daily",
+        "primary_key": ("customer_id",),
+        "materialization": "table",
+        "sql": ORDERS_PER_CUSTOMER,
+    }
+    fields.update(changes)
+    return ProductSpec(**fields)  # type: ignore[arg-type]
+
+
+def wap_record(service: PortalService, run_id: int | None) -> dict[str, object]:
+    with service.sessions() as session:
+        run = session.get_one(Run, run_id)
+        assert run.details is not None
+        return dict(run.details["wap"])
+
+
+def test_create_on_trino_publishes_through_a_nessie_branch(
+    service: PortalService, nessie: NessieClient
+) -> None:
+    settings = service.settings
+    before = nessie.head("main")
+    lines: list[str] = []
+
+    result = creation.create(service, spec("dp_trino_orders"), ME, on_line=lines.append)
+
+    assert result.status == "published", result.log
+    assert {o.name for o in result.outcomes} >= {"dp_trino_orders", "unique", "not_null"}
+    record = wap_record(service, result.run_id)
+    assert record["engine"] == "nessie" and record["outcome"] == "published" and record["published"]
+    branch = str(record["branch"])
+    assert branch.startswith(f"wap-r{result.run_id}-"), branch
+    assert any(branch in line for line in lines), "the progress must name the branch"
+    # main moved exactly by the merge of the branch's head; the branch is gone
+    assert record["main_hash_before"] == before
+    assert record["main_hash_after"] == nessie.head("main") != before
+    assert record["branch_hash"] not in (None, before) and record["branch_deleted"]
+    assert branch not in nessie.branches()
+    assert f"{settings.gold_schema}.dp_trino_orders" in nessie.entries("main")
+    # readable on main, with the row count the run reported, through the portal as well
+    counted = fetch(
+        settings, f"select count(*) from {settings.trino_catalog}.{settings.gold_schema}.dp_trino_orders"
+    )
+    assert result.row_count == counted[0][0] > 0
+    preview = service.preview("dp_trino_orders", identity=ME, limit=5)
+    assert len(preview.rows) == 5 and preview.total_rows == result.row_count
+    entry = next(
+        e for e in service.catalog(CatalogQuery(types=("CUSTOMER_360",))) if e.name == "dp_trino_orders"
+    )
+    assert entry.status == "published" and entry.health.tests_failed == 0
+
+
+def test_failing_create_on_trino_never_touches_main(service: PortalService, nessie: NessieClient) -> None:
+    settings = service.settings
+    # order lines repeat the customer: customer_id is no key, so its `unique` test fails
+    bad = spec("dp_trino_lines", sql="select customer_id, order_id from int_orders")
+    before = main_state(settings, nessie)
+
+    result = creation.create(service, bad, ME)
+
+    assert result.status == "failed", result.log
+    assert [(o.name, o.column) for o in result.failed_nodes] == [("unique", "customer_id")]
+    record = wap_record(service, result.run_id)
+    assert record["outcome"] == "failed" and not record["published"]
+    assert record["main_hash_before"] == record["main_hash_after"] == before["head"]
+    assert record["branch_deleted"] and record["branch"] not in nessie.branches()
+    # Nessie: same head and content; Iceberg: the same snapshots of every gold table on main
+    assert main_state(settings, nessie) == before
+    assert f"{settings.gold_schema}.dp_trino_lines" not in before["entries"]  # type: ignore[operator]
+    # the catalog shows the failed product with its failing test; its owner can discard it
+    entry = next(e for e in service.catalog() if e.name == "dp_trino_lines")
+    assert entry.status == "failed" and entry.health.level == "failing"
+    removed = creation.discard(service, "dp_trino_lines", ME)
+    assert {p.name for p in removed} == {"dp_trino_lines.sql", "dp_trino_lines.yml"}
+
+
+def test_failed_edit_on_trino_keeps_the_published_product(
+    service: PortalService, nessie: NessieClient
+) -> None:
+    name = "dp_trino_edited"
+    created = creation.create(service, spec(name), ME)
+    assert created.status == "published", created.log
+    before = main_state(service.settings, nessie)
+
+    # the new SQL repeats customers: the edit's build fails its unique test on the branch
+    broken = spec(name, sql="select customer_id, order_id as order_count from int_orders")
+    result = creation.edit(service, name, broken, ME)
+
+    assert result.status == "restored", result.log
+    assert wap_record(service, result.run_id)["outcome"] == "failed"
+    assert main_state(service.settings, nessie) == before
+    assert "order_id as order_count" not in creation.spec_of(service, name).sql
+    assert next(e for e in service.catalog() if e.name == name).status == "published"
