@@ -125,6 +125,7 @@ class CreationResult:
     row_count: int | None = None
     files: tuple[Path, ...] = ()
     elapsed_s: float = 0.0
+    publish: publishing.PublishRecord | None = None  # where it was audited: schema or Nessie branch
 
     @property
     def ok(self) -> bool:
@@ -614,6 +615,7 @@ class _Flow:
             row_count=audit.row_count,
             files=paths,
             elapsed_s=time.perf_counter() - self.started,
+            publish=publishing.PublishRecord.from_details({"wap": audit.record}),
         )
 
     def _start_run(self, row_id: int) -> str:

@@ -32,6 +32,7 @@ from catalog_db.models import DataProduct, Run
 from portal import creation, refresh
 from portal.products import Identity, NotFound, PortalService
 from portal.productspec import ProductSpec
+from portal.publishing import PublishRecord
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ class RunDetail:
     invocation_id: str | None
     nodes: list[refresh.NodeTiming]
     log_tail: str
+    publish: PublishRecord | None = None
 
     @property
     def finished(self) -> bool:
@@ -237,6 +239,7 @@ def run_detail(service: PortalService, run_id: int, *, tail_lines: int = LOG_TAI
         invocation_id=row.invocation_id,
         nodes=refresh.run_timings(service, run_id),
         log_tail="\n".join((row.log or "").splitlines()[-tail_lines:]),
+        publish=PublishRecord.from_details(row.details, status=row.status),
     )
 
 
@@ -265,6 +268,7 @@ def product_runs(service: PortalService, key: str, *, limit: int = 50) -> list[r
             0,
             0,
             0,
+            PublishRecord.from_details(r.details, status=r.status),
         )
         for r in runs
     ]

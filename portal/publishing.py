@@ -71,6 +71,72 @@ class Audit:
     record: dict[str, Any] = field(default_factory=dict)  # the run's details["wap"]
 
 
+@dataclass(frozen=True)
+class PublishRecord:
+    """Where a creation run was audited and whether it was published, read back from a run's
+    details["wap"] for the run view and the API. Nessie runs also have their branch and hashes."""
+
+    engine: str  # duckdb or nessie
+    published: bool
+    outcome: str  # running, published, failed, conflict or error
+    audit_schema: str | None = None
+    branch: str | None = None
+    main_hash_before: str | None = None
+    branch_hash: str | None = None
+    main_hash_after: str | None = None
+    branch_deleted: bool | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_details(cls, details: Any, *, status: str | None = None) -> PublishRecord | None:
+        """The record of a run's details (None for runs that publish nothing, e.g. refreshes).
+        `status` is the run's own, for records that do not carry an outcome (DuckDB's)."""
+        wap_details = details.get("wap") if isinstance(details, dict) else None
+        if not isinstance(wap_details, dict):
+            return None
+        published = bool(wap_details.get("published"))
+
+        def text(key: str) -> str | None:
+            value = wap_details.get(key)
+            return str(value) if value is not None else None
+
+        outcome = text("outcome") or (
+            "published" if published else ("running" if status in ("queued", "running") else "failed")
+        )
+        deleted = wap_details.get("branch_deleted")
+        return cls(
+            engine=text("engine") or "duckdb",  # records written before Nessie runs existed
+            published=published,
+            outcome=outcome,
+            audit_schema=text("audit_schema"),
+            branch=text("branch"),
+            main_hash_before=text("main_hash_before"),
+            branch_hash=text("branch_hash"),
+            main_hash_after=text("main_hash_after"),
+            branch_deleted=None if deleted is None else bool(deleted),
+            message=text("message"),
+        )
+
+    def summary(self) -> str:
+        """One line: where it was audited and what became of it."""
+        if self.engine == "nessie":
+            where = f"Nessie branch `{self.branch}`"
+        else:
+            where = f"audit schema `{self.audit_schema or AUDIT_SCHEMA}`"
+        if self.outcome == "running":
+            return f"{where}: building"
+        if self.engine != "nessie":
+            return f"{where}: " + ("copied to gold" if self.published else f"{self.outcome}, gold untouched")
+        if self.published:
+            return f"{where}: merged into main ({_short(self.main_hash_before)} → {_short(self.main_hash_after)})"
+        kept = "deleted" if self.branch_deleted else "left in place"
+        return f"{where}: {self.outcome}, branch {kept}, main untouched at {_short(self.main_hash_after)}"
+
+
+def _short(commit: str | None) -> str:
+    return commit[:12] if commit else "?"
+
+
 def wap_run_id(run_id: int) -> str:
     """The id of a run's Nessie branch (wap-r42-1a2b3c): the portal's run id, so the run view and
     Nessie's log agree, plus a random part, since another portal (or a fresh catalog database)

@@ -34,6 +34,7 @@ from catalog_db.models import DataProduct, NodeResult, Run
 from portal import quality
 from portal.artifacts import ArtifactError, RunResults, find_artifact, load_run_results
 from portal.builder import DbtResult, lock_path, run_dbt
+from portal.publishing import PublishRecord
 from portal.settings import Settings
 from portal.sync import run_status
 
@@ -425,6 +426,7 @@ class RunSummary:
     models: int
     tests: int
     failed: int
+    publish: PublishRecord | None = None  # creation runs: audit schema or Nessie branch, and outcome
 
 
 def run_history(service: PortalService, key: str | None = None, *, limit: int = 50) -> list[RunSummary]:
@@ -467,6 +469,7 @@ def run_history(service: PortalService, key: str | None = None, *, limit: int = 
             models=int(models or 0),
             tests=int(tests or 0),
             failed=int(failed or 0),
+            publish=PublishRecord.from_details(run.details, status=run.status),
         )
         for run, models, tests, failed in rows
     ]

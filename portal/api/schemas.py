@@ -6,6 +6,7 @@ a few lines and the fields of the UI and the API come from the same values.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from catalog_db.models import DataProduct
 from portal import jobs, quality, refresh
 from portal.products import CatalogEntry, ProductDetail, TestResult
 from portal.productspec import MATERIALIZATIONS, UPDATE_FREQUENCIES, ProductSpec, name_from_display
+from portal.publishing import PublishRecord
 
 # --- errors --------------------------------------------------------------------------------
 
@@ -272,6 +274,30 @@ class RunRef(BaseModel):
     url: str
 
 
+class PublishOut(BaseModel):
+    """Where a creation run was audited and what became of it (write-audit-publish)."""
+
+    engine: str = Field(description="duckdb (audit schema) or nessie (branch)")
+    published: bool
+    outcome: str = Field(description="running, published, failed, conflict or error")
+    summary: str = Field(
+        description="One line for people, e.g. `Nessie branch `wap-r7-…`: merged into main (…)`"
+    )
+    audit_schema: str | None = Field(description="DuckDB: the schema the build was audited in.")
+    branch: str | None = Field(description="Nessie: the branch the build and its tests ran on.")
+    main_hash_before: str | None = Field(description="Nessie: main's commit the branch was cut from.")
+    branch_hash: str | None = Field(description="Nessie: the branch's head after the build.")
+    main_hash_after: str | None = Field(
+        description="Nessie: main afterwards (the merge commit, or unchanged)."
+    )
+    branch_deleted: bool | None
+    message: str | None
+
+    @classmethod
+    def from_record(cls, record: PublishRecord | None) -> PublishOut | None:
+        return None if record is None else cls(**asdict(record), summary=record.summary())
+
+
 class RunSummaryOut(BaseModel):
     id: int
     status: str
@@ -284,6 +310,7 @@ class RunSummaryOut(BaseModel):
     models: int
     tests: int
     failed: int
+    publish: PublishOut | None = Field(default=None, description="Creation runs: write-audit-publish.")
 
     @classmethod
     def from_summary(cls, run: refresh.RunSummary) -> RunSummaryOut:
@@ -299,6 +326,7 @@ class RunSummaryOut(BaseModel):
             models=run.models,
             tests=run.tests,
             failed=run.failed,
+            publish=PublishOut.from_record(run.publish),
         )
 
 
@@ -328,6 +356,7 @@ class RunOut(BaseModel):
     invocation_id: str | None
     nodes: list[NodeTimingOut]
     log_tail: str
+    publish: PublishOut | None = Field(default=None, description="Creation runs: write-audit-publish.")
 
     @classmethod
     def from_detail(cls, run: jobs.RunDetail) -> RunOut:
@@ -356,6 +385,7 @@ class RunOut(BaseModel):
                 for n in run.nodes
             ],
             log_tail=run.log_tail,
+            publish=PublishOut.from_record(run.publish),
         )
 
 

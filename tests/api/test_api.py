@@ -249,6 +249,7 @@ def test_schema_lineage_quality_and_runs(client: TestClient, tokens: dict[str, s
     assert runs and runs[0]["models"] > 0
     run = client.get(f"/api/v1/runs/{runs[0]['id']}", headers=headers).json()
     assert run["finished"] and run["nodes"] and run["nodes"][0]["execution_time_s"] >= 0
+    assert run["publish"] is None  # a build of the whole project publishes nothing by itself
     problem(client.get("/api/v1/runs/999999", headers=headers), 404)
     problem(client.get("/api/v1/runs/not-a-number", headers=headers), 422)
 
@@ -457,6 +458,9 @@ def test_create_answers_201_with_the_build(
         and run["product"] == "dp_carl_orders"
         and "Registering the model" in run["log_tail"]
     )
+    assert run["publish"]["engine"] == "duckdb" and run["publish"]["published"] is True
+    assert run["publish"]["outcome"] == "published" and run["publish"]["audit_schema"] == "audit"
+    assert run["publish"]["branch"] is None and "copied to gold" in run["publish"]["summary"]
 
 
 def test_creator_edits_refreshes_and_deprecates_their_product(

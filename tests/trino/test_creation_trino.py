@@ -7,8 +7,11 @@ dbt project whose tables were built on main by the session's `dbt build --target
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
 import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
 from trino_stack import CATALOG_FILE, fetch, main_state
 
 from catalog_db.models import Run
@@ -20,6 +23,7 @@ from portal.settings import ROOT, Settings
 from portal.wap import NessieClient, WapConfig
 
 pytestmark = pytest.mark.trino
+APP = ROOT / "portal" / "ui" / "app.py"
 ME = Identity("creator-ann")
 
 ORDERS_PER_CUSTOMER = """
@@ -157,3 +161,67 @@ def test_failed_edit_on_trino_keeps_the_published_product(
     assert main_state(service.settings, nessie) == before
     assert "order_id as order_count" not in creation.spec_of(service, name).sql
     assert next(e for e in service.catalog() if e.name == name).status == "published"
+
+
+def environ_of(settings: Settings) -> dict[str, str]:
+    """The environment that makes the Streamlit app open this service's settings."""
+    return {
+        "PORTAL_WAREHOUSE": "trino",
+        "PORTAL_DBT_TARGET": settings.dbt_target,
+        "PORTAL_DBT_PROJECT_DIR": str(settings.dbt_project_dir),
+        "PORTAL_DBT_TARGET_DIR": settings.dbt_target_dir,
+        "PORTAL_CATALOG_DB_URL": settings.catalog_db_url,
+        "PORTAL_TRINO_HOST": settings.trino_host,
+        "PORTAL_TRINO_PORT": str(settings.trino_port),
+        "PORTAL_TRINO_CATALOG": settings.trino_catalog,
+        "PORTAL_TRINO_CATALOG_PROPERTIES": str(settings.trino_catalog_properties),
+    }
+
+
+def runs_tab_script(name: str) -> None:
+    """The product page's Runs tab (AppTest runs this function's source)."""
+    import streamlit as st
+
+    from portal.ui.components.context import attempt, get_service
+    from portal.ui.components.observability import render_runs_tab
+
+    service = attempt(get_service)
+    if service is None:
+        st.stop()
+    render_runs_tab(service, name)
+
+
+def test_the_form_and_the_run_view_show_the_branch_and_its_outcome(
+    service: PortalService, nessie: NessieClient, use_env: Callable[[dict[str, str]], None]
+) -> None:
+    use_env(environ_of(service.settings))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/create.py")
+    at.run()
+    assert not at.exception, at.exception
+    at.text_input(key="create_name").input("dp_trino_form")
+    at.text_area(key="create_description").input("Orders per customer, created through the form on Trino.")
+    at.text_input(key="create_primary_key").input("customer_id")
+    at.text_area(key="create_sql").input(ORDERS_PER_CUSTOMER)
+    at.button(key="create_submit").click().run(timeout=900)
+    assert not at.exception, at.exception
+    assert any("dp_trino_form** is published" in s.value for s in at.success), [e.value for e in at.error]
+    shown = "\n".join(m.value for m in at.markdown)
+    assert "Write-audit-publish on Nessie" in shown and "merged into main" in shown
+    commits = next(d.value for d in at.dataframe if "hash" in d.value.columns)
+    main_after = nessie.head("main")
+    assert main_after in list(commits["hash"])
+
+    st.cache_resource.clear()
+    at = AppTest.from_function(runs_tab_script, args=("dp_trino_form",), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    runs = next(d.value for d in at.dataframe if "write-audit-publish" in d.value.columns)
+    summary = runs["write-audit-publish"].iloc[0]
+    assert summary.startswith("Nessie branch `wap-r") and "merged into main" in summary, summary
+    branch = summary.split("`")[1]
+    assert branch not in nessie.branches()
+    shown = "\n".join(m.value for m in at.markdown)
+    assert f"branch `{branch}`" in shown and ":green[published]" in shown

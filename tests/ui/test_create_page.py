@@ -95,6 +95,7 @@ def test_create_publishes_and_the_catalog_has_it(
         e for e in PortalService(Settings.from_env(environ)).catalog() if e.name == "dp_orders_by_customer"
     )
     assert entry.status == "published" and entry.owner == "local-user"
+    assert any("audit schema `audit`: copied to gold" in m.value for m in at.markdown)
     assert at.button(key="create_open").label == "Open dp_orders_by_customer"
 
 
@@ -103,7 +104,7 @@ def test_a_failing_test_is_shown_and_the_product_discarded(page: Callable[[], Ap
     fill(at, "dp_customer_lines", "select customer_id, order_id from stg_orders")
     at.button(key="create_submit").click().run(timeout=900)
     assert not at.exception, at.exception
-    assert any("was not published" in e.value for e in at.error)
+    assert any("was not published" in e.value and "gold is untouched" in e.value for e in at.error)
     failures = next(d.value for d in at.dataframe if "failing rows" in d.value.columns)
     assert list(failures["what"]) == ["unique"] and list(failures["column"]) == ["customer_id"]
     assert at.button(key="create_submit").label == "Resubmit"

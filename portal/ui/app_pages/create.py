@@ -24,6 +24,7 @@ from portal.productspec import (
     name_from_display,
 )
 from portal.ui.components.context import attempt, current_identity, get_service
+from portal.ui.components.publish import render_publish
 
 service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
@@ -204,12 +205,17 @@ def show_result(result: creation.CreationResult) -> None:
     if result.status == "refused":
         show_problems(result.problems, result.validation.spec.sql if result.validation else spec.sql)
         return
+    untouched = (
+        "main is untouched" if result.publish and result.publish.engine == "nessie" else "gold is untouched"
+    )
     if result.ok:
+        rows = f"{result.row_count:,} rows, " if result.row_count is not None else ""
         st.success(
-            f"**{result.name}** is published: {result.row_count:,} rows, the model and all its tests passed "
-            f"({result.elapsed_s:.0f} s).",
+            f"**{result.name}** is published: {rows}the model and all its tests passed ({result.elapsed_s:.0f} s).",
             icon=":material/task_alt:",
         )
+        if result.publish:
+            render_publish(result.publish, "create_publish")
         if st.button(f"Open {result.name}", key="create_open", icon=":material/inventory_2:"):
             st.switch_page("app_pages/product.py", query_params={"id": result.name})
         return
@@ -221,10 +227,12 @@ def show_result(result: creation.CreationResult) -> None:
         )
     else:
         st.error(
-            f"**{result.name}** was not published: the build or a test failed, and gold is untouched. Fix the "
+            f"**{result.name}** was not published: the build or a test failed, and {untouched}. Fix the "
             "form and press **Resubmit**, or discard the product.",
             icon=":material/error:",
         )
+    if result.publish:
+        render_publish(result.publish, "create_publish")
     failed = result.failed_nodes
     if failed:
         st.dataframe(

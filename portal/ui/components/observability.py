@@ -17,6 +17,7 @@ from portal import quality, refresh, usage
 from portal.products import PortalService, TestResult
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity
+from portal.ui.components.publish import render_publish
 
 FRESHNESS_COLOR = {"fresh": "green", "late": "orange", "stale": "red", "unknown": "gray"}
 FRESHNESS_ICON = {"fresh": "●", "late": "▲", "stale": "✖", "unknown": "○"}
@@ -386,6 +387,8 @@ def render_runs_tab(service: PortalService, key: str) -> None:
             "by": [r.triggered_by for r in runs],
         }
     )
+    if any(r.publish for r in runs):  # creation runs: where they were audited and what became of them
+        frame["write-audit-publish"] = [r.publish.summary() if r.publish else "" for r in runs]
     figure = px.bar(
         frame.sort_values("started"),
         x="started",
@@ -406,6 +409,9 @@ def render_runs_tab(service: PortalService, key: str) -> None:
     )
     if chosen is None:
         return
+    record = next(r.publish for r in runs if r.id == chosen)
+    if record is not None:
+        render_publish(record, f"{prefix}_publish")
     timings = attempt(lambda: refresh.run_timings(service, int(chosen))) or []
     if timings:
         render_timings(timings, f"{prefix}_timings")
