@@ -204,7 +204,9 @@ def check(
         return Validation(spec, problems, guard=guard)
     assert guard.normalized_sql is not None  # ok guards always carry it
     try:
-        columns, sample = _dry_run(service.warehouse(identity), guard.normalized_sql)
+        warehouse = service.warehouse(identity)
+        with warehouse.session():
+            columns, sample = _dry_run(warehouse, guard.normalized_sql)
     except WarehouseUnavailable as exc:
         problems.append(Problem("warehouse", f"The query could not be tried: {exc}"))
         return Validation(spec, problems, upstream=list(guard.upstream), guard=guard)

@@ -247,14 +247,15 @@ def measure(
     started = time.perf_counter()
     base = Profile(product=product, unique_id=unique_id, status="ok", measured_at=measured_at)
     try:
-        described = warehouse.columns(relation)
-        profile = _aggregate(
-            warehouse, relation, described, base, primary_key, freshness_column, approximate_distinct
-        )
-        if profile.row_count:
-            profile = _value_counts(warehouse, relation, profile, max_categories)
-        else:
-            profile = replace(profile, status="empty", message=f"{relation} has no rows.")
+        with warehouse.session():
+            described = warehouse.columns(relation)
+            profile = _aggregate(
+                warehouse, relation, described, base, primary_key, freshness_column, approximate_distinct
+            )
+            if profile.row_count:
+                profile = _value_counts(warehouse, relation, profile, max_categories)
+            else:
+                profile = replace(profile, status="empty", message=f"{relation} has no rows.")
     except RelationMissing as exc:
         profile = replace(base, status="missing", message=str(exc))
     except WarehouseUnavailable as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,11 @@ class Warehouse(ABC):
         """A short human description of what this warehouse is connected to."""
 
     # -- shared behaviour -------------------------------------------------------------------
+    def session(self) -> AbstractContextManager[None]:
+        """Statements inside share one connection where an engine can (DuckDB: opening the file
+        costs more than a small query); elsewhere each statement has its own."""
+        return nullcontext()
+
     def table(self, relation: Relation) -> exp.Table:
         return exp.table_(relation.name, db=relation.schema, catalog=relation.database, quoted=True)
 
@@ -172,6 +178,18 @@ class Warehouse(ABC):
             raise BadRequest(
                 f"limit {limit} is over the maximum of {self.max_rows} rows; ask for at most {self.max_rows}."
             )
+        with self.session():
+            return self._preview(relation, columns, filters, limit, order_by, descending)
+
+    def _preview(
+        self,
+        relation: Relation,
+        columns: Sequence[str] | None,
+        filters: Sequence[Filter],
+        limit: int,
+        order_by: str | None,
+        descending: bool,
+    ) -> Preview:
         described = self.columns(relation)
         known = [c.name for c in described]
         chosen = list(columns) if columns else known

@@ -2,14 +2,18 @@
 
 Each query opens its own read-only connection with external access disabled and the
 configuration locked, so a preview can neither write, nor read files or the network, nor
-switch those protections back on. Connections are never held between queries: DuckDB lets
+switch those protections back on. Connections are never held between operations: DuckDB lets
 one process write a file only while no other process has it open, and `dbt build` (a
-separate process) must be able to write the warehouse whenever the portal is idle.
+separate process) must be able to write the warehouse whenever the portal is idle. Within one
+operation (a preview's columns, rows and count; a profile) `session()` shares one connection,
+since opening the file is most of what a small query costs.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,7 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, path: Path, *, timeout_s: float, max_rows: int) -> None:
         super().__init__(timeout_s=timeout_s, max_rows=max_rows)
         self.path = Path(path)
+        self._held = threading.local()  # the connection of the thread's current session()
 
     def status(self) -> str:
         return f"DuckDB file {self.path}"
@@ -64,8 +69,36 @@ class DuckDBWarehouse(Warehouse):
                 f"has finished. ({exc})"
             ) from exc
 
-    def _fetch(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """One read-only connection for every statement inside, closed at the end."""
+        if getattr(self._held, "con", None) is not None:  # nested: the outer session's
+            yield
+            return
+        self._held.con = self._connect()
+        try:
+            yield
+        finally:
+            con, self._held.con = self._held.con, None
+            con.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        held = getattr(self._held, "con", None)
+        if held is not None:
+            yield held
+            return
         con = self._connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _fetch(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self._connection() as con:
+            return self._run(con, sql)
+
+    def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         # interrupt() is DuckDB's documented way to cancel a running query from another thread.
         timer = threading.Timer(self.timeout_s, con.interrupt)
         timer.start()
@@ -86,18 +119,14 @@ class DuckDBWarehouse(Warehouse):
             raise WarehouseError(f"DuckDB refused the query: {exc}") from exc
         finally:
             timer.cancel()
-            con.close()
 
     def columns(self, relation: Relation) -> list[ColumnInfo]:
-        con = self._connect()
-        try:
+        with self._connection() as con:
             rows = con.execute(
                 "select column_name, data_type from information_schema.columns "
                 "where table_schema = ? and table_name = ? order by ordinal_position",
                 [relation.schema, relation.name],
             ).fetchall()
-        finally:
-            con.close()
         if not rows:
             raise RelationMissing(
                 f"{relation} does not exist in {self.path}. Build it with `dbt build --select {relation.name}` "

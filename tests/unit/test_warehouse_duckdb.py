@@ -146,3 +146,33 @@ def test_connections_are_not_held_between_queries(warehouse: DuckDBWarehouse, sh
     warehouse.preview(ORDERS, limit=1)
     writer = duckdb.connect(str(shop))  # dbt must be able to write whenever the portal is idle
     writer.close()
+
+
+def test_a_preview_opens_the_file_once_and_releases_it(
+    warehouse: DuckDBWarehouse, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[duckdb.DuckDBPyConnection] = []
+    real_connect = warehouse._connect
+
+    def counting_connect() -> duckdb.DuckDBPyConnection:
+        opened.append(real_connect())
+        return opened[-1]
+
+    monkeypatch.setattr(warehouse, "_connect", counting_connect)
+    preview = warehouse.preview(ORDERS, filters=[Filter("channel", "=", "web")], limit=5)
+    assert len(preview.rows) == 5 and preview.total_rows == 1667
+    assert len(opened) == 1, "columns, rows and count share one connection"
+    with warehouse.session():
+        warehouse.preview(ORDERS, limit=1)  # nested: the outer session's connection
+        warehouse.count(ORDERS)
+    assert len(opened) == 2
+    writer = duckdb.connect(str(shop))  # released at the end of each session
+    writer.close()
+
+
+def test_a_session_outlives_an_interrupted_query(shop: Path) -> None:
+    slow = DuckDBWarehouse(shop, timeout_s=0.3, max_rows=10)
+    with slow.session():
+        with pytest.raises(QueryTimeout):
+            slow.query("select count(*) from range(100000000000) a")
+        assert slow.count(ORDERS) == 5000
