@@ -115,13 +115,13 @@ with lineage_tab:
     render_lineage(service, prefix="product_lineage", focus=node.unique_id)
 
 with quality_tab:
-    render_quality_tab(service, node.unique_id)
+    render_quality_tab(service, detail)
 
 with runs_tab:
-    render_runs_tab(service, node.unique_id)
+    render_runs_tab(service, detail)
 
 with usage_tab:
-    render_usage_tab(service, node.unique_id)
+    render_usage_tab(service, detail)
 
 with preview_tab:
-    render_preview(service, node.unique_id, prefix="product_preview")
+    render_preview(service, detail, prefix="product_preview")

@@ -14,7 +14,7 @@ from typing import TypeVar
 import streamlit as st
 
 from portal.artifacts import ArtifactError
-from portal.products import Identity, NotFound, PortalService
+from portal.products import Identity, NotFound, PortalService, ProductDetail
 from portal.settings import SettingError, Settings
 from portal.warehouse import BadRequest, WarehouseError, WarehouseUnavailable
 
@@ -55,3 +55,11 @@ def attempt(action: Callable[[], T]) -> T | None:
             icon=":material/bug_report:",
         )
     return None
+
+
+def product_detail(service: PortalService, product: str | ProductDetail) -> ProductDetail | None:
+    """A component's product: the detail a page already has (the product page passes it to all
+    its tabs, saving each a lookup), or found by name or unique id, with a message if unknown."""
+    if isinstance(product, ProductDetail):
+        return product
+    return attempt(lambda: service.product(product))

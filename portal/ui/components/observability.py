@@ -14,9 +14,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from portal import quality, refresh, usage
-from portal.products import PortalService, TestResult
+from portal.products import PortalService, ProductDetail, TestResult
 from portal.ui.components.badges import ago
-from portal.ui.components.context import attempt, current_identity
+from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.ui.components.publish import render_publish
 
 FRESHNESS_COLOR = {"fresh": "green", "late": "orange", "stale": "red", "unknown": "gray"}
@@ -45,11 +45,12 @@ def show_chart(figure: go.Figure, key: str) -> None:
 # --- Quality -------------------------------------------------------------------------------
 
 
-def render_quality_tab(service: PortalService, key: str) -> None:
+def render_quality_tab(service: PortalService, product: str | ProductDetail) -> None:
     """Freshness, tests, profile charts (rows, null rates, freshness) and drift events of a product."""
-    detail = attempt(lambda: service.product(key))
+    detail = product_detail(service, product)
     if detail is None:
         return
+    key = detail.node.unique_id
     name = detail.entry.name
     prefix = f"quality_{name}"
     if st.button(
@@ -355,11 +356,12 @@ def run_refresh(service: PortalService, names: list[str] | None) -> None:
         )
 
 
-def render_runs_tab(service: PortalService, key: str) -> None:
+def render_runs_tab(service: PortalService, product: str | ProductDetail) -> None:
     """Run history with durations, each run's per-model timings and dbt log, and a refresh button."""
-    detail = attempt(lambda: service.product(key))
+    detail = product_detail(service, product)
     if detail is None:
         return
+    key = detail.node.unique_id
     name = detail.entry.name
     prefix = f"runs_{name}"
     if st.button(
@@ -469,9 +471,9 @@ def period_picker(key: str) -> int:
     return int(st.selectbox("Period", list(PERIODS), index=1, format_func=PERIODS.get, key=key) or 30)
 
 
-def render_usage_tab(service: PortalService, key: str) -> None:
+def render_usage_tab(service: PortalService, product: str | ProductDetail) -> None:
     """Queries over time by face, and the top consumers of one product."""
-    detail = attempt(lambda: service.product(key))
+    detail = product_detail(service, product)
     if detail is None:
         return
     name = detail.entry.name

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from portal.products import PortalService
-from portal.ui.components.context import attempt, current_identity
+from portal.products import PortalService, ProductDetail
+from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.warehouse import FILTER_OPS, Filter
 
 MAX_FILTERS = 3
 
 
-def render_preview(service: PortalService, key: str, prefix: str) -> None:
-    """Columns, filters and a row limit for product `key`; a bounded read-only query."""
+def render_preview(service: PortalService, product: str | ProductDetail, prefix: str) -> None:
+    """Columns, filters and a row limit for a product; a bounded read-only query."""
     settings = service.settings
-    detail = attempt(lambda: service.product(key))
+    detail = product_detail(service, product)
     if detail is None:
         return
+    key = detail.node.unique_id
     names = [c.name for c in detail.columns]
     columns = st.multiselect(
         "Columns",
