@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,16 +94,13 @@ def dbt_argv(
     settings: Settings,
     command: Sequence[str],
     *,
-    extra_vars: Mapping[str, str] | None = None,
     target_path: Path | None = None,
 ) -> list[str]:
-    """`extra_vars` are added to the schema vars; `target_path` replaces the configured target
-    directory (an audit build writes its artifacts elsewhere, leaving the portal's untouched)."""
+    """`target_path` replaces the configured target directory (an audit build writes its artifacts
+    elsewhere, leaving the portal's untouched)."""
     # The schema vars come from the portal's settings so the portal previews where dbt built;
     # projects that do not declare them ignore them.
-    schema_vars = json.dumps(
-        {"silver_schema": settings.silver_schema, "gold_schema": settings.gold_schema, **(extra_vars or {})}
-    )
+    schema_vars = json.dumps({"silver_schema": settings.silver_schema, "gold_schema": settings.gold_schema})
     return [
         dbt_executable(),
         "--no-use-colors",
@@ -138,7 +135,6 @@ def run_dbt(
     on_line: LineSink | None = None,
     wait: bool = True,
     timeout_s: float | None = None,
-    extra_vars: Mapping[str, str] | None = None,
     target_path: Path | None = None,
     lock: bool = True,
 ) -> DbtResult:
@@ -147,9 +143,9 @@ def run_dbt(
     `on_line` receives every log line as it is printed (for st.status, a terminal, a run
     record). The call blocks while another invocation on the same project runs, unless
     `wait` is False. `lock=False` is for a caller that already holds `project_lock` around
-    several steps (the lock is not re-entrant); `extra_vars` and `target_path` see `dbt_argv`.
+    several steps (the lock is not re-entrant); `target_path`: see `dbt_argv`.
     """
-    argv = dbt_argv(settings, command, extra_vars=extra_vars, target_path=target_path)
+    argv = dbt_argv(settings, command, target_path=target_path)
     held = project_lock(settings, wait=wait, on_line=on_line) if lock else nullcontext()
     with held:
         started = time.perf_counter()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -581,27 +582,37 @@ class _Flow:
         name = self.spec.name
         self.stage(f"Wrote {paths[0].name} and {paths[1].name}")
         wap_id = self._start_run(row_id)
-        if self.settings.warehouse == "trino":
-            audit = publishing.audit_on_nessie(self.settings, name, wap_id, say=self.say, stage=self.stage)
-        else:
-            audit = publishing.audit_on_duckdb(
-                self.settings, name, self.spec.materialization, say=self.say, stage=self.stage
-            )
+        audit_dir = publishing.prepare_audit(self.settings, name, paths[0])
+        # The manifest must say what the files say: the published model, or the failed one with its
+        # tests, so the catalog and the product page show what failed. `dbt parse` of the project
+        # touches no warehouse, so it runs while the audit builds (its own target directory):
+        # the two dbt processes take about as long as one.
+        self.stage("Registering the model in the project's manifest (dbt parse), alongside the audit build …")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbt-parse") as pool:
+            # Its log is said afterwards, from this thread: a UI's on_line may only run here.
+            parsing = pool.submit(run_dbt, self.settings, ["parse"], lock=False)
+            if self.settings.warehouse == "trino":
+                audit = publishing.audit_on_nessie(
+                    self.settings, name, wap_id, audit_dir, say=self.say, stage=self.stage
+                )
+            else:
+                audit = publishing.audit_on_duckdb(
+                    self.settings, name, self.spec.materialization, audit_dir, say=self.say, stage=self.stage
+                )
+            parse = parsing.result()
+        for line in parse.log.splitlines():
+            self.say(line)
         published = audit.published
-        parse = None
         if not published and restore is not None:
-            # The manifest still describes these files: nothing to parse.
+            # The parse registered the failed edit: put the published version's files back, and
+            # parse them again so the manifest describes what is published.
             write_product(models_dir(self.settings), restore, overwrite=True)
             self.stage("Put the published version's files back; the product stays as it was.")
-        else:
-            # The manifest must say what the files say: the published model, or the failed one
-            # with its tests, so the catalog and the product page show what failed.
-            self.stage("Registering the model in the project's manifest (dbt parse) …")
             parse = run_dbt(self.settings, ["parse"], on_line=self.say, lock=False)
-            if not parse.ok:
-                self.stage(
-                    "dbt parse failed: the catalog shows the product's changes once the project parses again."
-                )
+        if not parse.ok:
+            self.stage(
+                "dbt parse failed: the catalog shows the product's changes once the project parses again."
+            )
         status = "published" if published else ("restored" if restore is not None else "failed")
         self._record(row_id, audit, parse, status, action, changes)
         self.service.reload()

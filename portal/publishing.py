@@ -3,9 +3,11 @@
 Both build the product and its tests somewhere consumers do not read, and publish only when
 the model and every test passed:
 
-- **DuckDB** (`audit_on_duckdb`): `dbt build` into the schema `audit` (the vars `wap_model`/
-  `wap_schema`, read by dbt/macros/generate_schema_name.sql), then a copy to gold in one short
-  writable transaction. DuckDB has no branches, so the audit schema is the staging area.
+- **DuckDB** (`audit_on_duckdb`): `dbt build` into the schema `audit` (the audit build's target
+  path `<target>/wap_audit/<name>` tells dbt/macros/generate_schema_name.sql to put that one
+  model there), then a copy to gold in one short writable transaction. DuckDB has no branches,
+  so the audit schema is the staging area. The audit target starts from the portal's own
+  partial-parse state, so dbt parses only the product's files, not the whole project.
 - **Trino + Nessie** (`audit_on_nessie`): `dbt build` on a Nessie branch cut from main, merged
   into main only if it passed (portal/wap.py). The merge is the publish: an Iceberg table is
   never copied, and a failure leaves main's commit and every snapshot as they were.
@@ -17,6 +19,7 @@ record the run keeps under `details["wap"]` (shown in the run view and the API's
 from __future__ import annotations
 
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +38,7 @@ from portal.settings import Settings
 from portal.warehouse import Relation, WarehouseError, WarehouseUnavailable, open_warehouse
 
 AUDIT_SCHEMA = "audit"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 # A writable DuckDB connection must wait for readers (previews) to close theirs; they are short.
 PUBLISH_WAIT_S = 15.0
 _OK_NODE_STATUSES = frozenset({"success", "pass", "warn"})  # a warning test does not block publishing
@@ -157,26 +161,58 @@ def pending_record(settings: Settings, wap_id: str) -> dict[str, Any]:
 
 
 def audit_target(settings: Settings, name: str) -> Path:
-    """The audit build's dbt target directory: per product, so an edit's build can parse partially
-    (dbt re-parses everything when its vars change, and `wap_model` differs per product)."""
+    """The audit build's dbt target directory, per product. On DuckDB its path is what puts the
+    model in the audit schema (dbt/macros/generate_schema_name.sql); on Trino the Nessie branch
+    isolates the build, so the model keeps its schema there and the directory is named apart."""
     if not NAME_RE.match(name):
         raise ValueError(f"{name!r} is not a valid product name; refusing to build a path from it.")
-    return settings.target_dir / "audit" / name
+    return settings.target_dir / ("wap_branch" if settings.warehouse == "trino" else "wap_audit") / name
+
+
+def prepare_audit(settings: Settings, name: str, sql_path: Path) -> Path:
+    """The audit build's target directory, emptied of a previous attempt's results; call it before
+    anything else runs dbt on the project (it reads the portal's parse state).
+
+    On DuckDB it starts from the portal's partial-parse state (same vars, profile and target), so
+    the audit build parses only what changed instead of the whole project. Only when the product's
+    SQL differs from what that state recorded, though: dbt re-parses a model only when its file
+    changed, and a model it does not re-parse keeps the schema it had, gold, so an unchanged
+    resubmission would be built straight into gold. Those get a full parse instead.
+    """
+    audit_dir = audit_target(settings, name)
+    audit_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("run_results.json", PARTIAL_PARSE_FILE):  # never read a previous attempt's
+        (audit_dir / stale).unlink(missing_ok=True)
+    state = settings.target_dir / PARTIAL_PARSE_FILE
+    if settings.warehouse == "duckdb" and state.exists() and _changed_since_parsed(settings, name, sql_path):
+        shutil.copyfile(state, audit_dir / PARTIAL_PARSE_FILE)
+    return audit_dir
+
+
+def _changed_since_parsed(settings: Settings, name: str, sql_path: Path) -> bool:
+    """Whether the model's SQL file differs from the one the portal's manifest was parsed from."""
+    manifest_path = find_artifact(settings.target_dir, "manifest")
+    if manifest_path is None:
+        return False  # no manifest next to the state: trust neither
+    node = next((n for n in load_manifest(manifest_path).models() if n.name == name), None)
+    if node is None:
+        return True  # a new model: dbt parses its new file
+    # dbt keeps the file's stripped text as the node's raw code, and re-parses the file exactly
+    # when that text changes (its checksum is of the same stripped text).
+    return sql_path.read_text(encoding="utf-8").strip() != node.raw_code
 
 
 def audit_on_duckdb(
-    settings: Settings, name: str, materialization: str, *, say: LineSink, stage: LineSink
+    settings: Settings, name: str, materialization: str, audit_dir: Path, *, say: LineSink, stage: LineSink
 ) -> Audit:
     """Build `name` and its tests in the audit schema; copy it to gold if all passed.
 
-    The caller holds the project's dbt lock."""
-    audit_dir = _fresh_audit_dir(settings, name)
+    `audit_dir` comes from `prepare_audit`; the caller holds the project's dbt lock."""
     stage(f"Building {name} and its tests in the audit schema `{AUDIT_SCHEMA}` …")
     build = run_dbt(
         settings,
         ["build", "--select", name, "--log-path", str(audit_dir / "logs")],
         on_line=say,
-        extra_vars={"wap_model": name, "wap_schema": AUDIT_SCHEMA},
         target_path=audit_dir,
         lock=False,
     )
@@ -193,12 +229,13 @@ def audit_on_duckdb(
     return Audit(build, outcomes, published=True, row_count=row_count, record={**record, "published": True})
 
 
-def audit_on_nessie(settings: Settings, name: str, wap_id: str, *, say: LineSink, stage: LineSink) -> Audit:
+def audit_on_nessie(
+    settings: Settings, name: str, wap_id: str, audit_dir: Path, *, say: LineSink, stage: LineSink
+) -> Audit:
     """Build `name` and its tests on a Nessie branch; merge the branch into main if all passed.
 
-    The caller holds the project's dbt lock. The record holds the branch, main's hash before,
-    the branch's head, main's hash after and the outcome."""
-    audit_dir = _fresh_audit_dir(settings, name)
+    `audit_dir` comes from `prepare_audit`; the caller holds the project's dbt lock. The record
+    holds the branch, main's hash before, the branch's head, main's hash after and the outcome."""
     config = wap_config(settings)
     branch = wap.branch_for(wap_id)
     stage(
@@ -270,12 +307,6 @@ def drop_audit(settings: Settings, name: str) -> None:
         return
     with _writable_warehouse(settings) as con:
         _drop_any(con, AUDIT_SCHEMA, name)
-
-
-def _fresh_audit_dir(settings: Settings, name: str) -> Path:
-    audit_dir = audit_target(settings, name)
-    (audit_dir / "run_results.json").unlink(missing_ok=True)  # never read a previous attempt's
-    return audit_dir
 
 
 def _passed(build: DbtResult, outcomes: list[NodeOutcome], settings: Settings, stage: LineSink) -> bool:

@@ -231,6 +231,24 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
     assert check(service, bad, ME).problems == []
 
 
+def test_an_unchanged_resubmission_is_audited_too(service: PortalService) -> None:
+    """The audit build reuses the portal's parse state only for a changed product: dbt would not
+    re-parse an unchanged file, and the model would keep its gold schema and be built there."""
+    bad = spec(
+        "dp_customer_lines", sql="select customer_id, order_id from int_orders", column_descriptions={}
+    )
+    assert create(service, bad, ME).status == "failed"
+    files = {p.name: p.read_text() for p in files_of(service, "dp_customer_lines")}
+
+    again = edit(service, "dp_customer_lines", bad, ME)  # the same files: nothing for dbt to re-parse
+
+    assert again.status == "failed", again.log
+    assert {p.name: p.read_text() for p in files_of(service, "dp_customer_lines")} == files
+    assert relation_type(service, "gold", "dp_customer_lines") is None  # gold untouched
+    assert relation_type(service, "audit", "dp_customer_lines") == "BASE TABLE"
+    assert "audit.dp_customer_lines" in again.log
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "words"),
     [
