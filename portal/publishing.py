@@ -219,14 +219,15 @@ def audit_on_duckdb(
     outcomes = node_outcomes(audit_dir, name)
     record: dict[str, Any] = {"engine": "duckdb", "audit_schema": AUDIT_SCHEMA, "published": False}
     if not _passed(build, outcomes, settings, stage):
-        return Audit(build, outcomes, published=False, record=record)
+        return Audit(build, outcomes, published=False, record={**record, "outcome": "failed"})
     stage(f"The model and all {len(outcomes) - 1} tests passed; publishing to `{settings.gold_schema}` …")
     try:
         row_count = _publish_duckdb(settings, name, materialization, audit_dir)
     except WarehouseError as exc:
         stage(f"Publishing failed: {exc}")
-        return Audit(build, outcomes, published=False, error=str(exc), record=record)
-    return Audit(build, outcomes, published=True, row_count=row_count, record={**record, "published": True})
+        return Audit(build, outcomes, published=False, error=str(exc), record={**record, "outcome": "error"})
+    published = {**record, "published": True, "outcome": "published"}
+    return Audit(build, outcomes, published=True, row_count=row_count, record=published)
 
 
 def audit_on_nessie(

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 # Statuses of products that refresh keeps up to date; drafts and failed creations belong to the
 # creation flow, removed products are gone from the manifest.
 REFRESHED_STATUSES = ("published", "deprecated")
+# Portal products that have not passed write-audit-publish: never refreshed into gold.
+UNPUBLISHED_STATUSES = ("failed", "building", "draft", "removed")
 # Enough of dbt's log to diagnose a failure without letting one chatty build bloat the catalog.
 MAX_LOG_CHARS = 200_000
 _FAILED = frozenset({"error", "fail", "runtime error"})
@@ -55,6 +57,10 @@ _NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\
 
 class RefreshBusy(RuntimeError):
     """Another refresh holds the lock; the message says who and what to do."""
+
+
+class NotRefreshable(RuntimeError):
+    """The product has not passed write-audit-publish; the message says what to do instead."""
 
 
 # --- which products are due ----------------------------------------------------------------
@@ -215,8 +221,22 @@ def refresh_one(
     on_progress: ProgressSink | None = None,
     on_line: LineSink | None = None,
 ) -> RefreshResult:
-    """Build one product with its upstream models, record the run, profile it and record drift."""
+    """Build one product with its upstream models, record the run, profile it and record drift.
+
+    Portal products that have not passed their audit (failed, still building, removed) are
+    refused: `dbt build` would put them in gold untested, which only write-audit-publish may do.
+    """
     name = service.resolve(key).name  # an unknown name fails here, before taking any lock
+    with service.sessions() as session:
+        status = session.scalar(sa.select(DataProduct.status).where(DataProduct.name == name))
+    if status in UNPUBLISHED_STATUSES and status != "building":
+        raise NotRefreshable(
+            f"{name} is {status}: it has not passed its audit build, and a refresh would build it into "
+            f"`{service.settings.gold_schema}` untested. Fix it and resubmit it (the Create page, or "
+            f"PATCH /api/v1/data-products/{name}), or discard it."
+        )
+    if status == "building":
+        raise NotRefreshable(f"{name} is being built right now; refresh it once that build has finished.")
     with refresh_lock(service.settings, wait=wait, on_line=on_line):
         return _refresh_all(service, [name], triggered_by, on_progress, on_line)[0]
 

@@ -24,6 +24,7 @@ from portal.creation import Refused
 from portal.lineage import LineageError, UnknownNodeError
 from portal.products import NotFound
 from portal.productspec import NAME_RE, Problem
+from portal.refresh import NotRefreshable
 from portal.settings import SettingError
 from portal.warehouse import BadRequest, QueryTimeout, RelationMissing, WarehouseError, WarehouseUnavailable
 
@@ -73,6 +74,7 @@ STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (LineageError, 400),
     (BadRequest, 400),
     (Refused, 409),
+    (NotRefreshable, 409),
     (RelationMissing, 409),  # registered but not built: build it, then ask again
     (QueryTimeout, 504),
     (WarehouseUnavailable, 503),

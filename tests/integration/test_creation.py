@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import yaml
 
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
-from portal import creation
+from portal import creation, refresh
 from portal.artifacts import find_artifact, load_run_results
 from portal.auth import Principal
 from portal.builder import project_lock
@@ -182,6 +182,7 @@ def test_create_publishes_a_product_in_catalog_lineage_and_preview(service: Port
         run = session.get_one(Run, result.run_id)
         assert run.command == "build" and run.selector == "dp_customer_orders" and run.status == "success"
         assert run.details and run.details["wap"] == {
+            "outcome": "published",
             "engine": "duckdb",
             "audit_schema": "audit",
             "published": True,
@@ -218,6 +219,10 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
     entry = next(e for e in service.catalog() if e.name == "dp_customer_lines")
     assert entry.status == "failed" and entry.health.level == "failing"
     assert [e.action for e in audit_events(service, "dp_customer_lines")][-1] == "product.build_failed"
+    # a refresh would build it into gold untested: refused, saying to resubmit
+    with pytest.raises(refresh.NotRefreshable, match="resubmit"):
+        refresh.refresh_one(service, "dp_customer_lines")
+    assert relation_type(service, "gold", "dp_customer_lines") is None
 
     removed = discard(service, "dp_customer_lines", ME)
     assert {p.name for p in removed} == {"dp_customer_lines.sql", "dp_customer_lines.yml"}

@@ -343,7 +343,7 @@ def run_refresh(service: PortalService, names: list[str] | None) -> None:
 
         try:
             results = work()
-        except refresh.RefreshBusy as exc:
+        except (refresh.RefreshBusy, refresh.NotRefreshable) as exc:
             status.update(label=str(exc), state="error")
             return
         for result in results:
@@ -364,11 +364,15 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
     key = detail.node.unique_id
     name = detail.entry.name
     prefix = f"runs_{name}"
+    refreshable = detail.entry.status not in refresh.UNPUBLISHED_STATUSES
     if st.button(
         "Refresh now",
         key=f"{prefix}_refresh",
         icon=":material/refresh:",
-        help=f"dbt build --select +{name}, then profile it.",
+        disabled=not refreshable,
+        help=f"dbt build --select +{name}, then profile it."
+        if refreshable
+        else f"{name} is {detail.entry.status}: resubmit it on the Create page; only a passing audit publishes it.",
     ):
         attempt(lambda: run_refresh(service, [name]))
 
