@@ -61,6 +61,7 @@ from portal.scaffold import (
     ScaffoldError,
     find_orphans,
     product_paths,
+    quarantined,
     remove_product,
     render_product,
     write_product,
@@ -603,11 +604,21 @@ class _Flow:
         for line in parse.log.splitlines():
             self.say(line)
         published = audit.published
-        if not published and restore is not None:
-            # The parse registered the failed edit: put the published version's files back, and
-            # parse them again so the manifest describes what is published.
-            write_product(models_dir(self.settings), restore, overwrite=True)
-            self.stage("Put the published version's files back; the product stays as it was.")
+        if not published:
+            if restore is not None:
+                # The parse registered the failed edit: put the published version's files back.
+                write_product(models_dir(self.settings), restore, overwrite=True)
+                self.stage("Put the published version's files back; the product stays as it was.")
+            else:
+                # Its files stay for the owner to fix, pinned to the audit schema, so that a full
+                # `dbt build` of the project does not put an untested product in gold.
+                assert validation.files is not None
+                pinned = quarantined(validation.files, publishing.AUDIT_SCHEMA)
+                write_product(models_dir(self.settings), pinned, overwrite=True)
+                self.stage(
+                    f"Kept its files, pinned to the schema `{publishing.AUDIT_SCHEMA}` until it passes."
+                )
+            # The parse registered the files as submitted: parse what is there now.
             parse = run_dbt(self.settings, ["parse"], on_line=self.say, lock=False)
         if not parse.ok:
             self.stage(

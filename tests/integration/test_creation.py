@@ -20,7 +20,7 @@ from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
 from portal import creation, refresh
 from portal.artifacts import find_artifact, load_run_results
 from portal.auth import Principal
-from portal.builder import project_lock
+from portal.builder import project_lock, run_dbt
 from portal.creation import WAITING, Refused, check, create, deprecate, discard, edit, spec_of
 from portal.products import CatalogQuery, Identity, PortalService
 from portal.productspec import ProductSpec
@@ -219,7 +219,14 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
     entry = next(e for e in service.catalog() if e.name == "dp_customer_lines")
     assert entry.status == "failed" and entry.health.level == "failing"
     assert [e.action for e in audit_events(service, "dp_customer_lines")][-1] == "product.build_failed"
-    # a refresh would build it into gold untested: refused, saying to resubmit
+    # its files stay, pinned to the audit schema: a full dbt build keeps it out of gold
+    sql = creation.models_dir(service.settings).joinpath("dp_customer_lines.sql").read_text()
+    assert "schema='audit'" in sql
+    assert creation.spec_of(service, "dp_customer_lines").sql.startswith("SELECT")  # the form shows plain SQL
+    assert service.product("dp_customer_lines").node.schema == "audit"
+    assert not run_dbt(service.settings, ["build", "--select", "dp_customer_lines"]).ok  # its test fails
+    assert relation_type(service, "gold", "dp_customer_lines") is None
+    # a refresh would build it untested: refused, saying to resubmit
     with pytest.raises(refresh.NotRefreshable, match="resubmit"):
         refresh.refresh_one(service, "dp_customer_lines")
     assert relation_type(service, "gold", "dp_customer_lines") is None
@@ -236,22 +243,20 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
     assert check(service, bad, ME).problems == []
 
 
-def test_an_unchanged_resubmission_is_audited_too(service: PortalService) -> None:
-    """The audit build reuses the portal's parse state only for a changed product: dbt would not
-    re-parse an unchanged file, and the model would keep its gold schema and be built there."""
-    bad = spec(
-        "dp_customer_lines", sql="select customer_id, order_id from int_orders", column_descriptions={}
-    )
-    assert create(service, bad, ME).status == "failed"
-    files = {p.name: p.read_text() for p in files_of(service, "dp_customer_lines")}
+def test_an_edit_that_leaves_the_sql_unchanged_is_audited_too(service: PortalService) -> None:
+    """The audit build reuses the portal's parse state only when the product's SQL changed: dbt
+    would not re-parse an unchanged file, so the model would keep its gold schema and be built
+    straight into gold. Here only the YAML changes (the key), and its new test fails."""
+    assert create(service, spec(), ME).status == "published"
+    sql_before = creation.models_dir(service.settings).joinpath("dp_customer_orders.sql").read_text()
 
-    again = edit(service, "dp_customer_lines", bad, ME)  # the same files: nothing for dbt to re-parse
+    result = edit(service, "dp_customer_orders", spec(primary_key=("order_count",)), ME)
 
-    assert again.status == "failed", again.log
-    assert {p.name: p.read_text() for p in files_of(service, "dp_customer_lines")} == files
-    assert relation_type(service, "gold", "dp_customer_lines") is None  # gold untouched
-    assert relation_type(service, "audit", "dp_customer_lines") == "BASE TABLE"
-    assert "audit.dp_customer_lines" in again.log
+    assert result.status == "restored", result.log
+    assert [(o.name, o.column) for o in result.failed_nodes] == [("unique", "order_count")]
+    assert "audit.dp_customer_orders" in result.log and "gold.dp_customer_orders" not in result.log
+    assert relation_type(service, "audit", "dp_customer_orders") == "BASE TABLE"
+    assert creation.models_dir(service.settings).joinpath("dp_customer_orders.sql").read_text() == sql_before
 
 
 @pytest.mark.parametrize(

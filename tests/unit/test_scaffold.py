@@ -30,6 +30,7 @@ from portal.scaffold import (
     ProductExistsError,
     ScaffoldError,
     find_orphans,
+    quarantined,
     remove_product,
     render_product,
     write_product,
@@ -496,3 +497,20 @@ def test_generated_product_builds_and_tests_in_dbt(tmp_path: Path) -> None:
     write_product(project / "models" / "data_products", files)
     dbt("build")
     dbt("build")
+
+
+# --- quarantine ----------------------------------------------------------------------------
+
+
+def test_a_quarantined_product_is_pinned_to_the_audit_schema(known: KnownRelations) -> None:
+    files = render_product(SPEC, guarded(SPEC, known), COLUMNS, created_by="ann")
+    pinned = quarantined(files, "audit")
+    assert pinned.yml_text == files.yml_text and pinned.name == files.name
+    head, _, body = pinned.sql_text.partition(") }}\n")
+    assert "{{ config(\n    schema='audit',\n    materialized='table'" in head
+    assert "resubmit it in the portal" in head.split("{{ config(")[0]  # a comment outside the expression
+    assert body == files.sql_text.partition(") }}\n")[2]  # the query itself is untouched
+    with pytest.raises(ScaffoldError, match="not a schema name"):
+        quarantined(files, "gold; drop")
+    with pytest.raises(ScaffoldError, match="no config block"):
+        quarantined(GeneratedFiles("dp_x", "select 1", files.yml_text), "audit")
