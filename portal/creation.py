@@ -639,7 +639,7 @@ class _Flow:
             row_count=audit.row_count,
             files=paths,
             elapsed_s=time.perf_counter() - self.started,
-            publish=publishing.PublishRecord.from_details({"wap": audit.record}),
+            publish=audit.publish,
         )
 
     def _start_run(self, row_id: int) -> str:

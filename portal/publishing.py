@@ -74,6 +74,13 @@ class Audit:
     error: str | None = None  # publishing itself failed (not the build): the message says why
     record: dict[str, Any] = field(default_factory=dict)  # the run's details["wap"]
 
+    @property
+    def publish(self) -> PublishRecord:
+        """The record as the run view and the API read it back from the run."""
+        read = PublishRecord.from_details({"wap": self.record})
+        assert read is not None  # a dict always reads back
+        return read
+
 
 @dataclass(frozen=True)
 class PublishRecord:
