@@ -71,5 +71,5 @@ test-trino: $(STAMP)
 	if ! deploy/stack.sh status >/dev/null 2>&1; then \
 	  trap "deploy/stack.sh down" EXIT INT TERM; deploy/stack.sh up || exit 1; \
 	fi; \
-	$(BIN)/python -m portal.trino_loader --scale $(TRINO_TEST_SCALE) || exit 1; \
+	$(BIN)/python -m portal load-trino --scale $(TRINO_TEST_SCALE) || exit 1; \
 	$(BIN)/python -m pytest -m trino tests/trino

@@ -32,8 +32,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from portal.auth import create_token  # noqa: E402
-from portal.products import PortalService  # noqa: E402
+from portal.auth.access import create_token  # noqa: E402
+from portal.service import PortalService  # noqa: E402
 from portal.settings import Settings  # noqa: E402
 from portal.warehouse.duckdb import LOCKED_CONFIG  # noqa: E402
 

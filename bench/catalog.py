@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from portal.products import CatalogQuery, PortalService
+from portal.service import CatalogQuery, PortalService
 from portal.settings import ROOT, Settings
 
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "spellbook_dex"

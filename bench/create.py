@@ -4,7 +4,7 @@
 
 Builds the demo at a small scale in a temporary directory (with its own copy of the dbt project,
 so the repo's dbt/ is never touched), then, per repetition, creates a new product through
-`portal.creation.create` (check, claim, files, audit build, publish, dbt parse, sync) and right
+`portal.creation.flow.create` (check, claim, files, audit build, publish, dbt parse, sync) and right
 after runs a bare `dbt build --select <that model>` on the portal's main target: the same model,
 the same machine, the same minute. Prints the medians, the ratio (target: at most 1.3x), and
 where the creation's time went. The machine may be shared: expect noise, and read the ratio
@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from portal import creation  # noqa: E402
-from portal.builder import run_dbt  # noqa: E402
+from portal.creation.spec import ProductSpec  # noqa: E402
 from portal.demo.build import build_demo  # noqa: E402
-from portal.products import Identity, PortalService  # noqa: E402
-from portal.productspec import ProductSpec  # noqa: E402
+from portal.project.dbt_runner import run_dbt  # noqa: E402
+from portal.service import Identity, PortalService  # noqa: E402
 from portal.settings import Settings  # noqa: E402
 
 SQL = """

@@ -29,9 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from portal.artifacts import load_manifest  # noqa: E402
-from portal.layout import layered_layout  # noqa: E402
-from portal.lineage import (  # noqa: E402
+from portal.lineage.layout import layered_layout  # noqa: E402
+from portal.lineage.selector import (  # noqa: E402
     Lineage,
     ManifestIndex,
     build_graph,
@@ -40,6 +39,7 @@ from portal.lineage import (  # noqa: E402
     read_manifest_json,
     select,
 )
+from portal.project.artifacts import load_manifest  # noqa: E402
 
 SPELLBOOK = ROOT.parent / "shared" / "fixtures" / "spellbook_dex" / "manifest.json.gz"
 
@@ -118,8 +118,8 @@ def dbt_seconds(path: Path, selector: str) -> float:
 
 
 def plotly_figure(graph: Any, layout: Any) -> Any:
-    """The figure the Lineage page draws (portal.lineage_figure), so the bench times the real one."""
-    from portal.lineage_figure import lineage_figure
+    """The figure the Lineage page draws (portal.ui.components.lineage_figure), so the bench times the real one."""
+    from portal.ui.components.lineage_figure import lineage_figure
 
     return lineage_figure(graph, layout)
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from portal import quality  # noqa: E402
 from portal.demo.build import build_demo, demo_is_built  # noqa: E402
-from portal.products import PortalService  # noqa: E402
+from portal.service import PortalService  # noqa: E402
 from portal.settings import Settings  # noqa: E402
 
 PRODUCTS = ("dp_customer_360", "dp_product_performance", "dp_revenue_analytics")

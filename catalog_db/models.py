@@ -289,7 +289,7 @@ class ApiToken(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str]
-    # Updated at most every few minutes (see portal.auth): a write per request would serialise reads.
+    # Updated at most every few minutes (see portal.auth.access): a write per request would serialise reads.
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None]

@@ -18,12 +18,14 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.errors import Unavailable
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant works: it only has to be the same in every process migrating one database.
 _PG_MIGRATION_LOCK = 0x41534741  # "ASGA"
 
 
-class CatalogMigrationError(RuntimeError):
+class CatalogMigrationError(Unavailable):
     """The catalog database could not be brought to the schema this code expects."""
 
 

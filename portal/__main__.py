@@ -1,3 +1,3 @@
-from portal.cli import main
+from portal.cli.main import main
 
 raise SystemExit(main())

@@ -29,10 +29,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, Run
-from portal import creation, refresh
-from portal.products import Identity, NotFound, PortalService
-from portal.productspec import ProductSpec
-from portal.publishing import PublishRecord
+from portal.creation import flow as creation
+from portal.creation.publish.common import PublishRecord
+from portal.creation.spec import ProductSpec
+from portal.observability import refresh
+from portal.service import Identity, NotFound, PortalService
 
 log = logging.getLogger(__name__)
 

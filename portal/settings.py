@@ -15,11 +15,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from portal.errors import Unavailable
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class SettingError(ValueError):
+class SettingError(Unavailable):
     """A setting has a value the portal cannot use; the message names the variable and the fix."""
+
+    headline = "A setting is wrong."
 
 
 def _path(value: str) -> Path:

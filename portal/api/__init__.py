@@ -18,7 +18,7 @@ from portal.api.deps import known_query_parameters
 from portal.api.limits import BodySizeLimit
 from portal.api.routers import products, runs, system
 from portal.jobs import Jobs
-from portal.products import PortalService
+from portal.service import PortalService
 from portal.settings import Settings
 
 # How long shutdown waits for running builds before leaving them to the process's end.

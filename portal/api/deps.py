@@ -8,11 +8,11 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from portal import auth
 from portal.api.errors import ApiProblem
 from portal.api.schemas import FieldError
+from portal.auth import access as auth
 from portal.jobs import Jobs
-from portal.products import PortalService
+from portal.service import PortalService
 
 # auto_error=False: a missing token may be fine (anonymous local access); `identity` decides.
 bearer = HTTPBearer(

@@ -2,7 +2,7 @@
 
 Every refusal carries `type`, `title`, `status`, `detail` (the core's own actionable message,
 the same words the UI shows) and `errors`, the fields or SQL positions at fault. The core's
-exceptions are mapped to statuses here, in one table; anything unmapped is a bug, logged with
+error kinds are mapped to statuses here, in one table; anything unmapped is a bug, logged with
 its traceback and answered with a 500 problem that says so, never with a traceback.
 """
 
@@ -18,15 +18,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal.api.schemas import FieldError, Position, ProblemDetails
-from portal.artifacts import ArtifactError
-from portal.auth import AuthenticationFailed, PermissionDenied
-from portal.creation import Refused
-from portal.lineage import LineageError, UnknownNodeError
-from portal.products import NotFound
-from portal.productspec import NAME_RE, Problem
-from portal.refresh import NotRefreshable
-from portal.settings import SettingError
-from portal.warehouse import BadRequest, QueryTimeout, RelationMissing, WarehouseError, WarehouseUnavailable
+from portal.creation.spec import NAME_RE, Problem
+from portal.errors import Kind, PortalError
 
 log = logging.getLogger("portal.api")
 
@@ -65,23 +58,19 @@ SLUGS = {
     504: "timeout",
 }
 
-# The core's exceptions and their statuses; the first match wins, so subclasses come first.
-STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
-    (AuthenticationFailed, 401),
-    (PermissionDenied, 403),
-    (NotFound, 404),
-    (UnknownNodeError, 404),
-    (LineageError, 400),
-    (BadRequest, 400),
-    (Refused, 409),
-    (NotRefreshable, 409),
-    (RelationMissing, 409),  # registered but not built: build it, then ask again
-    (QueryTimeout, 504),
-    (WarehouseUnavailable, 503),
-    (WarehouseError, 502),
-    (ArtifactError, 503),
-    (SettingError, 503),
-)
+# The one table from the core's error kinds (portal/errors.py) to HTTP statuses.
+STATUS_OF_KIND: dict[Kind, int] = {
+    Kind.INVALID: 400,
+    Kind.UNAUTHENTICATED: 401,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,  # e.g. registered but not built: build it, then ask again
+    Kind.UPSTREAM: 502,
+    Kind.UNAVAILABLE: 503,
+    Kind.BUSY: 503,
+    Kind.TIMEOUT: 504,
+}
+RETRY_AFTER_BUSY_S = 5
 
 
 class ApiProblem(Exception):
@@ -141,9 +130,8 @@ def problem_response(
     )
 
 
-def _errors_of(exc: Exception) -> list[FieldError]:
-    problems = getattr(exc, "problems", None)
-    return field_errors(problems) if problems else []
+def _errors_of(exc: PortalError) -> list[FieldError]:
+    return field_errors(p for p in exc.problems if isinstance(p, Problem))
 
 
 def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
@@ -180,8 +168,13 @@ def install(app: FastAPI) -> None:
         return problem_response(request, exc.status_code, detail, headers=dict(exc.headers or {}) or None)
 
     async def core_error(request: Request, exc: Exception) -> JSONResponse:
-        status = next(code for kind, code in STATUS_OF if isinstance(exc, kind))
-        headers = {"WWW-Authenticate": 'Bearer realm="asgard"'} if status == 401 else None
+        assert isinstance(exc, PortalError)
+        status = STATUS_OF_KIND[exc.kind]
+        headers = None
+        if exc.kind is Kind.UNAUTHENTICATED:
+            headers = {"WWW-Authenticate": 'Bearer realm="asgard"'}
+        elif exc.kind is Kind.BUSY:
+            headers = {"Retry-After": str(RETRY_AFTER_BUSY_S)}
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
         return problem_response(request, status, str(exc), _errors_of(exc), headers)
@@ -198,8 +191,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, api_problem)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    for kind, _ in STATUS_OF:
-        app.add_exception_handler(kind, core_error)
+    app.add_exception_handler(PortalError, core_error)
     app.add_exception_handler(Exception, unexpected)
 
 

@@ -13,10 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog_db.models import DataProduct
-from portal import jobs, quality, refresh
-from portal.products import CatalogEntry, ProductDetail, TestResult
-from portal.productspec import MATERIALIZATIONS, UPDATE_FREQUENCIES, ProductSpec, name_from_display
-from portal.publishing import PublishRecord
+from portal import jobs
+from portal.creation.publish.common import PublishRecord
+from portal.creation.spec import MATERIALIZATIONS, UPDATE_FREQUENCIES, ProductSpec, name_from_display
+from portal.observability import quality, refresh
+from portal.service import CatalogEntry, ProductDetail, TestResult
 
 # --- errors --------------------------------------------------------------------------------
 

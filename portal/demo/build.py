@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal import quality
-from portal.artifacts import find_artifact
-from portal.builder import DbtResult, run_dbt
 from portal.demo import silver
+from portal.errors import UpstreamError
+from portal.observability import quality
+from portal.project.artifacts import find_artifact
+from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.settings import Settings
 
 Say = Callable[[str], None]
 
 
-class DemoBuildFailed(RuntimeError):
+class DemoBuildFailed(UpstreamError):
     """dbt failed while building the demo; the message carries the end of dbt's log."""
 
 
@@ -50,7 +51,7 @@ def _checked(result: DbtResult, what: str) -> DbtResult:
 
 def build_demo(settings: Settings, *, say: Say = print) -> DemoReport:
     """Generate the silver tables and build, document and register every model."""
-    from portal.products import PortalService  # the service imports heavier modules
+    from portal.service import PortalService  # the service imports heavier modules
 
     if settings.warehouse != "duckdb":
         raise DemoBuildFailed(

@@ -20,28 +20,39 @@ import sqlglot
 import sqlglot.errors
 from sqlglot import exp
 
+from portal.errors import Kind, UpstreamError
+
 # Statement kinds that change something; refused anywhere inside a query handed to `query()`.
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(UpstreamError):
     """A warehouse problem the user can act on; the message says what to do."""
 
 
 class WarehouseUnavailable(WarehouseError):
     """The warehouse is not built, not reachable or busy."""
 
+    kind = Kind.UNAVAILABLE
+    headline = "The warehouse is not available."
+
 
 class RelationMissing(WarehouseError):
-    """The relation a product points at does not exist in the warehouse."""
+    """The relation a product points at does not exist in the warehouse (registered, not built yet)."""
+
+    kind = Kind.CONFLICT
 
 
 class QueryTimeout(WarehouseError):
     """A query ran longer than the configured timeout and was interrupted."""
 
+    kind = Kind.TIMEOUT
+
 
 class BadRequest(WarehouseError):
     """The request itself is wrong (unknown column, bad filter, limit over the maximum)."""
+
+    kind = Kind.INVALID
 
 
 @dataclass(frozen=True)

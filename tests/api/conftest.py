@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from portal.api import create_app
-from portal.auth import create_token, revoke_token
+from portal.auth.access import create_token, revoke_token
 from portal.settings import Settings
 from tests.conftest import copy_demo
 

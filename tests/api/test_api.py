@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from catalog_db.models import AuditEvent, DataProduct, UsageEvent
 from portal.api import create_app
-from portal.productspec import ProductSpec, validate_spec
+from portal.creation.spec import ProductSpec, validate_spec
 from tests.api.conftest import LOCAL, bearer, wait_for_run
 
 pytestmark = pytest.mark.slow

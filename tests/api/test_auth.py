@@ -1,4 +1,4 @@
-"""portal.auth without a server: the role rules, tokens stored hashed, anonymous access, the CLI."""
+"""portal.auth.access without a server: the role rules, tokens stored hashed, anonymous access, the CLI."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ import sqlalchemy as sa
 
 from catalog_db.models import ApiToken, AuditEvent
 from catalog_db.session import open_catalog
-from portal import auth, auth_cli
-from portal.auth import AuthenticationFailed, PermissionDenied, Principal, authorize
-from portal.products import Identity
+from portal.auth import access as auth
+from portal.auth.access import AuthenticationFailed, PermissionDenied, Principal, authorize
+from portal.cli import tokens as auth_cli
+from portal.cli.errors import run_command
+from portal.errors import InvalidInput, NotFound
+from portal.service import Identity
 from portal.settings import Settings
 
 
@@ -100,11 +103,11 @@ def test_tokens_are_stored_hashed_and_revocable(sessions: object) -> None:
 
 
 def test_token_input_is_checked(sessions: object) -> None:
-    with pytest.raises(ValueError, match="Unknown role"):
+    with pytest.raises(InvalidInput, match="Unknown role"):
         auth.create_token(sessions, "alice", "owner", created_by="tests")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="not a valid user name"):
+    with pytest.raises(InvalidInput, match="not a valid user name"):
         auth.create_token(sessions, "alice; drop table", "viewer", created_by="tests")  # type: ignore[arg-type]
-    with pytest.raises(LookupError, match="no token 42"):
+    with pytest.raises(NotFound, match="no token 42"):
         auth.revoke_token(sessions, 42, revoked_by="tests")  # type: ignore[arg-type]
     with pytest.raises(AuthenticationFailed, match="not known"):
         auth.authenticate(sessions, "asg_" + "x" * 43)  # type: ignore[arg-type]
@@ -150,7 +153,7 @@ def test_the_token_cli(
 
     def run(*argv: str) -> int:
         args = parser.parse_args(argv)
-        return int(args.func(args))
+        return run_command(args.func, args)  # as `python -m portal` runs it
 
     assert run("token", "create", "--user", "alice", "--role", "creator", "--note", "laptop") == 0
     out, err = capsys.readouterr()

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from portal.products import CatalogQuery, Identity, PortalService
+from portal.service import CatalogQuery, Identity, PortalService
 from portal.settings import Settings
 from tests.conftest import FIXTURES
 

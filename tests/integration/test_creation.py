@@ -17,13 +17,14 @@ import sqlalchemy as sa
 import yaml
 
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
-from portal import creation, refresh
-from portal.artifacts import find_artifact, load_run_results
-from portal.auth import Principal
-from portal.builder import project_lock, run_dbt
-from portal.creation import WAITING, Refused, check, create, deprecate, discard, edit, spec_of
-from portal.products import CatalogQuery, Identity, PortalService
-from portal.productspec import ProductSpec
+from portal.auth.access import Principal
+from portal.creation import flow as creation
+from portal.creation.flow import WAITING, Refused, check, create, deprecate, discard, edit, spec_of
+from portal.creation.spec import ProductSpec
+from portal.observability import refresh
+from portal.project.artifacts import find_artifact, load_run_results
+from portal.project.dbt_runner import project_lock, run_dbt
+from portal.service import CatalogQuery, Identity, PortalService
 from portal.settings import Settings
 from tests.conftest import copy_demo
 
@@ -348,7 +349,7 @@ def test_a_queued_submission_says_it_waits(service: PortalService) -> None:
 
 def test_edit_then_deprecate_by_owners_only(service: PortalService) -> None:
     assert create(service, spec(), ME).status == "published"
-    # Roles come from portal.auth: creators may change only their own products.
+    # Roles come from portal.auth.access: creators may change only their own products.
     stranger = Principal("mallory@example.com", kind="oidc", role="creator")
     refused = edit(service, "dp_customer_orders", spec(description="mine now"), stranger)
     assert refused.status == "refused" and "Only the owner" in refused.problems[0].message

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, NodeResult, Run
-from portal.products import CatalogQuery, Identity, NotFound, PortalService
+from portal.service import CatalogQuery, Identity, NotFound, PortalService
 from portal.settings import Settings
 from portal.warehouse import BadRequest, Filter
 

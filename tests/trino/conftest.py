@@ -15,9 +15,9 @@ import httpx
 import pytest
 from trino_stack import CATALOG_FILE, HOW_TO_START, fetch, trino_settings
 
-from portal.builder import DbtResult, run_dbt
+from portal.creation.publish.nessie import WapConfig
+from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.settings import ROOT, Settings
-from portal.wap import WapConfig
 
 
 def _unreachable(url: str, name: str) -> str | None:

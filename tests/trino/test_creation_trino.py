@@ -15,12 +15,12 @@ from streamlit.testing.v1 import AppTest
 from trino_stack import CATALOG_FILE, fetch, main_state
 
 from catalog_db.models import Run
-from portal import creation
-from portal.builder import DbtResult
-from portal.products import CatalogQuery, Identity, PortalService
-from portal.productspec import ProductSpec
+from portal.creation import flow as creation
+from portal.creation.publish.nessie import NessieClient, WapConfig
+from portal.creation.spec import ProductSpec
+from portal.project.dbt_runner import DbtResult
+from portal.service import CatalogQuery, Identity, PortalService
 from portal.settings import ROOT, Settings
-from portal.wap import NessieClient, WapConfig
 
 pytestmark = pytest.mark.trino
 APP = ROOT / "portal" / "ui" / "app.py"

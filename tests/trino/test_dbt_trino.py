@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from trino_stack import fetch
 
-from portal.builder import DbtResult, run_dbt
+from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.settings import Settings
 from portal.warehouse import Relation, open_warehouse
 

@@ -10,8 +10,8 @@ import networkx as nx
 import pytest
 from trino_stack import fetch
 
-from portal.builder import DbtResult, run_dbt
-from portal.products import Identity, PortalService
+from portal.project.dbt_runner import DbtResult, run_dbt
+from portal.service import Identity, PortalService
 from portal.settings import Settings
 from portal.warehouse import Relation, WarehouseError, open_warehouse
 

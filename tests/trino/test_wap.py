@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 from trino_stack import fetch, main_state
 
-from portal.builder import DbtResult
-from portal.settings import ROOT, Settings
-from portal.wap import (
+from portal.creation.publish.nessie import (
     FAILED,
     PUBLISHED,
     NessieClient,
@@ -21,6 +19,8 @@ from portal.wap import (
     create_catalog_sql,
     write_audit_publish,
 )
+from portal.project.dbt_runner import DbtResult
+from portal.settings import ROOT, Settings
 
 pytestmark = pytest.mark.trino
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import trino
 
+from portal.creation.publish.nessie import NessieClient
 from portal.settings import ROOT, Settings
-from portal.wap import NessieClient
 
 STACK_DIR = ROOT / "var" / "stack"
 CATALOG_FILE = STACK_DIR / "etc" / "catalog" / "nessie.properties"
 HOW_TO_START = (
     "Run the trino tier with `make test-trino` (it starts the stack, loads the silver data and stops "
     "the stack afterwards), or start it yourself with `make stack-up` and load the data with "
-    "`.venv/bin/python -m portal.trino_loader --scale 0.02`."
+    "`.venv/bin/python -m portal load-trino --scale 0.02`."
 )
 
 

@@ -9,7 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from portal.products import PortalService
+from portal.service import PortalService
 from portal.settings import ROOT, Settings
 from tests.conftest import copy_demo
 

@@ -13,8 +13,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from catalog_db.models import ProductProfile
-from portal import quality, usage
-from portal.products import Identity, PortalService
+from portal.observability import quality, usage
+from portal.service import Identity, PortalService
 from portal.settings import ROOT, Settings
 from tests.conftest import copy_demo
 

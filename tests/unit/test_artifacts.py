@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from portal.artifacts import (
+from portal.project.artifacts import (
     ArtifactError,
     Manifest,
     load_artifacts,
@@ -35,15 +35,26 @@ def counts(manifest: Manifest) -> Counter[str]:
     return found
 
 
+# Schema and dbt version of each fixture, from the fixtures' README.
+VERSIONS = {folder: (12, "1.11.16") for folder in FOLDERS}
+VERSIONS[FLIPSIDE] = (4, "1.0.3")
+VERSIONS["dbt_artifacts_v8"] = (8, "1.4.9")
+
+
 def test_fixture_folders_are_all_covered() -> None:
     assert set(FOLDERS) == {
         "calitp_warehouse",
+        "dbt_artifacts_v8",
         "dbt_dms_example",
+        "dbt_project_evaluator_it",
         FLIPSIDE,
         "jaffle-shop",
         "jaffle_shop_duckdb",
+        "mattermost_analytics",
+        "ol_data_platform",
         "spellbook_dex",
         "starburst_dbt_demo",
+        "tuva_it",
     }
 
 
@@ -68,8 +79,7 @@ def test_manifest_counts_match_the_readme(
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_every_fixture_reads(manifests: dict[str, Manifest], folder: str) -> None:
     manifest = manifests[folder]
-    assert manifest.schema_version == (4 if folder == FLIPSIDE else 12)
-    assert manifest.dbt_version == ("1.0.3" if folder == FLIPSIDE else "1.11.16")
+    assert (manifest.schema_version, manifest.dbt_version) == VERSIONS[folder]
     assert manifest.project_name
     assert manifest.models()
     for node in manifest.models():
@@ -315,3 +325,12 @@ def test_unreadable_files_are_refused(tmp_path: Path, name: str, content: bytes,
     assert str(path) in str(caught.value)
     assert expected in str(caught.value)
     assert "Re-run dbt" in str(caught.value) or "not a dbt artifact" in str(caught.value)
+
+
+def test_disabled_nodes_are_not_part_of_the_project(manifests: dict[str, Manifest]) -> None:
+    # tuva_it keeps 16 tests of disabled models in `nodes` with enabled: false; dbt runs none.
+    raw_nodes = manifests["tuva_it"].raw["nodes"]
+    disabled = {uid for uid, n in raw_nodes.items() if n["config"].get("enabled") is False}
+    assert len(disabled) == 16
+    assert not disabled & set(manifests["tuva_it"].nodes)
+    assert len(manifests["tuva_it"].nodes) == len(raw_nodes) - 16

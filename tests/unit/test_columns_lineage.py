@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from portal.artifacts import Catalog, Manifest, load_catalog, load_manifest
-from portal.columns_lineage import EXTERNAL, ColumnRef, ColumnTracer, column_lineage, dialect_of
-from portal.lineage import UnknownNodeError
+from portal.lineage.columns import EXTERNAL, ColumnRef, ColumnTracer, column_lineage, dialect_of
+from portal.lineage.selector import UnknownNodeError
+from portal.project.artifacts import Catalog, Manifest, load_catalog, load_manifest
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 

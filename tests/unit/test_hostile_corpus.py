@@ -23,10 +23,10 @@ import sqlglot.expressions as exp
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from portal.artifacts import load_manifest
-from portal.productspec import Problem, ProductSpec, validate_spec
-from portal.scaffold import GeneratedFiles, ScaffoldError, render_product, write_product
-from portal.sqlguard import ALLOWED_ANONYMOUS_FUNCTIONS, ALLOWED_NODES, KnownRelations, validate_sql
+from portal.creation.scaffold import GeneratedFiles, ScaffoldError, render_product, write_product
+from portal.creation.spec import Problem, ProductSpec, validate_spec
+from portal.creation.sqlguard import ALLOWED_ANONYMOUS_FUNCTIONS, ALLOWED_NODES, KnownRelations, validate_sql
+from portal.project.artifacts import load_manifest
 
 FIXTURE = (
     Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "jaffle-shop" / "manifest.json.gz"

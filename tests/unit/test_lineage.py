@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from portal import lineage
-from portal.artifacts import ArtifactError, Manifest, load_manifest, load_run_results
-from portal.lineage import (
+from portal.lineage import selector as lineage
+from portal.lineage.selector import (
     Lineage,
     ManifestIndex,
     SelectorError,
@@ -28,6 +27,7 @@ from portal.lineage import (
     require_node,
     select,
 )
+from portal.project.artifacts import ArtifactError, Manifest, load_manifest, load_run_results
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 JAFFLE = FIXTURES / "jaffle-shop" / "manifest.json.gz"
@@ -159,7 +159,7 @@ def test_the_cache_answers_without_reading_the_manifest_again(
     def no_reading(path: Path) -> dict:
         raise AssertionError(f"{path} was read although the cache is fresh")
 
-    monkeypatch.setattr("portal.artifacts.read_json", no_reading)
+    monkeypatch.setattr("portal.project.artifacts.read_json", no_reading)
     cached = load_index(manifest, directory=cache)
     assert select(cached, "+customers", with_tests=True) == first
     # Configs are the cache's lazy part: a config selector still works.
@@ -317,10 +317,10 @@ def test_the_selection_path_imports_nothing_heavy() -> None:
     import sys
 
     code = (
-        "import sys; from portal import lineage_cli, lineage; "
+        "import sys; from portal.cli import lineage as lineage_cli; from portal.lineage import selector; "
         "heavy = {'networkx', 'sqlglot', 'dbt', 'pandas', 'plotly', 'streamlit'} & {m.split('.')[0] for m in sys.modules}; "
         "print(sorted(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(lineage.__file__).parents[1])  # fmt: skip
+                         cwd=Path(lineage.__file__).parents[2])  # fmt: skip
     assert out.stdout.strip() == "[]"

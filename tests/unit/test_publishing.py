@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.publishing import PublishRecord
+from portal.creation.publish.common import PublishRecord
 
 MAIN_BEFORE, BRANCH_HEAD, MERGED = "a" * 64, "b" * 64, "c" * 64
 

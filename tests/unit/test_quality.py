@@ -13,9 +13,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from portal import quality
-from portal.products import PortalService
-from portal.quality import ColumnProfile, DriftThresholds, Profile
+from portal.errors import NotFound
+from portal.observability import quality
+from portal.observability.quality import ColumnProfile, DriftThresholds, Profile
+from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import Relation
 from portal.warehouse.duckdb import DuckDBWarehouse
@@ -409,7 +410,7 @@ def test_profiling_the_demo_stores_a_time_series(service: PortalService) -> None
 
 
 def test_drift_is_recorded_and_acknowledged(service: PortalService) -> None:
-    from portal.products import Identity
+    from portal.service import Identity
 
     first = quality.profile_product(service, "dp_revenue_analytics").profile
     con = duckdb.connect(str(service.settings.duckdb_path))
@@ -428,7 +429,7 @@ def test_drift_is_recorded_and_acknowledged(service: PortalService) -> None:
     done = quality.acknowledge_drift(service, events[0].id, Identity("ann"))
     assert done.acknowledged and done.acknowledged_by == "ann"
     assert len(quality.drift_events(service, "dp_revenue_analytics", open_only=True)) == len(events) - 1
-    with pytest.raises(LookupError, match="no drift event 99999"):
+    with pytest.raises(NotFound, match="no drift event 99999"):
         quality.acknowledge_drift(service, 99999, Identity("ann"))
 
 

@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from catalog_db.models import NodeResult, Run
-from portal import cli_observability, refresh
-from portal.products import PortalService
+from portal.cli import observability as cli_observability
+from portal.cli.errors import run_command
+from portal.observability import refresh
+from portal.service import PortalService
 from portal.settings import ROOT, Settings
 from tests.conftest import copy_demo
 
@@ -183,7 +185,7 @@ def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m portal")
     cli_observability.add_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    return run_command(args.func, args)  # as `python -m portal` runs it
 
 
 def test_cli_dry_run_and_profile(

@@ -23,9 +23,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.artifacts import load_manifest
-from portal.productspec import NAME_RE, ProductSpec, name_from_display, validate_spec
-from portal.scaffold import (
+from portal.creation.scaffold import (
     GeneratedFiles,
     ProductExistsError,
     ScaffoldError,
@@ -35,8 +33,11 @@ from portal.scaffold import (
     render_product,
     write_product,
 )
+from portal.creation.spec import NAME_RE, ProductSpec, name_from_display, validate_spec
+from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
+from portal.errors import InvalidInput
+from portal.project.artifacts import load_manifest
 from portal.settings import ROOT
-from portal.sqlguard import GuardResult, KnownRelations, validate_sql
 
 GOLDEN = Path(__file__).parent / "golden"
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "jaffle-shop" / "manifest.json.gz"
@@ -335,7 +336,7 @@ CRASH = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from portal import scaffold
+    from portal.creation import scaffold
 
     where = sys.argv[2]
     real_link, real_fsync = os.link, os.fsync
@@ -417,7 +418,7 @@ def test_name_from_display(display: str, name: str) -> None:
 def test_name_from_display_always_makes_a_valid_name(display: str) -> None:
     try:
         name = name_from_display(display)
-    except ValueError:
+    except InvalidInput:
         assert not any(c.isascii() and c.isalnum() for c in display)
         return
     assert NAME_RE.match(name)
@@ -446,7 +447,7 @@ def test_configured_types_extend_the_builtin_ones() -> None:
 def test_generated_product_builds_and_tests_in_dbt(tmp_path: Path) -> None:
     """A small DuckDB project with one source: dbt parses, builds and tests a generated
     incremental product with a composite key and an enforced contract, twice (the second run merges)."""
-    from portal.builder import dbt_executable
+    from portal.project.dbt_runner import dbt_executable
 
     project = tmp_path / "project"
     (project / "models" / "data_products").mkdir(parents=True)

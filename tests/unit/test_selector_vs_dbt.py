@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 import pytest
 
-from portal.lineage import ManifestIndex, select
+from portal.lineage.selector import ManifestIndex, select
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,7 +264,7 @@ def test_the_governed_manifest_exercises_what_it_should(
 def _cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     return subprocess.run(
-        [sys.executable, "-m", "portal.lineage_cli", *args], capture_output=True, text=True, cwd=ROOT, env=env,
+        [sys.executable, "-m", "portal.cli.lineage", *args], capture_output=True, text=True, cwd=ROOT, env=env,
         timeout=120,
     )  # fmt: skip
 
@@ -307,12 +307,12 @@ def test_cli_reads_the_configured_project_without_manifest(tmp_path: Path) -> No
         gzip.decompress((FIXTURES / "jaffle-shop" / "manifest.json.gz").read_bytes())
     )
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "PORTAL_DBT_TARGET_DIR": str(target)}
-    done = subprocess.run([sys.executable, "-m", "portal.lineage_cli", "--select", "stg_orders"],
+    done = subprocess.run([sys.executable, "-m", "portal.cli.lineage", "--select", "stg_orders"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
     assert (done.returncode, done.stdout) == (0, "model.jaffle_shop.stg_orders\n")
 
     env["PORTAL_DBT_TARGET_DIR"] = str(tmp_path / "empty")
-    done = subprocess.run([sys.executable, "-m", "portal.lineage_cli", "--select", "stg_orders"],
+    done = subprocess.run([sys.executable, "-m", "portal.cli.lineage", "--select", "stg_orders"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "Pass --manifest PATH" in done.stderr
 
@@ -330,7 +330,7 @@ def test_selection_matches_real_dbt_ls_on_the_demo_project(tmp_path: Path) -> No
     """The real `dbt ls` on the portal's own dbt project (copied, so nothing is written into it)."""
     import shutil
 
-    from portal.lineage import load_index
+    from portal.lineage.selector import load_index
 
     project = tmp_path / "project"
     shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from portal.artifacts import load_manifest
-from portal.sqlguard import KnownRelations, validate_sql
+from portal.creation.sqlguard import KnownRelations, validate_sql
+from portal.project.artifacts import load_manifest
 
 SCHEMA_URL = "https://schemas.getdbt.com/dbt/manifest/v12.json"
 

@@ -15,8 +15,15 @@ from sqlalchemy import Engine, MetaData, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db import AuditEvent, DataProduct, NodeResult, Run, open_catalog
-from portal.artifacts import Artifacts, Manifest, load_artifacts, load_manifest, load_run_results, read_json
-from portal.sync import SyncReport, is_data_product, run_status, sync
+from portal.project.artifacts import (
+    Artifacts,
+    Manifest,
+    load_artifacts,
+    load_manifest,
+    load_run_results,
+    read_json,
+)
+from portal.project.sync import SyncReport, is_data_product, run_status, sync
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 # For each fixture, a folder that makes some of its models data products (none has a

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from portal import usage
-from portal.products import Identity
+from portal.observability import usage
+from portal.service import Identity
 
 
 class CatalogOnly:
@@ -72,6 +72,6 @@ def test_recording_never_breaks_the_read(service: CatalogOnly, caplog: pytest.Lo
         usage.record(service, Identity("ann"), "dp_a", face="email", rows=1, duration_ms=1.0)
     with service.sessions.begin() as session:
         session.execute(text("DROP TABLE usage_events"))
-    with caplog.at_level(logging.ERROR, logger="portal.usage"):
+    with caplog.at_level(logging.ERROR, logger="portal.observability.usage"):
         assert not usage.record(service, Identity("ann"), "dp_a", face="ui", rows=1, duration_ms=1.0)
     assert "could not record usage of dp_a by ann" in caplog.text

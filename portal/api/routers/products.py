@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, Query, Request, Response
 
 from catalog_db.models import DataProduct
-from portal import creation, jobs, quality, spec_defaults
+from portal import jobs
 from portal.api.deps import Background, Caller, Service
 from portal.api.errors import ApiProblem, documented, refusal
 from portal.api.schemas import (
@@ -36,10 +36,14 @@ from portal.api.schemas import (
     Submitted,
     TestOut,
 )
-from portal.auth import authorize
-from portal.lineage import neighbourhood
-from portal.products import CatalogQuery, NotFound, PortalService, ProductDetail
-from portal.productspec import ProductSpec
+from portal.auth.access import authorize
+from portal.creation import defaults as spec_defaults
+from portal.creation import flow as creation
+from portal.creation.spec import ProductSpec
+from portal.errors import InvalidInput
+from portal.lineage.selector import neighbourhood
+from portal.observability import quality
+from portal.service import CatalogQuery, NotFound, PortalService, ProductDetail
 from portal.settings import Settings
 from portal.warehouse import BadRequest, Filter
 
@@ -208,7 +212,7 @@ def create_product(
     authorize(caller, "create")
     try:
         spec = body.to_spec()
-    except ValueError as exc:
+    except InvalidInput as exc:
         raise ApiProblem(422, str(exc), [FieldError(field="name", message=str(exc))]) from None
     completed = spec_defaults.complete(service, spec, caller)
     submission = background.create(completed, caller).wait(None if wait else START_WAIT_S)

@@ -10,7 +10,7 @@ from portal import jobs
 from portal.api.deps import Caller, Service
 from portal.api.errors import documented
 from portal.api.schemas import RunOut
-from portal.auth import authorize
+from portal.auth.access import authorize
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 # The largest id the catalog databases store (64-bit): a larger one is a 422, not a driver overflow.

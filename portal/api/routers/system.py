@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from portal.api.deps import Service
 from portal.api.schemas import HealthCheck, SystemHealth, VersionOut
-from portal.artifacts import ArtifactError
+from portal.project.artifacts import ArtifactError
 from portal.settings import ROOT
 from portal.warehouse import WarehouseError
 

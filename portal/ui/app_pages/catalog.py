@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from portal.products import SORTS, CatalogEntry, CatalogQuery
+from portal.service import SORTS, CatalogEntry, CatalogQuery
 from portal.ui.components.badges import HEALTH_ICON, ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
 

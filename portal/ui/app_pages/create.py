@@ -1,6 +1,6 @@
 """Create: SQL and metadata in; a validated, generated, tested and published data product out.
 
-Everything that decides anything is in `portal.creation`; this page only collects the form,
+Everything that decides anything is in `portal.creation.flow`; this page only collects the form,
 shows what the core returns, and streams the build into `st.status`. `?edit=<name>` opens an
 existing portal product for editing (and deprecating).
 """
@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from portal import creation
-from portal.productspec import (
+from portal.creation import flow as creation
+from portal.creation.spec import (
     MATERIALIZATIONS,
     NAME_RE,
     UPDATE_FREQUENCIES,
@@ -23,6 +23,7 @@ from portal.productspec import (
     ProductSpec,
     name_from_display,
 )
+from portal.errors import InvalidInput
 from portal.ui.components.context import attempt, current_identity, get_service
 from portal.ui.components.publish import render_publish
 
@@ -95,7 +96,7 @@ name = st.text_input(
     help="`dp_` and a letter, then lowercase letters, digits and underscores. It becomes the table's name.",
 )
 if name and not NAME_RE.match(name):
-    with contextlib.suppress(ValueError):  # no letters to suggest a name from: the check says so
+    with contextlib.suppress(InvalidInput):  # no letters to suggest a name from: the check says so
         st.caption(f"Names look like `dp_customer_orders`. Perhaps `{name_from_display(name)}`?")
 description = st.text_area(
     "Description (markdown)",

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from portal import quality, refresh, usage
+from portal.observability import quality, refresh, usage
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.observability import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from portal.products import CatalogQuery
+from portal.service import CatalogQuery
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.preview import render_preview
 

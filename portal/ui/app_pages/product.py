@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from portal.products import CatalogQuery
+from portal.service import CatalogQuery
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.lineage_view import render_lineage

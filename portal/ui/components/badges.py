@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from portal.products import Health
+from portal.service import Health
 
 HEALTH_ICON = {"healthy": "●", "warning": "▲", "failing": "✖", "unknown": "○"}
 HEALTH_COLOR = {"healthy": "green", "warning": "orange", "failing": "red", "unknown": "gray"}

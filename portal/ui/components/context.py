@@ -13,10 +13,11 @@ from typing import TypeVar
 
 import streamlit as st
 
-from portal.artifacts import ArtifactError
-from portal.products import Identity, NotFound, PortalService, ProductDetail
+from portal.errors import Kind, PortalError
+from portal.project.artifacts import ArtifactError
+from portal.service import Identity, PortalService, ProductDetail
 from portal.settings import SettingError, Settings
-from portal.warehouse import BadRequest, WarehouseError, WarehouseUnavailable
+from portal.warehouse import WarehouseUnavailable
 
 log = logging.getLogger("portal.ui")
 T = TypeVar("T")
@@ -31,22 +32,39 @@ def current_identity() -> Identity:
     return Identity(user=get_service().settings.local_user, kind="local")
 
 
+# How each kind of refusal looks: the caller's to fix (a warning) or the platform's (an error).
+_STYLE_OF_KIND: dict[Kind, tuple[Callable[..., object], str]] = {
+    Kind.NOT_FOUND: (st.warning, ":material/search_off:"),
+    Kind.INVALID: (st.warning, ":material/edit:"),
+    Kind.CONFLICT: (st.warning, ":material/block:"),
+    Kind.FORBIDDEN: (st.warning, ":material/lock:"),
+    Kind.UNAUTHENTICATED: (st.warning, ":material/login:"),
+    Kind.BUSY: (st.info, ":material/hourglass_top:"),
+    Kind.TIMEOUT: (st.error, ":material/timer_off:"),
+    Kind.UNAVAILABLE: (st.error, ":material/cloud_off:"),
+    Kind.UPSTREAM: (st.error, ":material/error:"),
+}
+# The parts whose failure has a picture of its own.
+_ICON_OF_HEADLINE = {
+    ArtifactError.headline: ":material/folder_off:",
+    WarehouseUnavailable.headline: ":material/database:",
+    SettingError.headline: ":material/settings:",
+}
+
+
+def show_error(exc: PortalError) -> None:
+    """Render a refusal: its headline (if it has one) in bold, then its message."""
+    render, icon = _STYLE_OF_KIND[exc.kind]
+    icon = _ICON_OF_HEADLINE.get(exc.headline, icon)
+    render(f"**{exc.headline}** {exc}" if exc.headline else str(exc), icon=icon)
+
+
 def attempt(action: Callable[[], T]) -> T | None:
     """Run `action`; on a known failure show its actionable message and return None."""
     try:
         return action()
-    except ArtifactError as exc:
-        st.error(f"**The dbt project's artifacts cannot be read.** {exc}", icon=":material/folder_off:")
-    except WarehouseUnavailable as exc:
-        st.error(f"**The warehouse is not available.** {exc}", icon=":material/database:")
-    except BadRequest as exc:
-        st.warning(str(exc), icon=":material/edit:")
-    except WarehouseError as exc:
-        st.error(str(exc), icon=":material/error:")
-    except NotFound as exc:
-        st.warning(str(exc), icon=":material/search_off:")
-    except SettingError as exc:
-        st.error(f"**A setting is wrong.** {exc}", icon=":material/settings:")
+    except PortalError as exc:
+        show_error(exc)
     except Exception as exc:  # the UI must never show a traceback
         log.exception("unexpected error in the portal UI")
         st.error(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from portal.layout import layered_layout
-from portal.lineage import LineageError, neighbourhood, require_node
-from portal.lineage_figure import edges_csv, lineage_figure
-from portal.products import PortalService
-from portal.ui.components.context import attempt
+from portal.lineage.layout import layered_layout
+from portal.lineage.selector import LineageError, neighbourhood, require_node
+from portal.service import PortalService
+from portal.ui.components.context import attempt, show_error
+from portal.ui.components.lineage_figure import edges_csv, lineage_figure
 
 
 def _pick_focus(service: PortalService, prefix: str, focus: str | None) -> str | None:
@@ -69,7 +69,7 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
         else:
             return
     except LineageError as exc:
-        st.warning(f"{exc}", icon=":material/edit:")
+        show_error(exc)
         return
     if not chosen:
         st.info("The selector matches no node of the graph. Check the spelling or widen it.")
@@ -185,5 +185,5 @@ def require(service: PortalService, key: str) -> str | None:
     try:
         return require_node(service.lineage().graph, key)
     except LineageError as exc:
-        st.warning(str(exc))
+        show_error(exc)
         return None

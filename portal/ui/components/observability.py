@@ -1,6 +1,6 @@
 """The product page's Quality, Runs and Usage tabs, and the pieces the Health page shares with them.
 
-Every number comes from portal.quality, portal.refresh and portal.usage; this module only draws.
+Every number comes from portal.observability.quality, portal.observability.refresh and portal.observability.usage; this module only draws.
 Widget keys carry the product's name, so two products' tabs never share state.
 """
 
@@ -13,8 +13,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from portal import quality, refresh, usage
-from portal.products import PortalService, ProductDetail, TestResult
+from portal.observability import quality, refresh, usage
+from portal.service import PortalService, ProductDetail, TestResult
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.ui.components.publish import render_publish

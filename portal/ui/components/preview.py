@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from portal.products import PortalService, ProductDetail
+from portal.service import PortalService, ProductDetail
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.warehouse import FILTER_OPS, Filter
 

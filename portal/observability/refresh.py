@@ -31,15 +31,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, NodeResult, Run
-from portal import quality
-from portal.artifacts import ArtifactError, RunResults, find_artifact, load_run_results
-from portal.builder import DbtResult, lock_path, run_dbt
-from portal.publishing import PublishRecord
+from portal.creation.publish.common import PublishRecord
+from portal.errors import Busy, Conflict
+from portal.observability import quality
+from portal.project.artifacts import ArtifactError, RunResults, find_artifact, load_run_results
+from portal.project.dbt_runner import DbtResult, lock_path, run_dbt
+from portal.project.sync import run_status
 from portal.settings import Settings
-from portal.sync import run_status
 
 if TYPE_CHECKING:
-    from portal.products import PortalService
+    from portal.service import PortalService
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,11 @@ _FAILED = frozenset({"error", "fail", "runtime error"})
 _NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
 
 
-class RefreshBusy(RuntimeError):
+class RefreshBusy(Busy):
     """Another refresh holds the lock; the message says who and what to do."""
 
 
-class NotRefreshable(RuntimeError):
+class NotRefreshable(Conflict):
     """The product has not passed write-audit-publish; the message says what to do instead."""
 
 

@@ -11,7 +11,7 @@ The flow (DESIGN.md, "Creating a product"), the same for the Streamlit page, the
    others are refused at once instead of queueing behind a build they would then fail.
 3. under the project's dbt lock (one dbt invocation per project; a second submission waits and is
    told so): check again against the warehouse and the manifest as they are now, write the files
-   atomically (scaffold), then **write-audit-publish** (portal/publishing.py):
+   atomically (scaffold), then **write-audit-publish** (portal/creation/publish/common.py):
    - *audit*: `dbt build --select <name>` where consumers do not read (DuckDB: the audit schema;
      Trino: a Nessie branch cut from main), with a separate target path, so the portal's
      manifest and run_results are untouched;
@@ -48,13 +48,11 @@ from sqlalchemy.orm import Session
 from sqlglot import exp
 
 from catalog_db.models import AuditEvent, DataProduct, Run
-from portal import auth, publishing
-from portal.artifacts import Artifacts, Manifest, find_artifact, load_manifest, load_run_results
-from portal.builder import DbtBusy, DbtResult, project_lock, run_dbt
-from portal.products import Identity, PortalService
-from portal.productspec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
-from portal.publishing import NodeOutcome
-from portal.scaffold import (
+from portal.auth import access as auth
+from portal.creation.publish import common as publishing
+from portal.creation.publish.common import NodeOutcome
+from portal.creation.publish.nessie import WapError
+from portal.creation.scaffold import (
     GeneratedFiles,
     Orphan,
     ProductExistsError,
@@ -66,10 +64,14 @@ from portal.scaffold import (
     render_product,
     write_product,
 )
+from portal.creation.spec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
+from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
+from portal.errors import Conflict
+from portal.project.artifacts import Artifacts, Manifest, find_artifact, load_manifest, load_run_results
+from portal.project.dbt_runner import DbtBusy, DbtResult, project_lock, run_dbt
+from portal.project.sync import run_status, sync
+from portal.service import Identity, PortalService
 from portal.settings import Settings
-from portal.sqlguard import GuardResult, KnownRelations, validate_sql
-from portal.sync import run_status, sync
-from portal.wap import WapError
 from portal.warehouse import Warehouse, WarehouseError, WarehouseUnavailable
 
 SAMPLE_ROWS = 10
@@ -80,11 +82,11 @@ WAITING = STAGE + "Waiting for another build on this project to finish (queued)â
 LineSink = Callable[[str], None]
 
 
-class Refused(ValueError):
+class Refused(Conflict):
     """A lifecycle action (discard, deprecate) was refused; `problems` say why and what to do."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(" ".join(problem.message for problem in problems))
+        super().__init__(" ".join(problem.message for problem in problems), problems=problems)
         self.problems = problems
 
 
@@ -142,7 +144,7 @@ class CreationResult:
 
 
 def can_edit(identity: Identity, product: DataProduct) -> bool:
-    """Who may edit, deprecate or discard a product: the rules of `portal.auth` (its creator or
+    """Who may edit, deprecate or discard a product: the rules of `portal.auth.access` (its creator or
     owner with the creator role, or an admin; the embedded default's local user is an admin)."""
     return auth.may(identity, "edit", product)
 

@@ -25,8 +25,9 @@ from typing import Any
 
 import yaml
 
-from portal.productspec import COLUMN_RE, NAME_RE, PARTY_RE, Problem, ProductSpec, validate_spec
-from portal.sqlguard import GuardResult
+from portal.creation.spec import COLUMN_RE, NAME_RE, PARTY_RE, Problem, ProductSpec, validate_spec
+from portal.creation.sqlguard import GuardResult
+from portal.errors import Conflict, InvalidInput
 
 # Types as warehouses report them: `bigint`, `decimal(18,2)`, `timestamp(6) with time zone`,
 # `integer[]`, `struct(a integer)`. They reach dbt's contract DDL, so nothing else is let through.
@@ -42,15 +43,15 @@ _HEADER = (
 )
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(InvalidInput):
     """The product cannot be rendered; `problems` say what to fix."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(problem.message for problem in problems))
+        super().__init__("; ".join(problem.message for problem in problems), problems=problems)
         self.problems = problems
 
 
-class ProductExistsError(FileExistsError):
+class ProductExistsError(Conflict):
     """A product file with this name is already there; the message names it."""
 
 

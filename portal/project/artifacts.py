@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from portal.errors import Unavailable
+
 SUPPORTED = {
     "manifest": range(4, 13),
     "run-results": range(4, 7),
@@ -35,8 +37,10 @@ _TESTED_RELATION = re.compile(r"\b(?P<fn>ref|source)\((?P<args>[^)]*)\)")
 _QUOTED = re.compile(r"""\s*['"]([^'"]+)['"]\s*""")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(Unavailable):
     """An artifact is missing, unreadable or of a schema version the portal does not read."""
+
+    headline = "The dbt project's artifacts cannot be read."
 
 
 @contextmanager
@@ -299,7 +303,13 @@ def load_manifest(path: Path) -> Manifest:
         },
         sources={(s.get("source_name", ""), s.get("name", "")): uid for uid, s in raw_sources.items()},
     )
-    nodes = {uid: _node(n, relations) for uid, n in raw_nodes.items()}
+    # A disabled node (dbt keeps tests of disabled models in `nodes`, with enabled: false) is not
+    # part of the project as dbt runs it: no build, no `dbt ls`, no test results to show.
+    nodes = {
+        uid: _node(n, relations)
+        for uid, n in raw_nodes.items()
+        if (n.get("config") or {}).get("enabled", True) is not False
+    }
     sources = {uid: _node(s, relations) for uid, s in raw_sources.items()}
     project = next((n.package_name for n in nodes.values() if n.resource_type == "model"), None)
     return Manifest(

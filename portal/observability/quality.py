@@ -34,7 +34,8 @@ import sqlglot
 from sqlglot import exp
 
 from catalog_db.models import DataProduct, DriftEvent, NodeResult, ProductProfile, Run
-from portal.artifacts import Manifest, Node
+from portal.errors import NotFound
+from portal.project.artifacts import Manifest, Node
 from portal.settings import Settings
 from portal.warehouse import (
     ColumnInfo,
@@ -46,7 +47,7 @@ from portal.warehouse import (
 )
 
 if TYPE_CHECKING:  # products.py may import this module for its health badges
-    from portal.products import Identity, PortalService
+    from portal.service import Identity, PortalService
 
 log = logging.getLogger(__name__)
 
@@ -1135,7 +1136,7 @@ def acknowledge_drift(service: PortalService, event_id: int, identity: Identity)
     with service.sessions.begin() as session:
         row = session.get(DriftEvent, event_id)
         if row is None:
-            raise LookupError(f"There is no drift event {event_id}; list them with drift_events().")
+            raise NotFound(f"There is no drift event {event_id}; list them with drift_events().")
         if not row.acknowledged:
             row.acknowledged = True
             row.acknowledged_by = identity.user

@@ -13,7 +13,7 @@ import getpass
 import sys
 from typing import Any
 
-OK, BAD_INPUT = 0, 2
+from portal.cli.errors import OK
 
 
 def add_parser(subparsers: Any) -> None:
@@ -57,13 +57,9 @@ def _operator() -> str:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from portal.auth import create_token
+    from portal.auth.access import create_token
 
-    try:
-        issued = create_token(_sessions(), args.user, args.role, created_by=_operator(), note=args.note)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return BAD_INPUT
+    issued = create_token(_sessions(), args.user, args.role, created_by=_operator(), note=args.note)
     print(
         f"Token {issued.info.id} for {issued.info.user} ({issued.info.role}). Its secret follows; it is not "
         "stored and cannot be shown again. Send it as `Authorization: Bearer <secret>`.",
@@ -74,19 +70,15 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from portal.auth import revoke_token
+    from portal.auth.access import revoke_token
 
-    try:
-        info = revoke_token(_sessions(), args.id, revoked_by=_operator())
-    except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return BAD_INPUT
+    info = revoke_token(_sessions(), args.id, revoked_by=_operator())
     print(f"Token {info.id} of {info.user} ({info.role}) is revoked.", file=sys.stderr)
     return OK
 
 
 def _list(args: argparse.Namespace) -> int:
-    from portal.auth import list_tokens
+    from portal.auth.access import list_tokens
 
     tokens = list_tokens(_sessions(), include_revoked=args.all)
     if not tokens:
@@ -109,7 +101,7 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from portal.api import create_app
-    from portal.auth import anonymous_role
+    from portal.auth.access import anonymous_role
     from portal.settings import Settings
 
     settings = Settings.from_env()

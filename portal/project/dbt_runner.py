@@ -22,16 +22,17 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from portal.errors import Busy, Unavailable
 from portal.settings import ROOT, Settings
 
 LineSink = Callable[[str], None]
 
 
-class DbtNotInstalled(RuntimeError):
-    pass
+class DbtNotInstalled(Unavailable):
+    """dbt is not installed next to the portal; the message says how to install it."""
 
 
-class DbtBusy(RuntimeError):
+class DbtBusy(Busy):
     """Another dbt invocation holds this project's lock and the caller chose not to wait."""
 
 

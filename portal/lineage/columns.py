@@ -27,10 +27,10 @@ from sqlglot.optimizer import build_scope, qualify
 from sqlglot.optimizer.scope import Scope
 from sqlglot.schema import MappingSchema
 
-from portal.lineage import UnknownNodeError
+from portal.lineage.selector import UnknownNodeError
 
 if TYPE_CHECKING:
-    from portal.artifacts import Catalog, Manifest, Node
+    from portal.project.artifacts import Catalog, Manifest, Node
 
 # Resources whose columns are where lineage ends: they are loaded, not computed from SQL.
 _ORIGINS = frozenset({"source", "seed"})

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog_db.models import USAGE_FACES, UsageEvent
 
 if TYPE_CHECKING:  # products.py calls record() from its preview path
-    from portal.products import Identity, PortalService
+    from portal.service import Identity, PortalService
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Standard output carries the selected unique ids, one per line and nothing else, so it pipes like
 `dbt ls --output json --output-keys unique_id`; warnings and errors go to standard error. The answer
-comes from a cached selection index (see `portal.lineage.load_index`), so only the first call on a
+comes from a cached selection index (see `portal.lineage.selector.load_index`), so only the first call on a
 new or changed manifest pays for reading it.
 """
 
@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# Exit codes: 0 the selection ran (even if it selected nothing, as dbt ls does), 2 bad input.
-BAD_INPUT = 2
+from portal.cli.errors import OK, run_command
+
+# Exit codes (portal.cli.errors): 0 the selection ran, even if it selected nothing (as dbt ls
+# does); 2 a bad selector or no manifest.
 DESCRIPTION = (
     "Print the unique id of every node a dbt selector selects, one per line, the same nodes as "
     "`dbt ls --select ...` on the same manifest. Warnings and errors go to standard error."
@@ -54,7 +56,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _default_manifest() -> Path:
-    from portal.artifacts import ArtifactError, find_artifact
+    from portal.project.artifacts import ArtifactError, find_artifact
     from portal.settings import Settings
 
     target_dir = Settings.from_env().target_dir
@@ -69,29 +71,24 @@ def _default_manifest() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Print the selected unique ids; the return value is the process exit code."""
-    from portal.artifacts import ArtifactError
-    from portal.lineage import LineageError, load_index, select
+    from portal.lineage.selector import load_index, select
 
-    try:
-        manifest = args.manifest or _default_manifest()
-        index = load_index(manifest, use_cache=not args.no_cache)
-        selection = select(index, args.select, args.exclude, with_tests=args.with_tests)
-    except (ArtifactError, LineageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return BAD_INPUT
+    manifest = args.manifest or _default_manifest()
+    index = load_index(manifest, use_cache=not args.no_cache)
+    selection = select(index, args.select, args.exclude, with_tests=args.with_tests)
     for warning in selection.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if selection.unique_ids:
         sys.stdout.write("\n".join(selection.unique_ids) + "\n")
     sys.stdout.flush()
-    return 0
+    return OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m portal.lineage_cli", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m portal.cli.lineage", description=DESCRIPTION)
     _add_arguments(parser)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

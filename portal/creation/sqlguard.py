@@ -30,8 +30,9 @@ import sqlglot
 import sqlglot.expressions as exp
 from sqlglot.errors import ParseError, TokenError
 
-from portal.artifacts import Manifest, Node
-from portal.productspec import MAX_SQL_LENGTH, Problem, line_col, text_problems
+from portal.creation.spec import MAX_SQL_LENGTH, Problem, line_col, text_problems
+from portal.errors import InvalidInput
+from portal.project.artifacts import Manifest, Node
 
 DIALECTS = ("duckdb", "trino")
 # sqlglot needs roughly 23 Python frames per nested parenthesis; 20 levels stay well inside the
@@ -304,11 +305,11 @@ class GuardResult:
         return cls(ok=False, problems=problems)
 
 
-class _Refusal(Exception):
+class _Refusal(InvalidInput):
     """Internal: stop analysing and report these problems."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems)
+        super().__init__(" ".join(p.message for p in problems), problems=problems)
         self.problems = problems
 
 
@@ -526,7 +527,7 @@ def _function_problem(name: str, node: exp.Expr, sql: str) -> Problem:
         f"The function `{name.lower()}` is not allowed. Data products compute with standard scalar, "
         "aggregate and window functions on the project's sources and models; functions that read files, "
         "URLs, settings or other systems are never allowed. If you need a harmless function that is "
-        "missing, ask the platform team to add it to the allowlist (portal/sqlguard.py).",
+        "missing, ask the platform team to add it to the allowlist (portal/creation/sqlguard.py).",
         _position(node, sql),
     )
 

@@ -1,6 +1,6 @@
 """The lineage picture: a plotly figure drawn from a computed layered layout.
 
-Positions come from `portal.layout` (the core decides where things go); this module only
+Positions come from `portal.lineage.layout` (the core decides where things go); this module only
 chooses marks and colours, so the Lineage page and the product page's lineage tab draw the
 same picture. One scatter trace per colour group keeps the figure small at 1,000 nodes.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import networkx as nx
 import plotly.graph_objects as go
 
-from portal.layout import Layout
+from portal.lineage.layout import Layout
 
 PALETTE = {
     "source": "#2f9e44",

@@ -19,21 +19,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
 from catalog_db.session import open_catalog
-from portal import usage
-from portal.artifacts import ArtifactError, Artifacts, Node, find_artifact, load_artifacts
-from portal.columns_lineage import ColumnLineage, ColumnTracer
-from portal.lineage import Lineage
+from portal.errors import InvalidInput, NotFound
+from portal.lineage.columns import ColumnLineage, ColumnTracer
+from portal.lineage.selector import Lineage
+from portal.observability import usage
+from portal.project.artifacts import ArtifactError, Artifacts, Node, find_artifact, load_artifacts
+from portal.project.sync import SyncReport, is_data_product, sync
 from portal.settings import Settings
-from portal.sync import SyncReport, is_data_product, sync
 from portal.warehouse import Filter, Preview, Relation, Warehouse, WarehouseError, open_warehouse
 
 OK_STATUSES = {"success", "pass"}
 FAILED_STATUSES = {"error", "fail", "runtime error"}
 SORTS = ("name", "health", "last refreshed", "row count", "owner", "type")
-
-
-class NotFound(LookupError):
-    """No product or node by that name; the message suggests what exists."""
 
 
 @dataclass(frozen=True)
@@ -505,7 +502,7 @@ class PortalService:
 
 def _sort_key(sort: str) -> Any:
     if sort not in SORTS:
-        raise ValueError(f"Unknown sort {sort!r}; use one of {', '.join(SORTS)}.")
+        raise InvalidInput(f"Unknown sort {sort!r}; use one of {', '.join(SORTS)}.")
     epoch = datetime.min.replace(tzinfo=UTC)
     keys = {
         "name": lambda e: e.name,

@@ -7,17 +7,15 @@ Going through Trino (rather than writing Iceberg files with pyiceberg) needs not
 running stack: the Nessie catalog type has no pyiceberg client, and Trino writes the Iceberg
 metadata and commits to Nessie exactly as dbt's own writes do.
 
-Run it: `python -m portal.trino_loader --scale 0.02` (reads PORTAL_TRINO_* like the portal).
+Run it: `python -m portal load-trino --scale 0.02` (reads PORTAL_TRINO_* like the portal).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import math
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -26,6 +24,7 @@ import pandas as pd
 import trino
 
 from portal.demo.silver import TABLES, frames
+from portal.errors import Unavailable
 from portal.settings import Settings
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -34,7 +33,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BATCH_CHARS = 900_000
 
 
-class LoaderError(RuntimeError):
+class LoaderError(Unavailable):
     """The load could not be done; the message says why and what to do."""
 
 
@@ -199,34 +198,3 @@ def load_silver(
             f"Trino at {settings.trino_host}:{settings.trino_port} did not answer ({exc}). "
             "Start the local stack with `make stack-up`."
         ) from exc
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m portal.trino_loader",
-        description="Load the demo silver tables into Iceberg tables on Trino (PORTAL_TRINO_* settings).",
-    )
-    parser.add_argument("--scale", type=float, default=None, help="demo scale (default PORTAL_DEMO_SCALE)")
-    parser.add_argument("--seed", type=int, default=None, help="generator seed (default PORTAL_DEMO_SEED)")
-    parser.add_argument(
-        "--as-of", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD (default today)"
-    )
-    parser.add_argument("--catalog", default=None, help="Trino catalog (default PORTAL_TRINO_CATALOG)")
-    args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    started = time.perf_counter()
-    try:
-        counts = load_silver(
-            settings, scale=args.scale, seed=args.seed, as_of=args.as_of, catalog=args.catalog, say=print
-        )
-    except LoaderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"loaded {sum(counts.values()):,} rows into {len(counts)} tables in {time.perf_counter() - started:.1f} s"
-    )
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

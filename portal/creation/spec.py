@@ -4,7 +4,7 @@ Every value of a `ProductSpec` ends up in a dbt file: the name becomes a file na
 node name, the metadata goes into YAML that dbt renders with Jinja, the SQL into a model that
 dbt renders with Jinja. So each field is checked against a strict shape before anything is
 written, and each refusal says what is wrong and how to fix it. The SQL's structure is checked
-by `portal.sqlguard`; here only what applies to every text field (length, control characters,
+by `portal.creation.sqlguard`; here only what applies to every text field (length, control characters,
 Jinja) is checked on it, so a spec that passes `validate_spec` is safe to render on its own.
 """
 
@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from portal.errors import InvalidInput
 
 BUILTIN_TYPES = ("CUSTOMER_360", "PRODUCT_PERFORMANCE", "REVENUE_ANALYTICS", "CUSTOM")
 UPDATE_FREQUENCIES = ("hourly", "daily", "weekly", "monthly")
@@ -228,7 +230,7 @@ def _explain_bad_name(name: str) -> str:
 def _suggest(name: str) -> str:
     try:
         return name_from_display(name.removeprefix("dp_"))
-    except ValueError:
+    except InvalidInput:
         return "dp_customer_orders"
 
 
@@ -321,12 +323,12 @@ def name_from_display(display: str) -> str:
 
     Accents are dropped, anything else that is not a letter or digit becomes one underscore.
     A name that would start with a digit gets `product_` in front; a very short one gets
-    `_product` behind. Raises ValueError when the display name has no letters or digits.
+    `_product` behind. Raises InvalidInput when the display name has no letters or digits.
     """
     ascii_text = unicodedata.normalize("NFKD", display).encode("ascii", "ignore").decode().lower()
     slug = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_").removeprefix("dp_")
     if not slug:
-        raise ValueError(
+        raise InvalidInput(
             f"{display!r} has no letters or digits to build a name from. Type a name with words in it."
         )
     if not slug[0].isalpha():

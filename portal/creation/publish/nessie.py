@@ -34,7 +34,8 @@ from typing import Any
 import httpx
 import trino
 
-from portal.builder import DbtResult, run_dbt
+from portal.errors import Unavailable
+from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.settings import ROOT, Settings
 
 LineSink = Callable[[str], None]
@@ -52,7 +53,7 @@ CONFLICT = "conflict"  # built and tested, but Nessie refused the merge: main un
 ERROR = "error"  # the machinery failed (Nessie or Trino unreachable, ...): main untouched
 
 
-class WapError(RuntimeError):
+class WapError(Unavailable):
     """Write-audit-publish could not be set up or cleaned up; the message says what to do."""
 
 

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # imported lazily at run time: `python -m portal --help` stays quick
-    from portal.products import PortalService
-    from portal.quality import Drift, Profile
-    from portal.refresh import Progress
+    from portal.observability.quality import Drift, Profile
+    from portal.observability.refresh import Progress
+    from portal.service import PortalService
 
-OK, FAILED, BAD_INPUT = 0, 1, 2
+from portal.cli.errors import FAILED, OK
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -59,7 +59,7 @@ class ProgressBar:
         self._last = ""
 
     def __call__(self, progress: Progress) -> None:
-        from portal.refresh import describe_progress
+        from portal.observability.refresh import describe_progress
 
         text = describe_progress(progress)
         if not self.tty:
@@ -80,16 +80,14 @@ class ProgressBar:
 
 
 def _service() -> PortalService:
-    from portal.products import PortalService
+    from portal.service import PortalService
     from portal.settings import Settings
 
     return PortalService(Settings.from_env())
 
 
 def _refresh_command(args: argparse.Namespace) -> int:
-    from portal.artifacts import ArtifactError
-    from portal.products import NotFound
-    from portal.refresh import RefreshBusy, due_checks, refresh_due, refresh_one
+    from portal.observability.refresh import RefreshBusy, due_checks, refresh_due, refresh_one
 
     try:
         service = _service()
@@ -108,12 +106,9 @@ def _refresh_command(args: argparse.Namespace) -> int:
                 return OK
         else:
             results = [refresh_one(service, args.name, triggered_by="cli", on_progress=bar, on_line=on_line)]
-    except RefreshBusy as exc:
+    except RefreshBusy as exc:  # cron's next run picks up what is left: not a failure (see above)
         print(str(exc))
         return OK
-    except (NotFound, ArtifactError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return BAD_INPUT
     for result in results:
         mark = "ok  " if result.ok else "FAIL"
         extra = f", {result.drift} drift event(s)" if result.drift else ""
@@ -125,19 +120,13 @@ def _refresh_command(args: argparse.Namespace) -> int:
 
 
 def _profile_command(args: argparse.Namespace) -> int:
-    from portal import quality
-    from portal.artifacts import ArtifactError
-    from portal.products import NotFound
+    from portal.observability import quality
 
-    try:
-        service = _service()
-        if args.no_store:
-            outcome = quality.ProfileOutcome(quality.measure_product(service, args.name), (), None)
-        else:
-            outcome = quality.profile_product(service, args.name)
-    except (NotFound, ArtifactError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return BAD_INPUT
+    service = _service()
+    if args.no_store:
+        outcome = quality.ProfileOutcome(quality.measure_product(service, args.name), (), None)
+    else:
+        outcome = quality.profile_product(service, args.name)
     profile, drift = outcome.profile, outcome.drift
     if args.json:
         print(json.dumps(_profile_json(profile, drift), indent=2, default=str))

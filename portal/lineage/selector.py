@@ -35,12 +35,13 @@ from fnmatch import fnmatch, translate
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from portal.artifacts import gc_paused
+from portal.errors import InvalidInput, Kind
+from portal.project.artifacts import gc_paused
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from portal.artifacts import Manifest, RunResults
+    from portal.project.artifacts import Manifest, RunResults
 
 # Bump when ManifestIndex's pickled state changes shape: old cache files are then ignored.
 INDEX_FORMAT = 1
@@ -70,7 +71,7 @@ DEFAULT_SELECT = ("fqn:*", "source:*", "exposure:*", "metric:*", "semantic_model
 _WILDCARDS = ("*", "?", "[", "]")
 
 
-class LineageError(ValueError):
+class LineageError(InvalidInput):
     """Lineage cannot answer; the message says what was wrong and what to do."""
 
 
@@ -80,6 +81,8 @@ class SelectorError(LineageError):
 
 class UnknownNodeError(LineageError):
     """No node has that name or unique id; `suggestions` holds close names."""
+
+    kind = Kind.NOT_FOUND
 
     def __init__(self, text: str, suggestions: Sequence[str]) -> None:
         hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
@@ -274,7 +277,7 @@ def load_index(
     The cache is keyed by the manifest's resolved path, size and mtime and by INDEX_FORMAT. A cache
     that cannot be read or written is ignored: it only ever saves time.
     """
-    from portal.artifacts import ArtifactError
+    from portal.project.artifacts import ArtifactError
 
     directory = directory or cache_dir()
     try:
@@ -297,7 +300,7 @@ def load_index(
 def read_manifest_json(path: Path) -> dict[str, Any]:
     """manifest.json parsed, with its schema version checked; about twice as fast as plain reading
     because the garbage collector is paused while the ~1M objects of a large manifest are built."""
-    from portal.artifacts import read_json, schema_version
+    from portal.project.artifacts import read_json, schema_version
 
     raw = read_json(path)
     schema_version(raw, path, "manifest")

@@ -18,8 +18,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
-from portal.artifacts import Artifacts, Catalog, Manifest, Node, RunResults
-from portal.artifacts import NodeResult as DbtNodeResult
+from portal.project.artifacts import Artifacts, Catalog, Manifest, Node, RunResults
+from portal.project.artifacts import NodeResult as DbtNodeResult
 
 DEFAULT_PRODUCT_TYPE = "CUSTOM"
 

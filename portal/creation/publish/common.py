@@ -9,7 +9,7 @@ the model and every test passed:
   so the audit schema is the staging area. The audit target starts from the portal's own
   partial-parse state, so dbt parses only the product's files, not the whole project.
 - **Trino + Nessie** (`audit_on_nessie`): `dbt build` on a Nessie branch cut from main, merged
-  into main only if it passed (portal/wap.py). The merge is the publish: an Iceberg table is
+  into main only if it passed (portal/creation/publish/nessie.py). The merge is the publish: an Iceberg table is
   never copied, and a failure leaves main's commit and every snapshot as they were.
 
 Each returns an `Audit`: dbt's result, every node's outcome, whether it was published, and the
@@ -30,10 +30,10 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from portal import wap
-from portal.artifacts import find_artifact, load_manifest, load_run_results
-from portal.builder import DbtResult, run_dbt
-from portal.productspec import NAME_RE
+from portal.creation.publish import nessie as wap
+from portal.creation.spec import NAME_RE
+from portal.project.artifacts import find_artifact, load_manifest, load_run_results
+from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.settings import Settings
 from portal.warehouse import Relation, WarehouseError, WarehouseUnavailable, open_warehouse
 

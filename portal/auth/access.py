@@ -4,7 +4,7 @@ Roles, from least to most:
 
 - **viewer**: list and read products, query their data, trace lineage, read runs and quality;
 - **creator**: also create products, and edit, refresh, deprecate or discard *their own* (the
-  ones they created or own, the same rule as `portal.creation.can_edit`);
+  ones they created or own, the same rule as `portal.creation.flow.can_edit`);
 - **admin**: everything, including products written by hand in dbt.
 
 Tokens are random secrets shown once; the catalog database keeps only their SHA-256, so a
@@ -34,8 +34,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db.models import TOKEN_ROLES, ApiToken, AuditEvent
-from portal.products import Identity
-from portal.productspec import PARTY_RE
+from portal.creation.spec import PARTY_RE
+from portal.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from portal.service import Identity
 from portal.settings import Settings
 
 ROLES = TOKEN_ROLES  # viewer < creator < admin
@@ -60,11 +61,11 @@ _VERBS = {
 }
 
 
-class AuthenticationFailed(PermissionError):
+class AuthenticationFailed(Unauthenticated):
     """No usable credentials (HTTP 401); the message says how to get a token."""
 
 
-class PermissionDenied(PermissionError):
+class PermissionDenied(Forbidden):
     """The identity's role does not allow the action (HTTP 403); the message says who may."""
 
 
@@ -86,7 +87,7 @@ class OwnedProduct(Protocol):
 
 def role_of(identity: Identity) -> str:
     """A Principal's role; the embedded default's local user (UI, CLI) is the admin of its own
-    machine, as `portal.creation.can_edit` already treats it; any other identity only views."""
+    machine, as `portal.creation.flow.can_edit` already treats it; any other identity only views."""
     if isinstance(identity, Principal):
         return identity.role
     return "admin" if identity.kind == "local" else "viewer"
@@ -204,9 +205,9 @@ def create_token(
 ) -> IssuedToken:
     """A new token for `user` with `role`; its secret is in the result and nowhere else."""
     if role not in ROLES:
-        raise ValueError(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
+        raise InvalidInput(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
     if not isinstance(user, str) or not PARTY_RE.match(user):
-        raise ValueError(
+        raise InvalidInput(
             f"User {user!r} is not a valid user name: use letters, digits, `.`, `_`, `-` and `@` "
             "(a login or an e-mail address)."
         )
@@ -231,7 +232,7 @@ def revoke_token(sessions: sessionmaker[Session], token_id: int, *, revoked_by: 
     with sessions.begin() as session:
         row = session.get(ApiToken, token_id)
         if row is None:
-            raise LookupError(f"There is no token {token_id}. List them with: python -m portal token list")
+            raise NotFound(f"There is no token {token_id}. List them with: python -m portal token list")
         if row.revoked_at is None:
             row.revoked_at, row.revoked_by = datetime.now(UTC), revoked_by
             _audit(session, revoked_by, "token.revoked", row)

@@ -15,9 +15,9 @@ from dataclasses import replace
 
 from sqlglot import exp
 
-from portal import creation
-from portal.products import Identity, PortalService
-from portal.productspec import COLUMN_RE, ProductSpec
+from portal.creation import flow as creation
+from portal.creation.spec import COLUMN_RE, ProductSpec
+from portal.service import Identity, PortalService
 from portal.warehouse import WarehouseError
 
 # Columns checked for uniqueness in one query: the id-like ones, then the first few others.
