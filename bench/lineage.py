@@ -29,16 +29,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from portal.lineage.graph import Lineage, build_graph, neighbourhood  # noqa: E402
+from portal.lineage.index import ManifestIndex, load_index, read_manifest_json  # noqa: E402
 from portal.lineage.layout import layered_layout  # noqa: E402
-from portal.lineage.selector import (  # noqa: E402
-    Lineage,
-    ManifestIndex,
-    build_graph,
-    load_index,
-    neighbourhood,
-    read_manifest_json,
-    select,
-)
+from portal.lineage.selector import select  # noqa: E402
 from portal.project.artifacts import load_manifest  # noqa: E402
 
 SPELLBOOK = ROOT.parent / "shared" / "fixtures" / "spellbook_dex" / "manifest.json.gz"

@@ -3,7 +3,7 @@
     .venv/bin/python bench/profile.py [--scales 1 10] [--repeat 5] [--keep DIR [--reuse]]
 
 Builds each demo into a temporary directory (about a minute at scale 1, two at scale 10; `--keep
-DIR` keeps them), then, per product, times `quality.measure` (every statement of a profile: the
+DIR` keeps them), then, per product, times `profiler.measure` (every statement of a profile: the
 column listing, the aggregate over all columns, the value counts of low-cardinality columns and
 the upstream sources' freshness) against one `SELECT count(*)` over the same table, through the
 same warehouse interface in the same run: once with exact distinct counts (the default) and once
@@ -26,8 +26,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from portal import quality  # noqa: E402
 from portal.demo.build import build_demo, demo_is_built  # noqa: E402
+from portal.observability.profile import Profile, primary_key, source_promise, upstream_sources  # noqa: E402
+from portal.observability.profiler import measure  # noqa: E402
 from portal.service import PortalService  # noqa: E402
 from portal.settings import Settings  # noqa: E402
 
@@ -70,18 +71,18 @@ def bench_scale(scale: float, base: Path, repeat: int, reuse: bool = False) -> N
         relation = service.relation(node)
         sources = [
             (service.relation(s), promise)
-            for s in quality.upstream_sources(manifest, node)
-            if (promise := quality.source_promise(manifest, s)) is not None
+            for s in upstream_sources(manifest, node)
+            if (promise := source_promise(manifest, s)) is not None
         ]
 
         def profile(
             approximate: bool, node: Any = node, relation: Any = relation, sources: Any = sources
-        ) -> quality.Profile:
-            return quality.measure(
+        ) -> Profile:
+            return measure(
                 warehouse,
                 relation,
                 product=node.name,
-                primary_key=quality.primary_key(manifest, node),
+                primary_key=primary_key(manifest, node),
                 freshness_column=settings.freshness_column,
                 sources=sources,
                 max_categories=settings.profile_max_categories,

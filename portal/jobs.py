@@ -29,11 +29,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, Run
+from portal.auth.identity import Identity
 from portal.creation import flow as creation
-from portal.creation.publish.common import PublishRecord
+from portal.creation.publish.base import PublishRecord
 from portal.creation.spec import ProductSpec
 from portal.observability import refresh
-from portal.service import Identity, NotFound, PortalService
+from portal.service import NotFound, PortalService
 
 log = logging.getLogger(__name__)
 

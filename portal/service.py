@@ -9,7 +9,7 @@ returns, so they can never disagree.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,32 +17,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
+from catalog_db.models import DataProduct, NodeResult, Run
 from catalog_db.session import open_catalog
+from portal.auth.identity import Identity
 from portal.errors import InvalidInput, NotFound
 from portal.lineage.columns import ColumnLineage, ColumnTracer
-from portal.lineage.selector import Lineage
-from portal.observability import usage
+from portal.lineage.graph import Lineage
 from portal.project.artifacts import ArtifactError, Artifacts, Node, find_artifact, load_artifacts
 from portal.project.sync import SyncReport, is_data_product, sync
 from portal.settings import Settings
-from portal.warehouse import Filter, Preview, Relation, Warehouse, WarehouseError, open_warehouse
+from portal.warehouse import Relation, Warehouse, WarehouseError, open_warehouse
 
 OK_STATUSES = {"success", "pass"}
 FAILED_STATUSES = {"error", "fail", "runtime error"}
 SORTS = ("name", "health", "last refreshed", "row count", "owner", "type")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who is acting. The embedded default has exactly one local user, and says so."""
-
-    user: str
-    kind: str = "local"
-
-    @property
-    def label(self) -> str:
-        return f"{self.user} (local user, no sign-in)" if self.kind == "local" else self.user
 
 
 @dataclass(frozen=True)
@@ -416,43 +404,6 @@ class PortalService:
     def relation(self, node: Node) -> Relation:
         return Relation(node.database, node.schema, node.alias or node.name)
 
-    def preview(
-        self,
-        key: str,
-        *,
-        identity: Identity,
-        columns: Sequence[str] | None = None,
-        filters: Sequence[Filter] = (),
-        limit: int | None = None,
-        order_by: str | None = None,
-        descending: bool = False,
-        face: str = "ui",
-    ) -> Preview:
-        """A bounded read-only read of a product, recorded as a usage event of `identity`."""
-        node = self.resolve(key)
-        if node.resource_type not in {"model", "seed", "snapshot", "source"}:
-            raise NotFound(
-                f"{node.unique_id} is a {node.resource_type}; only built relations can be previewed."
-            )
-        result = self.warehouse(identity).preview(
-            self.relation(node),
-            columns=columns,
-            filters=filters,
-            limit=self.settings.preview_default_rows if limit is None else limit,
-            order_by=order_by,
-            descending=descending,
-        )
-        usage.record(
-            self,
-            identity,
-            node.name,
-            face=face,
-            rows=len(result.rows),
-            duration_ms=result.elapsed_s * 1000,
-            detail={"limit": result.limit, "filters": len(filters)},
-        )
-        return result
-
     def refresh_row_counts(self) -> dict[str, int | None]:
         """Count each data product's rows in the warehouse (after a build) and store them."""
         manifest = self.artifacts().manifest
@@ -472,26 +423,6 @@ class PortalService:
         with self._lock:
             self._stamp = None  # row counts are part of the cached entries
         return counts
-
-    def record_audit(
-        self,
-        identity: Identity,
-        action: str,
-        object_type: str,
-        object_id: str,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        with self.sessions.begin() as session:
-            session.add(
-                AuditEvent(
-                    at=datetime.now(UTC),
-                    actor=identity.user,
-                    action=action,
-                    object_type=object_type,
-                    object_id=object_id,
-                    detail=detail or {},
-                )
-            )
 
     def recent_runs(self, limit: int = 20) -> list[Run]:
         with self.sessions() as session:
@@ -527,7 +458,6 @@ __all__ = [
     "CatalogEntry",
     "CatalogQuery",
     "Health",
-    "Identity",
     "NotFound",
     "PortalService",
     "ProductDetail",

@@ -73,8 +73,10 @@ STATUS_OF_KIND: dict[Kind, int] = {
 RETRY_AFTER_BUSY_S = 5
 
 
-class ApiProblem(Exception):
-    """Raised by routes for a refusal the core does not raise itself."""
+class ApiProblem(PortalError):
+    """Raised by routes for a refusal about the request itself (its shape, its body, its headers),
+    which the core never sees; it carries its HTTP status, and its handler is the more specific
+    one, so the kind table above does not apply to it."""
 
     def __init__(
         self,
@@ -83,7 +85,7 @@ class ApiProblem(Exception):
         errors: Sequence[FieldError] = (),
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(detail, problems=errors)
         self.status, self.detail, self.errors, self.headers = status, detail, list(errors), headers
 
 

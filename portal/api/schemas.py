@@ -14,9 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog_db.models import DataProduct
 from portal import jobs
-from portal.creation.publish.common import PublishRecord
+from portal.creation.publish.base import PublishRecord
 from portal.creation.spec import MATERIALIZATIONS, UPDATE_FREQUENCIES, ProductSpec, name_from_display
-from portal.observability import quality, refresh
+from portal.observability import refresh
+from portal.observability.freshness import Freshness
+from portal.observability.profile import Profile
 from portal.service import CatalogEntry, ProductDetail, TestResult
 
 # --- errors --------------------------------------------------------------------------------
@@ -479,7 +481,7 @@ class FreshnessOut(BaseModel):
     reason: str
 
     @classmethod
-    def from_freshness(cls, f: quality.Freshness) -> FreshnessOut:
+    def from_freshness(cls, f: Freshness) -> FreshnessOut:
         return cls(
             state=f.state,
             update_frequency=f.update_frequency,
@@ -502,7 +504,7 @@ class ProfileOut(BaseModel):
     summary: str
 
     @classmethod
-    def from_profile(cls, p: quality.Profile) -> ProfileOut:
+    def from_profile(cls, p: Profile) -> ProfileOut:
         return cls(
             status=p.status,
             measured_at=p.measured_at,

@@ -4,7 +4,7 @@ Roles, from least to most:
 
 - **viewer**: list and read products, query their data, trace lineage, read runs and quality;
 - **creator**: also create products, and edit, refresh, deprecate or discard *their own* (the
-  ones they created or own, the same rule as `portal.creation.flow.can_edit`);
+  ones they created or own, the same rule as `portal.creation.lifecycle.can_edit`);
 - **admin**: everything, including products written by hand in dbt.
 
 Tokens are random secrets shown once; the catalog database keeps only their SHA-256, so a
@@ -34,9 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db.models import TOKEN_ROLES, ApiToken, AuditEvent
-from portal.creation.spec import PARTY_RE
+from portal.auth.identity import PARTY_RE, Identity
 from portal.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from portal.service import Identity
 from portal.settings import Settings
 
 ROLES = TOKEN_ROLES  # viewer < creator < admin
@@ -87,7 +86,7 @@ class OwnedProduct(Protocol):
 
 def role_of(identity: Identity) -> str:
     """A Principal's role; the embedded default's local user (UI, CLI) is the admin of its own
-    machine, as `portal.creation.flow.can_edit` already treats it; any other identity only views."""
+    machine, as `portal.creation.lifecycle.can_edit` already treats it; any other identity only views."""
     if isinstance(identity, Principal):
         return identity.role
     return "admin" if identity.kind == "local" else "viewer"

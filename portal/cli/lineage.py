@@ -2,7 +2,7 @@
 
 Standard output carries the selected unique ids, one per line and nothing else, so it pipes like
 `dbt ls --output json --output-keys unique_id`; warnings and errors go to standard error. The answer
-comes from a cached selection index (see `portal.lineage.selector.load_index`), so only the first call on a
+comes from a cached selection index (see `portal.lineage.index.load_index`), so only the first call on a
 new or changed manifest pays for reading it.
 """
 
@@ -71,7 +71,8 @@ def _default_manifest() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Print the selected unique ids; the return value is the process exit code."""
-    from portal.lineage.selector import load_index, select
+    from portal.lineage.index import load_index
+    from portal.lineage.selector import select
 
     manifest = args.manifest or _default_manifest()
     index = load_index(manifest, use_cache=not args.no_cache)

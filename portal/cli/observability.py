@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # imported lazily at run time: `python -m portal --help` stays quick
-    from portal.observability.quality import Drift, Profile
+    from portal.observability.drift import Drift
+    from portal.observability.profile import Profile
     from portal.observability.refresh import Progress
     from portal.service import PortalService
 
@@ -120,13 +121,13 @@ def _refresh_command(args: argparse.Namespace) -> int:
 
 
 def _profile_command(args: argparse.Namespace) -> int:
-    from portal.observability import quality
+    from portal.observability import history
 
     service = _service()
     if args.no_store:
-        outcome = quality.ProfileOutcome(quality.measure_product(service, args.name), (), None)
+        outcome = history.ProfileOutcome(history.measure_product(service, args.name), (), None)
     else:
-        outcome = quality.profile_product(service, args.name)
+        outcome = history.profile_product(service, args.name)
     profile, drift = outcome.profile, outcome.drift
     if args.json:
         print(json.dumps(_profile_json(profile, drift), indent=2, default=str))

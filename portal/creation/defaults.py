@@ -15,9 +15,10 @@ from dataclasses import replace
 
 from sqlglot import exp
 
+from portal.auth.identity import Identity
 from portal.creation import flow as creation
 from portal.creation.spec import COLUMN_RE, ProductSpec
-from portal.service import Identity, PortalService
+from portal.service import PortalService
 from portal.warehouse import WarehouseError
 
 # Columns checked for uniqueness in one query: the id-like ones, then the first few others.

@@ -1,7 +1,8 @@
 """Self-service creation: a form's ProductSpec becomes a validated, generated, tested and published
-data product, and owners edit, deprecate or discard it later.
+data product, and owners edit, deprecate or discard it later (deprecate, discard and the rest of a
+product's life around its builds: portal/creation/lifecycle.py).
 
-The flow (DESIGN.md, "Creating a product"), the same for the Streamlit page, the API and the CLI:
+The flow (docs/ARCHITECTURE.md, "Data flow"), the same for the Streamlit page, the API and the CLI:
 
 1. **check**: `validate_spec` and `validate_sql` (the allowlist guard, tables rewritten into
    `ref()`/`source()`), then a dry run of the rewritten query on the read-only warehouse for its
@@ -11,7 +12,8 @@ The flow (DESIGN.md, "Creating a product"), the same for the Streamlit page, the
    others are refused at once instead of queueing behind a build they would then fail.
 3. under the project's dbt lock (one dbt invocation per project; a second submission waits and is
    told so): check again against the warehouse and the manifest as they are now, write the files
-   atomically (scaffold), then **write-audit-publish** (portal/creation/publish/common.py):
+   atomically (scaffold), then **write-audit-publish** (portal/creation/publish/, one publisher per
+   engine):
    - *audit*: `dbt build --select <name>` where consumers do not read (DuckDB: the audit schema;
      Trino: a Nessie branch cut from main), with a separate target path, so the portal's
      manifest and run_results are untouched;
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,35 +44,38 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-import yaml
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from sqlglot import exp
 
-from catalog_db.models import AuditEvent, DataProduct, Run
-from portal.auth import access as auth
-from portal.creation.publish import common as publishing
-from portal.creation.publish.common import NodeOutcome
-from portal.creation.publish.nessie import WapError
+from catalog_db.models import DataProduct, Run
+from portal.auth.identity import Identity
+from portal.creation.lifecycle import (
+    Claim,
+    Refused,
+    audit_event,
+    claim_name,
+    current_files,
+    edit_changes,
+    editable,
+    model_of,
+    models_dir,
+    release,
+    spec_of,
+)
+from portal.creation.publish.base import AUDIT_SCHEMA, Audit, NodeOutcome, PublishRecord, wap_run_id
+from portal.creation.publish.registry import publisher_for
 from portal.creation.scaffold import (
     GeneratedFiles,
-    Orphan,
     ProductExistsError,
     ScaffoldError,
-    find_orphans,
-    product_paths,
     quarantined,
-    remove_product,
     render_product,
     write_product,
 )
 from portal.creation.spec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
 from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
-from portal.errors import Conflict
-from portal.project.artifacts import Artifacts, Manifest, find_artifact, load_manifest, load_run_results
+from portal.project.artifacts import Artifacts, find_artifact, load_manifest, load_run_results
 from portal.project.dbt_runner import DbtBusy, DbtResult, project_lock, run_dbt
 from portal.project.sync import run_status, sync
-from portal.service import Identity, PortalService
+from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import Warehouse, WarehouseError, WarehouseUnavailable
 
@@ -80,14 +85,6 @@ STAGE = "==> "
 WAITING = STAGE + "Waiting for another build on this project to finish (queued)…"
 
 LineSink = Callable[[str], None]
-
-
-class Refused(Conflict):
-    """A lifecycle action (discard, deprecate) was refused; `problems` say why and what to do."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(" ".join(problem.message for problem in problems), problems=problems)
-        self.problems = problems
 
 
 # --- results -------------------------------------------------------------------------------
@@ -129,7 +126,7 @@ class CreationResult:
     row_count: int | None = None
     files: tuple[Path, ...] = ()
     elapsed_s: float = 0.0
-    publish: publishing.PublishRecord | None = None  # where it was audited: schema or Nessie branch
+    publish: PublishRecord | None = None  # where it was audited: schema or Nessie branch
 
     @property
     def ok(self) -> bool:
@@ -140,18 +137,7 @@ class CreationResult:
         return [outcome for outcome in self.outcomes if not outcome.ok]
 
 
-# --- rules in one place --------------------------------------------------------------------
-
-
-def can_edit(identity: Identity, product: DataProduct) -> bool:
-    """Who may edit, deprecate or discard a product: the rules of `portal.auth.access` (its creator or
-    owner with the creator role, or an admin; the embedded default's local user is an admin)."""
-    return auth.may(identity, "edit", product)
-
-
-def models_dir(settings: Settings) -> Path:
-    """Where products' files go: `<dbt project>/<data_products_path>`."""
-    return settings.dbt_project_dir / settings.data_products_path
+# --- 1. check ------------------------------------------------------------------------------
 
 
 def product_types(service: PortalService) -> tuple[str, ...]:
@@ -166,33 +152,6 @@ def product_types(service: PortalService) -> tuple[str, ...]:
         found |= set(session.scalars(sa.select(DataProduct.data_product_type).distinct()))
     extra = sorted(t for t in found if TYPE_RE.match(t) and t not in BUILTIN_TYPES)
     return (*BUILTIN_TYPES, *extra)
-
-
-def orphans(service: PortalService) -> list[Orphan]:
-    """What an interrupted creation left: half-written or partnerless files (scaffold), and
-    products still marked `building` although no build holds the project's lock."""
-    found = find_orphans(models_dir(service.settings))
-    with service.sessions() as session:
-        building = list(
-            session.scalars(
-                sa.select(DataProduct).where(DataProduct.status == "building", DataProduct.origin == "portal")
-            )
-        )
-    if building:
-        try:
-            with project_lock(service.settings, wait=False):
-                pass
-        except DbtBusy:
-            return found  # a build is running: `building` is true for now
-        for row in building:
-            sql_path, _ = product_paths(models_dir(service.settings), row.name)
-            found.append(
-                Orphan(sql_path, "registered as building but no build is running; discard or resubmit it")
-            )
-    return found
-
-
-# --- 1. check ------------------------------------------------------------------------------
 
 
 def check(
@@ -250,38 +209,21 @@ def _static_problems(
     problems = validate_spec(spec, extra_types=product_types(service), existing_names=taken)
     if any(problem.field == "sql" for problem in problems):
         return problems, None
-    known = KnownRelations.from_manifest(manifest, catalogs=_catalogs(service.settings))
+    known = KnownRelations.from_manifest(manifest, catalogs=publisher_for(service.settings).catalogs())
     if editing:
-        own = _model_of(manifest, editing)
+        own = model_of(manifest, editing)
         known = known.excluding(own) if own else known
     guard = validate_sql(spec.sql, dialect=service.settings.warehouse, known=known)
     return list(dict.fromkeys(problems + guard.problems)), guard
 
 
-def _catalogs(settings: Settings) -> tuple[str, ...]:
-    # DuckDB attaches the file under its stem; on Trino the Iceberg catalog is configured.
-    return (settings.duckdb_path.stem,) if settings.warehouse == "duckdb" else (settings.trino_catalog,)
-
-
-def _model_of(manifest: Manifest, name: str) -> str | None:
-    return next((node.unique_id for node in manifest.models() if node.name == name), None)
-
-
 def _dry_run(warehouse: Warehouse, sql: str) -> tuple[list[tuple[str, str]] | None, pd.DataFrame]:
     """Columns with types, and the first rows, of the query run read-only on the warehouse."""
     sample = warehouse.query(f"SELECT * FROM ({sql}) AS dry_run LIMIT {SAMPLE_ROWS}")
-    if warehouse.dialect == "duckdb":
-        described = warehouse.query(f"DESCRIBE SELECT * FROM ({sql}) AS dry_run")
-        return list(zip(described["column_name"], described["column_type"], strict=True)), sample
-    # Trino has no DESCRIBE for a bare query; typeof() of a returned row gives the types. With no
-    # rows the types stay unknown and the product is generated without an enforced contract.
-    if sample.empty:
-        return None, sample
-    types = exp.select(*(exp.func("typeof", exp.column(name, quoted=True)) for name in sample.columns)).from_(
-        exp.Subquery(this=exp.maybe_parse(sql, dialect="trino"), alias=exp.to_identifier("dry_run"))
-    )
-    row = warehouse.query(types.limit(1).sql(dialect="trino")).iloc[0]
-    return [(str(name), str(kind)) for name, kind in zip(sample.columns, row, strict=True)], sample
+    # None: the engine could not tell the types (no rows on Trino), so the product is generated
+    # without an enforced contract.
+    described = warehouse.describe(sql)
+    return (None if described is None else [(c.name, c.type) for c in described]), sample
 
 
 # DuckDB ends an error with the line of *our* rewritten query and carets under the culprit.
@@ -333,24 +275,24 @@ def create(
     problems, _ = _static_problems(service, spec, editing=None)
     if problems:
         return flow.refused(problems)
-    claim = _claim(service, spec, identity)
+    claim = claim_name(service, spec, identity)
     if isinstance(claim, Problem):
         return flow.refused([claim])
     try:
         with flow.locked(wait):
             validation = flow.recheck()
             if not validation.ok:
-                _release(service, claim)
+                release(service, claim)
                 return flow.refused(validation.problems, validation)
             assert validation.files is not None
             try:
                 paths = write_product(models_dir(service.settings), validation.files)
             except ProductExistsError as exc:
-                _release(service, claim)
+                release(service, claim)
                 return flow.refused([Problem("name", str(exc))], validation)
             return flow.build(claim.row_id, validation, paths, action="product.created")
     except DbtBusy as exc:
-        _release(service, claim)
+        release(service, claim)
         return flow.refused([Problem("build", f"{exc} (The submission was not queued: wait=False.)")])
     except BaseException:
         flow.crashed(claim)
@@ -375,7 +317,7 @@ def edit(
     if refusal:
         return flow.refused([refusal])
     try:
-        row = _editable(service, name, identity, ("published", "failed"), "edited")
+        row = editable(service, name, identity, ("published", "failed"), "edited")
     except Refused as exc:
         return flow.refused(exc.problems)
     if spec.name != name:
@@ -397,8 +339,8 @@ def edit(
             if not validation.ok:
                 return flow.refused(validation.problems, validation)
             assert validation.files is not None
-            before = _current_files(service.settings, name)
-            changes = _changes(spec_of(service, name), spec, before, validation.files)
+            before = current_files(service.settings, name)
+            changes = edit_changes(spec_of(service, name), spec, before, validation.files)
             with service.sessions.begin() as session:
                 current = session.get_one(DataProduct, row.id)
                 if current.status not in ("published", "failed"):
@@ -430,16 +372,9 @@ def _abandon_edit(service: PortalService, row_id: int, before: GeneratedFiles, p
 
 
 def _unsupported(settings: Settings) -> Problem | None:
-    if settings.warehouse == "trino":
-        try:
-            publishing.wap_config(settings)
-        except WapError as exc:
-            return Problem(
-                "warehouse",
-                f"Products are published on Trino through a Nessie branch, which needs the catalog's "
-                f"properties: {exc} Set PORTAL_TRINO_CATALOG_PROPERTIES to the Trino catalog file of "
-                f"`{settings.trino_catalog}`.",
-            )
+    reason = publisher_for(settings).unsupported()
+    if reason:
+        return Problem("warehouse", reason)
     if Path(settings.data_products_path).suffix:
         return Problem(
             "warehouse",
@@ -447,71 +382,6 @@ def _unsupported(settings: Settings) -> Problem | None:
             "folder for new products. Set it to a folder of the dbt project (e.g. models/data_products).",
         )
     return None
-
-
-@dataclass(frozen=True)
-class _Claim:
-    row_id: int
-    reclaimed: bool  # took over the row of a removed product (restore it on refusal)
-
-
-def _claim(service: PortalService, spec: ProductSpec, identity: Identity) -> _Claim | Problem:
-    """Register the name (status building); a Problem when someone else holds it."""
-    now = datetime.now(UTC)
-    facts: dict[str, Any] = {
-        "data_product_type": spec.data_product_type,
-        "description": spec.description,
-        "owner": spec.owner,
-        "consumers": list(spec.consumers),
-        "update_frequency": spec.update_frequency,
-        "tags": list(spec.tags),
-        "materialization": spec.materialization,
-        "status": "building",
-        "origin": "portal",
-        "created_by": identity.user,
-        "created_at": now,
-        "updated_at": now,
-        "row_count": None,
-        "row_count_measured_at": None,
-    }
-    with service.sessions.begin() as session:
-        # A discarded product's name may be used again: its row is taken over in one UPDATE,
-        # which only one of several concurrent submissions can win.
-        taken_over = session.execute(
-            sa.update(DataProduct)
-            .where(DataProduct.name == spec.name, DataProduct.status == "removed")
-            .values(**facts)
-            .returning(DataProduct.id)
-        ).scalar_one_or_none()
-    if taken_over is not None:
-        return _Claim(taken_over, reclaimed=True)
-    try:
-        with service.sessions.begin() as session:
-            row = DataProduct(name=spec.name, **facts)
-            session.add(row)
-            session.flush()
-            return _Claim(row.id, reclaimed=False)
-    except IntegrityError:
-        with service.sessions() as session:
-            holder = session.scalar(sa.select(DataProduct).where(DataProduct.name == spec.name))
-        state = f" ({holder.status}, created by {holder.created_by})" if holder else ""
-        return Problem(
-            "name",
-            f"`{spec.name}` is already taken{state}: another submission registered it first. Choose another "
-            "name, or edit that product once it is built.",
-        )
-
-
-def _release(service: PortalService, claim: _Claim) -> None:
-    """Undo a claim whose creation was refused: the name is free again, nothing remains."""
-    with service.sessions.begin() as session:
-        row = session.get(DataProduct, claim.row_id)
-        if row is None:
-            return
-        if claim.reclaimed:
-            row.status = "removed"
-        else:
-            session.delete(row)
 
 
 class _Flow:
@@ -522,6 +392,7 @@ class _Flow:
     ) -> None:
         self.service, self.spec, self.identity = service, spec, identity
         self.settings = service.settings
+        self.publisher = publisher_for(self.settings)  # write-audit-publish on the configured engine
         self.on_line = on_line
         self.lines: list[str] = []
         self.started = time.perf_counter()
@@ -559,11 +430,11 @@ class _Flow:
         self.stage(f"Checking {self.spec.name} against the project and the warehouse …")
         return check(self.service, self.spec, self.identity, editing=self.spec.name)
 
-    def crashed(self, claim: _Claim) -> None:
+    def crashed(self, claim: Claim) -> None:
         """An unexpected error after the claim: free the name if nothing was written, else mark the
         product failed so its owner can resubmit or discard it."""
         if not self.written:
-            _release(self.service, claim)
+            release(self.service, claim)
             return
         with self.service.sessions.begin() as session:
             row = session.get(DataProduct, claim.row_id)
@@ -585,7 +456,7 @@ class _Flow:
         name = self.spec.name
         self.stage(f"Wrote {paths[0].name} and {paths[1].name}")
         wap_id = self._start_run(row_id)
-        audit_dir = publishing.prepare_audit(self.settings, name, paths[0])
+        audit_dir = self.publisher.prepare_audit(name, paths[0])
         # The manifest must say what the files say: the published model, or the failed one with its
         # tests, so the catalog and the product page show what failed. `dbt parse` of the project
         # touches no warehouse, so it runs while the audit builds (its own target directory):
@@ -594,14 +465,14 @@ class _Flow:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbt-parse") as pool:
             # Its log is said afterwards, from this thread: a UI's on_line may only run here.
             parsing = pool.submit(run_dbt, self.settings, ["parse"], lock=False)
-            if self.settings.warehouse == "trino":
-                audit = publishing.audit_on_nessie(
-                    self.settings, name, wap_id, audit_dir, say=self.say, stage=self.stage
-                )
-            else:
-                audit = publishing.audit_on_duckdb(
-                    self.settings, name, self.spec.materialization, audit_dir, say=self.say, stage=self.stage
-                )
+            audit = self.publisher.audit(
+                name,
+                materialization=self.spec.materialization,
+                wap_id=wap_id,
+                audit_dir=audit_dir,
+                say=self.say,
+                stage=self.stage,
+            )
             parse = parsing.result()
         for line in parse.log.splitlines():
             self.say(line)
@@ -615,11 +486,9 @@ class _Flow:
                 # Its files stay for the owner to fix, pinned to the audit schema, so that a full
                 # `dbt build` of the project does not put an untested product in gold.
                 assert validation.files is not None
-                pinned = quarantined(validation.files, publishing.AUDIT_SCHEMA)
+                pinned = quarantined(validation.files, AUDIT_SCHEMA)
                 write_product(models_dir(self.settings), pinned, overwrite=True)
-                self.stage(
-                    f"Kept its files, pinned to the schema `{publishing.AUDIT_SCHEMA}` until it passes."
-                )
+                self.stage(f"Kept its files, pinned to the schema `{AUDIT_SCHEMA}` until it passes.")
             # The parse registered the files as submitted: parse what is there now.
             parse = run_dbt(self.settings, ["parse"], on_line=self.say, lock=False)
         if not parse.ok:
@@ -659,14 +528,14 @@ class _Flow:
             session.add(run)
             session.flush()
             self.run_id = run.id
-            wap_id = publishing.wap_run_id(run.id)
-            run.details = {"wap": publishing.pending_record(self.settings, wap_id)}
+            wap_id = wap_run_id(run.id)
+            run.details = {"wap": self.publisher.pending_record(wap_id)}
         return wap_id
 
     def _record(
         self,
         row_id: int,
-        audit: publishing.Audit,
+        audit: Audit,
         parse: DbtResult | None,
         status: str,
         action: str,
@@ -675,7 +544,7 @@ class _Flow:
         """The run, its node results, the product's status and the audit event, in one transaction."""
         name, now = self.spec.name, datetime.now(UTC)
         published = status == "published"
-        results_path = find_artifact(publishing.audit_target(self.settings, name), "run_results")
+        results_path = find_artifact(self.publisher.audit_target(name), "run_results")
         results = load_run_results(results_path) if results_path else None
         manifest_path = find_artifact(self.settings.target_dir, "manifest")
         with self.service.sessions.begin() as session:
@@ -717,261 +586,16 @@ class _Flow:
                 detail["changes"] = dict(changes)
             if not published:
                 detail["attempted"] = action
-            _audit(session, self.identity, action if published else "product.build_failed", name, detail)
-
-
-# --- 3. lifecycle --------------------------------------------------------------------------
-
-
-def _editable(
-    service: PortalService, name: str, identity: Identity, statuses: Sequence[str], verb: str, hint: str = ""
-) -> DataProduct:
-    """The product row, if `identity` may act on it in its current status; else Refused.
-    `hint` says what to do instead when the status is the obstacle."""
-    with service.sessions() as session:
-        row = session.scalar(sa.select(DataProduct).where(DataProduct.name == name))
-    if row is None or row.status == "removed":
-        raise Refused([Problem("name", f"There is no data product `{name}`. Pick one from the catalog.")])
-    if row.origin != "portal":
-        raise Refused(
-            [
-                Problem(
-                    "name",
-                    f"`{name}` is written by hand in the dbt project, not generated by the portal, so it can only "
-                    "be changed there (e.g. set `config.meta.deprecated: true` in its YAML to deprecate it).",
-                )
-            ]
-        )
-    if not can_edit(identity, row):
-        raise Refused(
-            [
-                Problem(
-                    "name",
-                    f"Only the owner ({row.owner}), its creator ({row.created_by}) or an admin may change `{name}`; "
-                    f"you are {identity.user}. Ask one of them.",
-                )
-            ]
-        )
-    if row.status not in statuses:
-        raise Refused(
-            [
-                Problem(
-                    "name",
-                    f"`{name}` is {row.status}; only {' or '.join(statuses)} products can be {verb}.{hint}",
-                )
-            ]
-        )
-    return row
-
-
-def discard(service: PortalService, name: str, identity: Identity) -> list[Path]:
-    """Remove a failed (or draft, or stale building) portal product's files and mark it removed.
-
-    Returns the files removed. Published products are deprecated, never discarded.
-    """
-    row = _editable(
-        service,
-        name,
-        identity,
-        ("failed", "draft", "building"),
-        "discarded",
-        " A published product may have consumers: deprecate it instead.",
-    )
-    settings = service.settings
-    try:
-        # A product is `building` while a build holds the lock; if the lock is free, the build
-        # that set it died (the portal was killed), and the product may be discarded.
-        with project_lock(settings, wait=row.status != "building"):
-            removed = remove_product(models_dir(settings), name)
-            publishing.drop_audit(settings, name)
-            manifest_path = find_artifact(settings.target_dir, "manifest")
-            if manifest_path and _model_of(load_manifest(manifest_path), name):
-                parse = run_dbt(settings, ["parse"], lock=False)
-                if not parse.ok:
-                    raise WarehouseError(f"dbt parse failed after removing {name}'s files:\n{parse.tail()}")
-            with service.sessions.begin() as session:
-                current = session.get_one(DataProduct, row.id)
-                _audit(
-                    session,
-                    identity,
-                    "product.discarded",
-                    name,
-                    {"from_status": current.status, "files": [p.name for p in removed]},
-                )
-                current.status, current.updated_at = "removed", datetime.now(UTC)
-    except DbtBusy:
-        raise Refused(
-            [
-                Problem(
-                    "name",
-                    f"`{name}` is being built right now. Wait for the build to finish, then discard it.",
-                )
-            ]
-        ) from None
-    service.reload()
-    return removed
-
-
-def deprecate(service: PortalService, name: str, identity: Identity) -> None:
-    """Mark a product deprecated in the catalog and in its YAML (`meta.deprecated: true`).
-
-    Its files and table stay: consumers keep reading it while they move off it.
-    """
-    row = _editable(service, name, identity, ("published", "failed"), "deprecated")
-    settings = service.settings
-    sql_path, yml_path = product_paths(models_dir(settings), name)
-    with project_lock(settings):
-        document = yaml.safe_load(yml_path.read_text(encoding="utf-8"))
-        model = _model_entry(document, name, yml_path)
-        model.setdefault("config", {}).setdefault("meta", {})["deprecated"] = True
-        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
-        files = GeneratedFiles(name, sql_path.read_text(encoding="utf-8"), text)
-        write_product(models_dir(settings), files, overwrite=True)
-        # The catalog first, so the sync after the parse finds nothing to change (and records no
-        # second, anonymous deprecation).
-        with service.sessions.begin() as session:
-            current = session.get_one(DataProduct, row.id)
-            _audit(session, identity, "product.deprecated", name, {"from_status": current.status})
-            current.status, current.updated_at = "deprecated", datetime.now(UTC)
-        parse = run_dbt(settings, ["parse"], lock=False)
-    service.reload()
-    if not parse.ok:
-        raise WarehouseError(
-            f"{name} is deprecated, but dbt parse failed, so the catalog shows it once the project "
-            f"parses again:\n{parse.tail()}"
-        )
-
-
-def _audit(session: Session, identity: Identity, action: str, name: str, detail: dict[str, Any]) -> None:
-    session.add(
-        AuditEvent(
-            at=datetime.now(UTC),
-            actor=identity.user,
-            action=action,
-            object_type="data_product",
-            object_id=name,
-            detail=detail,
-        )
-    )
-
-
-# --- reading a product back into a spec ----------------------------------------------------
-
-_CONFIG_END = "\n) }}\n"
-_JINJA_RELATION = re.compile(r"\{\{ (ref|source)\(((?:'[A-Za-z0-9_]+'(?:, )?)+)\) \}\}")
-_MATERIALIZED = re.compile(r"materialized='(\w+)'")
-
-
-def spec_of(service: PortalService, name: str) -> ProductSpec:
-    """The spec a portal product's files describe, to fill the edit form.
-
-    The SQL comes back as plain SQL: the `{{ ref() }}` / `{{ source() }}` calls the portal wrote
-    become the model and source names they stand for, which validate to the same model.
-    """
-    sql_path, yml_path = product_paths(models_dir(service.settings), name)
-    sql_text = sql_path.read_text(encoding="utf-8")
-    document = yaml.safe_load(yml_path.read_text(encoding="utf-8"))
-    model = _model_entry(document, name, yml_path)
-    meta = (model.get("config") or {}).get("meta") or {}
-    columns = model.get("columns") or []
-    key = [c["name"] for c in columns if "unique" in (c.get("data_tests") or [])]
-    for test in model.get("data_tests") or []:
-        if isinstance(test, dict) and "unique_combination_of_columns" in test:
-            key = list(test["unique_combination_of_columns"]["arguments"]["combination_of_columns"])
-    materialized = _MATERIALIZED.search(sql_text)
-    return ProductSpec(
-        name=name,
-        description=model.get("description", ""),
-        data_product_type=meta.get("data_product_type", "CUSTOM"),
-        owner=meta.get("owner", ""),
-        consumers=tuple(meta.get("consumers") or ()),
-        update_frequency=meta.get("update_frequency", "daily"),
-        tags=tuple(meta.get("tags") or ()),
-        primary_key=tuple(key),
-        materialization=materialized[1] if materialized else "table",
-        sql=_plain_sql(sql_text),
-        column_descriptions={c["name"]: c["description"] for c in columns if c.get("description")},
-    )
-
-
-def _model_entry(document: Any, name: str, path: Path) -> dict[str, Any]:
-    """The product's entry in its YAML, or a refusal saying how to repair a hand-edited file."""
-    models = document.get("models") if isinstance(document, dict) else None
-    for model in models or []:
-        if isinstance(model, dict) and model.get("name") == name:
-            return model
-    raise Refused(
-        [
-            Problem(
-                "name",
-                f"{path} has no model named `{name}` (was it edited by hand?). Restore the file from version "
-                "control, or discard the product and create it again.",
-            )
-        ]
-    )
-
-
-def _plain_sql(model_sql: str) -> str:
-    body = model_sql.split(_CONFIG_END, 1)[-1].strip()
-
-    def plain(match: re.Match[str]) -> str:
-        args = [arg.strip("'") for arg in match[2].split(", ")]
-        return ".".join(args) if match[1] == "source" else args[-1]
-
-    return _JINJA_RELATION.sub(plain, body)
-
-
-def _current_files(settings: Settings, name: str) -> GeneratedFiles:
-    sql_path, yml_path = product_paths(models_dir(settings), name)
-    return GeneratedFiles(name, sql_path.read_text(encoding="utf-8"), yml_path.read_text(encoding="utf-8"))
-
-
-def _changes(
-    old: ProductSpec, new: ProductSpec, old_files: GeneratedFiles, new_files: GeneratedFiles
-) -> dict[str, Any]:
-    """What an edit changes, field by field, for the audit event. The SQL is compared as the
-    model body the portal writes, so re-indenting the same query is no change."""
-    changes: dict[str, Any] = {}
-    for name in (
-        "description",
-        "data_product_type",
-        "owner",
-        "consumers",
-        "update_frequency",
-        "tags",
-        "primary_key",
-        "materialization",
-        "column_descriptions",
-    ):
-        before, after = getattr(old, name), getattr(new, name)
-        if before != after:
-            changes[name] = {"from": _plain(before), "to": _plain(after)}
-    old_body = old_files.sql_text.split(_CONFIG_END, 1)[-1].strip()
-    new_body = new_files.sql_text.split(_CONFIG_END, 1)[-1].strip()
-    if old_body != new_body:
-        changes["sql"] = {"from": old_body, "to": new_body}
-    return changes
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly: tuples as lists."""
-    return list(value) if isinstance(value, tuple) else value
+            audit_event(session, self.identity, action if published else "product.build_failed", name, detail)
 
 
 __all__ = [
     "STAGE",
     "WAITING",
     "CreationResult",
-    "NodeOutcome",
-    "Refused",
     "Validation",
-    "can_edit",
     "check",
     "create",
-    "deprecate",
-    "discard",
     "edit",
-    "orphans",
     "product_types",
-    "spec_of",
 ]

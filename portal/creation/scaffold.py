@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from portal.creation.spec import COLUMN_RE, NAME_RE, PARTY_RE, Problem, ProductSpec, validate_spec
+from portal.auth.identity import PARTY_RE
+from portal.creation.spec import COLUMN_RE, NAME_RE, Problem, ProductSpec, validate_spec
 from portal.creation.sqlguard import GuardResult
 from portal.errors import Conflict, InvalidInput
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from portal.auth.identity import PARTY_RE
 from portal.errors import InvalidInput
 
 BUILTIN_TYPES = ("CUSTOMER_360", "PRODUCT_PERFORMANCE", "REVENUE_ANALYTICS", "CUSTOM")
@@ -28,7 +29,6 @@ NAME_RE = re.compile(r"^dp_[a-z][a-z0-9_]{2,60}$")
 COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Owners and consumers are team names or e-mail addresses; nothing that means something to YAML,
 # a shell, a path or dbt's selector syntax (`+`, `*`, `:`, `,`, spaces).
-PARTY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 # Tags become dbt tags, selectable as `tag:<tag>`: keep them to characters selectors take literally.
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")

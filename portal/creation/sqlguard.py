@@ -175,8 +175,9 @@ _REMEDY = (
 
 
 @dataclass(frozen=True)
-class Relation:
-    """A source or model that user SQL may read, and how dbt refers to it."""
+class TableReference:
+    """A source or model of the project that user SQL may read (a table its FROM may name), and
+    how dbt refers to it. Not the warehouse's `Relation`, which says where a built model lives."""
 
     unique_id: str
     kind: str  # "source" or "model"
@@ -190,13 +191,13 @@ class Relation:
 
     @property
     def jinja(self) -> str:
-        # Only names matching _SAFE_NAME ever get here (see _relation), so quoting cannot break.
+        # Only names matching _SAFE_NAME ever get here (see _table_reference), so quoting cannot break.
         function = "source" if self.kind == "source" else "ref"
         return "{{ " + function + "(" + ", ".join(f"'{arg}'" for arg in self.ref_args) + ") }}"
 
 
-def _relation(node: Node, project: str | None) -> Relation | None:
-    """The Relation for a source or model node; None when its names could not be written safely."""
+def _table_reference(node: Node, project: str | None) -> TableReference | None:
+    """The TableReference of a source or model node; None when its names could not be written safely."""
     if node.resource_type == "source" and node.source_name:
         args: tuple[str, ...] = (node.source_name, node.name)
         kind = "source"
@@ -212,10 +213,10 @@ def _relation(node: Node, project: str | None) -> Relation | None:
     # left out (they would be reported as unknown) rather than escaped.
     if not all(_SAFE_NAME.match(name) for name in names):
         return None
-    return Relation(node.unique_id, kind, args, node.schema or "", identifier)
+    return TableReference(node.unique_id, kind, args, node.schema or "", identifier)
 
 
-def _spellings(node: Node, relation: Relation, catalogs: Iterable[str]) -> set[tuple[str, ...]]:
+def _spellings(node: Node, relation: TableReference, catalogs: Iterable[str]) -> set[tuple[str, ...]]:
     """Every way a user may write the relation in SQL, as lower-case name parts."""
     schema, identifier = relation.schema, relation.identifier
     forms: set[tuple[str, ...]] = {(schema, identifier)}
@@ -236,7 +237,7 @@ class KnownRelations:
     schema.table, say) is kept with all of them, so the refusal can list the choices.
     """
 
-    by_spelling: Mapping[tuple[str, ...], tuple[Relation, ...]]
+    by_spelling: Mapping[tuple[str, ...], tuple[TableReference, ...]]
     catalogs: tuple[str, ...] = ()  # every catalog name accepted in three-part names
 
     @classmethod
@@ -252,10 +253,10 @@ class KnownRelations:
         cls, nodes: Iterable[Node], *, catalogs: Iterable[str] = (), project: str | None = None
     ) -> KnownRelations:
         extra = tuple(catalogs)
-        index: dict[tuple[str, ...], dict[str, Relation]] = {}
+        index: dict[tuple[str, ...], dict[str, TableReference]] = {}
         databases: dict[str, None] = dict.fromkeys(extra)
         for node in nodes:
-            relation = _relation(node, project)
+            relation = _table_reference(node, project)
             if relation is None:
                 continue
             for spelling in _spellings(node, relation, extra):
@@ -264,7 +265,7 @@ class KnownRelations:
                 databases[node.database] = None
         return cls({key: tuple(found.values()) for key, found in index.items()}, tuple(databases))
 
-    def lookup(self, parts: tuple[str, ...]) -> tuple[Relation, ...]:
+    def lookup(self, parts: tuple[str, ...]) -> tuple[TableReference, ...]:
         return self.by_spelling.get(tuple(part.lower() for part in parts), ())
 
     def excluding(self, unique_id: str) -> KnownRelations:
@@ -569,7 +570,7 @@ def _written(table: exp.Table) -> str:
     return ".".join(f'"{part.name}"' if part.args.get("quoted") else part.name for part in table.parts)
 
 
-def _resolve(tree: exp.Expr, sql: str, known: KnownRelations) -> list[Relation]:
+def _resolve(tree: exp.Expr, sql: str, known: KnownRelations) -> list[TableReference]:
     """The relation of every table reference that is not a CTE in scope, in document order;
     a _Refusal naming each one that is unknown or ambiguous."""
     relations, problems = [], []
@@ -611,7 +612,7 @@ def _real_tables(tree: exp.Expr) -> Iterator[exp.Table]:
 
 
 def _unknown_table(
-    table: exp.Table, found: tuple[Relation, ...], known: KnownRelations, where: tuple[int, int] | None
+    table: exp.Table, found: tuple[TableReference, ...], known: KnownRelations, where: tuple[int, int] | None
 ) -> Problem:
     parts, written = _table_parts(table), _written(table)
     if found:
@@ -640,7 +641,7 @@ def _unknown_table(
 
 
 def _replace_tables(
-    tree: exp.Expr, relations: list[Relation], make: Callable[[Relation], exp.Table]
+    tree: exp.Expr, relations: list[TableReference], make: Callable[[TableReference], exp.Table]
 ) -> exp.Expr:
     """A copy of `tree` with its real tables (`relations`, as `_resolve` found them) replaced by
     `make(relation)`, keeping what the rest of the query calls them: the user's alias, or else
@@ -670,14 +671,14 @@ def _unqualify_columns(tree: exp.Expr, unaliased: list[exp.Table]) -> None:
             column.set("db", None)
 
 
-def _warehouse_table(relation: Relation) -> exp.Table:
+def _warehouse_table(relation: TableReference) -> exp.Table:
     return exp.Table(
         this=exp.Identifier(this=relation.identifier, quoted=True),
         db=exp.Identifier(this=relation.schema, quoted=True),
     )
 
 
-def _rewrite_for_dbt(tree: exp.Expr, sql: str, dialect: str, relations: list[Relation]) -> str:
+def _rewrite_for_dbt(tree: exp.Expr, sql: str, dialect: str, relations: list[TableReference]) -> str:
     """The model body with `{{ source() }}` / `{{ ref() }}`.
 
     sqlglot cannot emit Jinja, so each table becomes a placeholder identifier carrying a random
@@ -688,9 +689,9 @@ def _rewrite_for_dbt(tree: exp.Expr, sql: str, dialect: str, relations: list[Rel
     nonce = secrets.token_hex(8)
     while nonce in sql:  # pragma: no cover - 64 random bits
         nonce = secrets.token_hex(8)
-    used: list[Relation] = []
+    used: list[TableReference] = []
 
-    def placeholder(relation: Relation) -> exp.Table:
+    def placeholder(relation: TableReference) -> exp.Table:
         used.append(relation)
         return exp.Table(this=exp.Identifier(this=f"__asgard_{nonce}_{len(used) - 1}", quoted=False))
 
@@ -708,7 +709,7 @@ def _rewrite_for_dbt(tree: exp.Expr, sql: str, dialect: str, relations: list[Rel
     return pattern.sub(lambda m: used[int(m[1])].jinja, generated)
 
 
-def _check_output(normalized: str, dialect: str, relations: list[Relation]) -> None:
+def _check_output(normalized: str, dialect: str, relations: list[TableReference]) -> None:
     """Defence in depth: the SQL we generated parses back into one allowed query that reads
     exactly the relations we put there, so no generator quirk can smuggle anything out."""
     tree = _parse_one(normalized, dialect)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from portal.demo import silver
 from portal.errors import UpstreamError
-from portal.observability import quality
+from portal.observability import history
 from portal.project.artifacts import find_artifact
 from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.settings import Settings
@@ -79,6 +79,6 @@ def build_demo(settings: Settings, *, say: Say = print) -> DemoReport:
     service.reload()
     counts = service.refresh_row_counts()
     say("Profiling the data products (row counts, nulls, distributions, freshness) …")
-    quality.profile_products(service)
+    history.profile_products(service)
     say("Data products: " + ", ".join(f"{name} ({count:,} rows)" for name, count in counts.items() if count))
     return DemoReport(rows=rows, build=build, docs=docs, row_counts=counts)

@@ -27,10 +27,10 @@ from sqlglot.optimizer import build_scope, qualify
 from sqlglot.optimizer.scope import Scope
 from sqlglot.schema import MappingSchema
 
-from portal.lineage.selector import UnknownNodeError
+from portal.lineage.errors import UnknownNodeError
 
 if TYPE_CHECKING:
-    from portal.project.artifacts import Catalog, Manifest, Node
+    from portal.project.artifacts import CatalogArtifact, Manifest, Node
 
 # Resources whose columns are where lineage ends: they are loaded, not computed from SQL.
 _ORIGINS = frozenset({"source", "seed"})
@@ -118,7 +118,7 @@ class _Prepared:
 class ColumnTracer:
     """Traces model columns through one manifest; keeps each model's parsed SQL for repeated questions."""
 
-    def __init__(self, manifest: Manifest, catalog: Catalog | None = None) -> None:
+    def __init__(self, manifest: Manifest, catalog: CatalogArtifact | None = None) -> None:
         self.manifest = manifest
         self.catalog = catalog
         self.dialect = dialect_of(manifest.adapter_type)
@@ -357,7 +357,7 @@ def column_lineage(
     manifest: Manifest,
     unique_id: str,
     column: str,
-    catalog: Catalog | None = None,
+    catalog: CatalogArtifact | None = None,
     *,
     max_depth: int | None = None,
 ) -> ColumnLineage:

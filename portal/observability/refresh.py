@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, NodeResult, Run
-from portal.creation.publish.common import PublishRecord
+from portal.creation.publish.base import PublishRecord
 from portal.errors import Busy, Conflict
-from portal.observability import quality
+from portal.observability.freshness import FREQUENCY_PERIODS, describe_age, frequency_period
+from portal.observability.history import profile_product
+from portal.observability.profile import as_utc
 from portal.project.artifacts import ArtifactError, RunResults, find_artifact, load_run_results
 from portal.project.dbt_runner import DbtResult, lock_path, run_dbt
 from portal.project.sync import run_status
@@ -80,9 +82,9 @@ def is_due(update_frequency: str | None, last_success: datetime | None, now: dat
     """Due once a whole period of its update frequency has passed since its last good build."""
     if update_frequency is None:
         return False, "no update frequency is promised (meta.update_frequency); refresh it by name"
-    period = quality.frequency_period(update_frequency)
+    period = frequency_period(update_frequency)
     if period is None:
-        known = ", ".join(quality.FREQUENCY_PERIODS)
+        known = ", ".join(FREQUENCY_PERIODS)
         return (
             False,
             f"update frequency {update_frequency!r} is not one of {known}; fix meta.update_frequency",
@@ -91,8 +93,8 @@ def is_due(update_frequency: str | None, last_success: datetime | None, now: dat
         return True, "never built successfully"
     age = now - last_success
     if age >= period:
-        return True, f"last built {quality.describe_age(age)} ago, {update_frequency} promised"
-    return False, f"built {quality.describe_age(age)} ago; due in {quality.describe_age(period - age)}"
+        return True, f"last built {describe_age(age)} ago, {update_frequency} promised"
+    return False, f"built {describe_age(age)} ago; due in {describe_age(period - age)}"
 
 
 def due_checks(service: PortalService, *, now: datetime | None = None) -> list[DueCheck]:
@@ -105,7 +107,7 @@ def due_checks(service: PortalService, *, now: datetime | None = None) -> list[D
             .where(NodeResult.unique_id.in_([e.unique_id for e in entries]), NodeResult.status == "success")
             .group_by(NodeResult.unique_id)
         )
-        last = {uid: quality.as_utc(moment) for uid, moment in rows}
+        last = {uid: as_utc(moment) for uid, moment in rows}
     checks = []
     for entry in entries:
         success = last.get(entry.unique_id)
@@ -321,7 +323,7 @@ def _refresh(
         # Even when dbt could not be started, the run is closed rather than left "running".
         run_id, status, message = _finish_run(service, run_id, selector, before, result)
     report("profile", "profiling")
-    outcome = quality.profile_product(service, name, run_id=run_id)
+    outcome = profile_product(service, name, run_id=run_id)
     return RefreshResult(
         product=name,
         status=status,

@@ -1,8 +1,8 @@
 """Usage analytics: every read of a product's data through the portal, and what it adds up to.
 
-Each preview in the UI, query through the API or export from the CLI is recorded with who
-asked, for which product, how many rows came back and how long it took. Recording must never
-break the read it describes, so a failure to record is logged and swallowed. Aggregation runs
+Each preview in the UI, query through the API or export from the CLI is recorded (by
+`portal.audit.record_read`) with who asked, for which product, how many rows came back and how
+long it took; this module adds those events up. Aggregation runs
 in the catalog database (SQLite or PostgreSQL), so the pages stay quick with millions of events.
 """
 
@@ -15,46 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
-from catalog_db.models import USAGE_FACES, UsageEvent
+from catalog_db.models import UsageEvent
 
-if TYPE_CHECKING:  # products.py calls record() from its preview path
-    from portal.service import Identity, PortalService
+if TYPE_CHECKING:
+    from portal.service import PortalService
 
 log = logging.getLogger(__name__)
-
-
-def record(
-    service: PortalService,
-    identity: Identity,
-    product: str,
-    *,
-    face: str,
-    rows: int | None,
-    duration_ms: float | None,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
-) -> bool:
-    """Record one read of `product`'s data; False (and a log line) if it could not be recorded."""
-    if face not in USAGE_FACES:
-        raise ValueError(f"Unknown face {face!r}; usage is recorded for {', '.join(USAGE_FACES)}.")
-    event = UsageEvent(
-        at=at or datetime.now(UTC),
-        user=identity.user,
-        product=product,
-        face=face,
-        rows=rows,
-        duration_ms=duration_ms,
-        detail={"identity_kind": identity.kind, **(detail or {})},
-    )
-    try:
-        with service.sessions.begin() as session:
-            session.add(event)
-    except SQLAlchemyError:
-        log.exception("could not record usage of %s by %s", product, identity.user)
-        return False
-    return True
 
 
 def _since(days: int, now: datetime | None) -> datetime:

@@ -326,7 +326,9 @@ def load_manifest(path: Path) -> Manifest:
 
 
 @dataclass(frozen=True, slots=True)
-class NodeResult:
+class RunResultEntry:
+    """One node's entry in run_results.json (the catalog database's row of it is `NodeResult`)."""
+
     unique_id: str
     status: str
     execution_time: float
@@ -344,7 +346,7 @@ class RunResults:
     generated_at: str
     elapsed_time: float
     command: str | None
-    results: list[NodeResult]
+    results: list[RunResultEntry]
     selector: str | None = None  # `--select` as given to dbt, if any
     target: str | None = None  # `--target` as given to dbt, if any
 
@@ -359,7 +361,7 @@ def load_run_results(path: Path) -> RunResults:
         execute = timing.get("execute") or {}
         first = (result.get("timing") or [{}])[0]
         results.append(
-            NodeResult(
+            RunResultEntry(
                 unique_id=result["unique_id"],
                 status=str(result.get("status", "")),
                 execution_time=float(result.get("execution_time") or 0.0),
@@ -408,7 +410,9 @@ class CatalogTable:
 
 
 @dataclass(frozen=True)
-class Catalog:
+class CatalogArtifact:
+    """dbt's catalog.json: the warehouse's tables and column types (not the catalog database)."""
+
     path: Path
     generated_at: str
     tables: dict[str, CatalogTable]
@@ -441,12 +445,12 @@ def _catalog_table(uid: str, raw: dict[str, Any]) -> CatalogTable:
     )
 
 
-def load_catalog(path: Path) -> Catalog:
+def load_catalog(path: Path) -> CatalogArtifact:
     raw = read_json(path)
     schema_version(raw, path, "catalog")
     tables = {uid: _catalog_table(uid, t) for uid, t in (raw.get("nodes") or {}).items()}
     tables.update({uid: _catalog_table(uid, t) for uid, t in (raw.get("sources") or {}).items()})
-    return Catalog(
+    return CatalogArtifact(
         path=path, generated_at=str(raw.get("metadata", {}).get("generated_at", "")), tables=tables
     )
 
@@ -457,7 +461,7 @@ class Artifacts:
 
     manifest: Manifest
     run_results: RunResults | None
-    catalog: Catalog | None
+    catalog: CatalogArtifact | None
 
 
 def load_artifacts(target_dir: Path) -> Artifacts:

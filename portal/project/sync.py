@@ -18,8 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
-from portal.project.artifacts import Artifacts, Catalog, Manifest, Node, RunResults
-from portal.project.artifacts import NodeResult as DbtNodeResult
+from portal.project.artifacts import Artifacts, CatalogArtifact, Manifest, Node, RunResultEntry, RunResults
 
 DEFAULT_PRODUCT_TYPE = "CUSTOM"
 
@@ -200,7 +199,7 @@ def _group_owners(manifest: Manifest) -> dict[str, str]:
     return owners
 
 
-def _record_row_count(product: DataProduct, unique_id: str, catalog: Catalog | None) -> None:
+def _record_row_count(product: DataProduct, unique_id: str, catalog: CatalogArtifact | None) -> None:
     """Take the catalog's row count unless a newer measurement is already stored."""
     table = catalog.get(unique_id) if catalog else None
     measured_at = _utc(catalog.generated_at) if catalog else None
@@ -270,7 +269,7 @@ def _new_run(results: RunResults, actor: str) -> Run:
 
 
 def _node_result_row(
-    run_id: int, result: DbtNodeResult, manifest: Manifest, unit_tests: dict[str, Any]
+    run_id: int, result: RunResultEntry, manifest: Manifest, unit_tests: dict[str, Any]
 ) -> dict[str, Any]:
     node = manifest.get(result.unique_id)
     test = node.test if node else None

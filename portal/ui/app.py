@@ -35,7 +35,7 @@ with st.sidebar:
         st.caption(f":material/person: Signed in as **{identity.label}**")
     if service:
         settings = service.settings
-        engine = "Trino" if settings.warehouse == "trino" else "DuckDB"
+        engine = service.warehouse().engine_name
         st.caption(f":material/database: {engine} warehouse · project `{settings.dbt_project_dir.name}`")
 
 page.run()

@@ -100,7 +100,7 @@ class Preview:
 
 
 class Warehouse(ABC):
-    """Read-only access to one warehouse. Implementations provide `_fetch` and `columns`."""
+    """Read-only access to one warehouse. Implementations provide `_fetch`, `columns` and `describe`."""
 
     dialect: str = ""
     engine_name: str = ""
@@ -113,6 +113,12 @@ class Warehouse(ABC):
     @abstractmethod
     def columns(self, relation: Relation) -> list[ColumnInfo]:
         """The relation's columns in order; RelationMissing if it does not exist."""
+
+    @abstractmethod
+    def describe(self, sql: str) -> list[ColumnInfo] | None:
+        """The columns a query returns, in order, with the engine's names for their types; None
+        when the engine can only tell the types from a returned row and the query returns none.
+        Runs read-only (like `query`); the query's own errors are the engine's WarehouseError."""
 
     @abstractmethod
     def _fetch(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

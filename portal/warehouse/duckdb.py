@@ -120,6 +120,13 @@ class DuckDBWarehouse(Warehouse):
         finally:
             timer.cancel()
 
+    def describe(self, sql: str) -> list[ColumnInfo]:
+        described = self.query(f"DESCRIBE SELECT * FROM ({sql}) AS dry_run")
+        return [
+            ColumnInfo(str(name), str(kind))
+            for name, kind in zip(described["column_name"], described["column_type"], strict=True)
+        ]
+
     def columns(self, relation: Relation) -> list[ColumnInfo]:
         with self._connection() as con:
             rows = con.execute(

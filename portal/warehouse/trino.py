@@ -98,6 +98,19 @@ class TrinoWarehouse(Warehouse):
                 ) from exc
             raise WarehouseError(f"Trino refused the query: {text}") from exc
 
+    def describe(self, sql: str) -> list[ColumnInfo] | None:
+        # Trino has no DESCRIBE for a bare query; typeof() of a returned row gives the types. With no
+        # rows the types stay unknown (None), and a product is generated without an enforced contract.
+        # The names come from the query with LIMIT 0, which Trino answers from its plan alone.
+        names = list(self.query(f"SELECT * FROM ({sql}) AS dry_run LIMIT 0").columns)
+        types = exp.select(*(exp.func("typeof", exp.column(name, quoted=True)) for name in names)).from_(
+            exp.Subquery(this=exp.maybe_parse(sql, dialect="trino"), alias=exp.to_identifier("dry_run"))
+        )
+        rows = self.query(types.limit(1).sql(dialect="trino"))
+        if rows.empty:
+            return None
+        return [ColumnInfo(str(name), str(kind)) for name, kind in zip(names, rows.iloc[0], strict=True)]
+
     def columns(self, relation: Relation) -> list[ColumnInfo]:
         catalog = relation.database or self.catalog
         sql = (

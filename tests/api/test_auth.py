@@ -14,10 +14,10 @@ from catalog_db.models import ApiToken, AuditEvent
 from catalog_db.session import open_catalog
 from portal.auth import access as auth
 from portal.auth.access import AuthenticationFailed, PermissionDenied, Principal, authorize
+from portal.auth.identity import Identity
 from portal.cli import tokens as auth_cli
 from portal.cli.errors import run_command
 from portal.errors import InvalidInput, NotFound
-from portal.service import Identity
 from portal.settings import Settings
 
 

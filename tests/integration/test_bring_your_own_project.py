@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from portal.service import CatalogQuery, Identity, PortalService
+from portal.auth.identity import Identity
+from portal.catalog.preview import preview as catalog_preview
+from portal.service import CatalogQuery, PortalService
 from portal.settings import Settings
 from tests.conftest import FIXTURES
 
@@ -19,7 +21,7 @@ def test_jaffle_shop_duckdb_browses_and_previews(jaffle_env: dict[str, str]) -> 
     assert products[0].health.tests_passed > 0
     everything = {e.name for e in service.catalog(CatalogQuery(include_all_models=True))}
     assert {"orders", "stg_orders", "raw_orders"} <= everything
-    preview = service.preview("orders", identity=Identity("tester"), limit=10)
+    preview = catalog_preview(service, "orders", identity=Identity("tester"), limit=10)
     assert len(preview.rows) == 10 and preview.total_rows == 99
     detail = service.product("customers")
     assert any(c.type for c in detail.columns)

@@ -18,13 +18,18 @@ import yaml
 
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
 from portal.auth.access import Principal
+from portal.auth.identity import Identity
+from portal.catalog.preview import preview as catalog_preview
 from portal.creation import flow as creation
-from portal.creation.flow import WAITING, Refused, check, create, deprecate, discard, edit, spec_of
+from portal.creation import lifecycle
+from portal.creation.flow import WAITING, check, create, edit
+from portal.creation.lifecycle import Refused, deprecate, discard, spec_of
+from portal.creation.scaffold import product_paths
 from portal.creation.spec import ProductSpec
 from portal.observability import refresh
 from portal.project.artifacts import find_artifact, load_run_results
 from portal.project.dbt_runner import project_lock, run_dbt
-from portal.service import CatalogQuery, Identity, PortalService
+from portal.service import CatalogQuery, PortalService
 from portal.settings import Settings
 from tests.conftest import copy_demo
 
@@ -70,7 +75,7 @@ def spec(name: str = "dp_customer_orders", **changes: object) -> ProductSpec:
 
 
 def files_of(service: PortalService, name: str) -> list[Path]:
-    folder = creation.models_dir(service.settings)
+    folder = lifecycle.models_dir(service.settings)
     return sorted(p for p in folder.iterdir() if name in p.name)
 
 
@@ -173,7 +178,7 @@ def test_create_publishes_a_product_in_catalog_lineage_and_preview(service: Port
     assert "model.asgard.int_orders" in detail.node.depends_on
     assert detail.node.contract_enforced and detail.node.schema == "gold"
     # previewable
-    preview = service.preview("dp_customer_orders", identity=ME, limit=5)
+    preview = catalog_preview(service, "dp_customer_orders", identity=ME, limit=5)
     assert len(preview.rows) == 5 and preview.total_rows == result.row_count
     # the audit build left the portal's own run_results alone
     after = load_run_results(find_artifact(service.settings.target_dir, "run_results"))  # type: ignore[arg-type]
@@ -221,9 +226,9 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
     assert entry.status == "failed" and entry.health.level == "failing"
     assert [e.action for e in audit_events(service, "dp_customer_lines")][-1] == "product.build_failed"
     # its files stay, pinned to the audit schema: a full dbt build keeps it out of gold
-    sql = creation.models_dir(service.settings).joinpath("dp_customer_lines.sql").read_text()
+    sql = lifecycle.models_dir(service.settings).joinpath("dp_customer_lines.sql").read_text()
     assert "schema='audit'" in sql
-    assert creation.spec_of(service, "dp_customer_lines").sql.startswith("SELECT")  # the form shows plain SQL
+    assert spec_of(service, "dp_customer_lines").sql.startswith("SELECT")  # the form shows plain SQL
     assert service.product("dp_customer_lines").node.schema == "audit"
     assert not run_dbt(service.settings, ["build", "--select", "dp_customer_lines"]).ok  # its test fails
     assert relation_type(service, "gold", "dp_customer_lines") is None
@@ -249,7 +254,7 @@ def test_an_edit_that_leaves_the_sql_unchanged_is_audited_too(service: PortalSer
     would not re-parse an unchanged file, so the model would keep its gold schema and be built
     straight into gold. Here only the YAML changes (the key), and its new test fails."""
     assert create(service, spec(), ME).status == "published"
-    sql_before = creation.models_dir(service.settings).joinpath("dp_customer_orders.sql").read_text()
+    sql_before = lifecycle.models_dir(service.settings).joinpath("dp_customer_orders.sql").read_text()
 
     result = edit(service, "dp_customer_orders", spec(primary_key=("order_count",)), ME)
 
@@ -257,7 +262,7 @@ def test_an_edit_that_leaves_the_sql_unchanged_is_audited_too(service: PortalSer
     assert [(o.name, o.column) for o in result.failed_nodes] == [("unique", "order_count")]
     assert "audit.dp_customer_orders" in result.log and "gold.dp_customer_orders" not in result.log
     assert relation_type(service, "audit", "dp_customer_orders") == "BASE TABLE"
-    assert creation.models_dir(service.settings).joinpath("dp_customer_orders.sql").read_text() == sql_before
+    assert lifecycle.models_dir(service.settings).joinpath("dp_customer_orders.sql").read_text() == sql_before
 
 
 @pytest.mark.parametrize(
@@ -276,13 +281,13 @@ def test_invalid_spec_is_refused_and_writes_nothing(
     service: PortalService, changes: dict[str, object], field: str, words: str
 ) -> None:
     bad = spec(**changes)
-    before = sorted(creation.models_dir(service.settings).iterdir())
+    before = sorted(lifecycle.models_dir(service.settings).iterdir())
     with service.sessions() as session:
         rows = session.scalar(sa.select(sa.func.count()).select_from(DataProduct))
     result = create(service, bad, ME)
     assert result.status == "refused"
     assert any(p.field == field and words in p.message for p in result.problems), result.problems
-    assert sorted(creation.models_dir(service.settings).iterdir()) == before
+    assert sorted(lifecycle.models_dir(service.settings).iterdir()) == before
     with service.sessions() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(DataProduct)) == rows
 
@@ -338,7 +343,7 @@ def test_a_queued_submission_says_it_waits(service: PortalService) -> None:
             time.sleep(0.05)
         time.sleep(0.5)  # had it not waited, it would have gone on to check and write by now
         assert worker.is_alive() and lines == [WAITING]
-        assert creation.models_dir(service.settings).joinpath("dp_customer_orders.sql").exists() is False
+        assert lifecycle.models_dir(service.settings).joinpath("dp_customer_orders.sql").exists() is False
     worker.join(timeout=300)
     assert results[0].status == "published", results[0].log
     assert results[0].log.splitlines()[0] == WAITING
@@ -362,9 +367,9 @@ def test_edit_then_deprecate_by_owners_only(service: PortalService) -> None:
     renamed = edit(service, "dp_customer_orders", spec("dp_other_name"), ME)
     assert renamed.status == "refused" and "cannot be renamed" in renamed.problems[0].message
     owner = Principal("customer-analytics-team", kind="oidc", role="creator")
-    assert creation.can_edit(owner, product_row(service, "dp_customer_orders"))  # type: ignore[arg-type]
+    assert lifecycle.can_edit(owner, product_row(service, "dp_customer_orders"))  # type: ignore[arg-type]
     viewer = Principal("customer-analytics-team", kind="oidc", role="viewer")
-    assert not creation.can_edit(viewer, product_row(service, "dp_customer_orders"))  # type: ignore[arg-type]
+    assert not lifecycle.can_edit(viewer, product_row(service, "dp_customer_orders"))  # type: ignore[arg-type]
     original = spec_of(service, "dp_customer_orders")
     assert original.primary_key == ("customer_id",) and "from int_orders" in original.sql.lower()
     assert check(service, original, ME, editing="dp_customer_orders").problems == []
@@ -384,7 +389,7 @@ def test_edit_then_deprecate_by_owners_only(service: PortalService) -> None:
     assert service.product("dp_customer_orders").node.materialized == "view"
 
     deprecate(service, "dp_customer_orders", ME)
-    _, yml_path = creation.product_paths(creation.models_dir(service.settings), "dp_customer_orders")
+    _, yml_path = product_paths(lifecycle.models_dir(service.settings), "dp_customer_orders")
     model = yaml.safe_load(yml_path.read_text())["models"][0]
     assert model["config"]["meta"]["deprecated"] is True
     entry = next(e for e in service.catalog() if e.name == "dp_customer_orders")
@@ -399,7 +404,7 @@ def test_edit_then_deprecate_by_owners_only(service: PortalService) -> None:
 def test_a_failed_edit_of_a_published_product_keeps_it_as_it_was(service: PortalService) -> None:
     first = create(service, spec(), ME)
     assert first.status == "published"
-    sql_path, yml_path = creation.product_paths(creation.models_dir(service.settings), "dp_customer_orders")
+    sql_path, yml_path = product_paths(lifecycle.models_dir(service.settings), "dp_customer_orders")
     before = (sql_path.read_text(), yml_path.read_text())
 
     broken = spec(sql="select customer_id, order_id from int_orders", column_descriptions={})
@@ -414,7 +419,7 @@ def test_a_failed_edit_of_a_published_product_keeps_it_as_it_was(service: Portal
 
 
 def test_orphans_are_reported_and_a_dead_build_can_be_discarded(service: PortalService) -> None:
-    folder = creation.models_dir(service.settings)
+    folder = lifecycle.models_dir(service.settings)
     (folder / "dp_half_written.yml").write_text("version: 2\n")
     (folder / ".dp_other.sql.abc.tmp").write_text("select")
     # a portal killed mid-build leaves its product `building`
@@ -422,11 +427,11 @@ def test_orphans_are_reported_and_a_dead_build_can_be_discarded(service: PortalS
         session.add(
             DataProduct(name="dp_interrupted", status="building", origin="portal", created_by="tester")
         )
-    found = {o.path.name: o.reason for o in creation.orphans(service)}
+    found = {o.path.name: o.reason for o in lifecycle.orphans(service)}
     assert set(found) == {"dp_half_written.yml", ".dp_other.sql.abc.tmp", "dp_interrupted.sql"}
     assert all(found.values())
     with project_lock(service.settings):  # while a build runs, `building` is true
-        assert "dp_interrupted.sql" not in {o.path.name for o in creation.orphans(service)}
+        assert "dp_interrupted.sql" not in {o.path.name for o in lifecycle.orphans(service)}
         with pytest.raises(Refused, match="being built right now"):
             discard(service, "dp_interrupted", ME)
     discard(service, "dp_interrupted", ME)

@@ -7,7 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, NodeResult, Run
-from portal.service import CatalogQuery, Identity, NotFound, PortalService
+from portal.auth.identity import Identity
+from portal.catalog.preview import preview as catalog_preview
+from portal.service import CatalogQuery, NotFound, PortalService
 from portal.settings import Settings
 from portal.warehouse import BadRequest, Filter
 
@@ -73,18 +75,22 @@ def test_product_detail_has_types_tests_and_sql(service: PortalService) -> None:
 
 
 def test_preview_returns_rows_and_respects_the_limit(service: PortalService) -> None:
-    preview = service.preview("dp_customer_360", identity=ME, limit=5)
+    preview = catalog_preview(service, "dp_customer_360", identity=ME, limit=5)
     assert len(preview.rows) == 5
     assert preview.total_rows == service.product("dp_customer_360").entry.health.row_count
     with pytest.raises(BadRequest, match="over the maximum"):
-        service.preview("dp_customer_360", identity=ME, limit=service.settings.preview_max_rows + 1)
+        catalog_preview(service, "dp_customer_360", identity=ME, limit=service.settings.preview_max_rows + 1)
 
 
 def test_preview_filters_on_a_real_product(service: PortalService) -> None:
-    segment = service.preview("dp_customer_360", identity=ME, limit=1).rows.iloc[0]
+    segment = catalog_preview(service, "dp_customer_360", identity=ME, limit=1).rows.iloc[0]
     column = "segment" if "segment" in segment else segment.index[1]
-    preview = service.preview(
-        "dp_customer_360", identity=ME, filters=[Filter(column, "=", str(segment[column]))], limit=1000
+    preview = catalog_preview(
+        service,
+        "dp_customer_360",
+        identity=ME,
+        filters=[Filter(column, "=", str(segment[column]))],
+        limit=1000,
     )
     assert set(preview.rows[column].astype(str)) == {str(segment[column])}
 

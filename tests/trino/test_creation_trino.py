@@ -15,11 +15,14 @@ from streamlit.testing.v1 import AppTest
 from trino_stack import CATALOG_FILE, fetch, main_state
 
 from catalog_db.models import Run
+from portal.auth.identity import Identity
+from portal.catalog.preview import preview as catalog_preview
 from portal.creation import flow as creation
+from portal.creation import lifecycle
 from portal.creation.publish.nessie import NessieClient, WapConfig
 from portal.creation.spec import ProductSpec
 from portal.project.dbt_runner import DbtResult
-from portal.service import CatalogQuery, Identity, PortalService
+from portal.service import CatalogQuery, PortalService
 from portal.settings import ROOT, Settings
 
 pytestmark = pytest.mark.trino
@@ -112,7 +115,7 @@ def test_create_on_trino_publishes_through_a_nessie_branch(
         settings, f"select count(*) from {settings.trino_catalog}.{settings.gold_schema}.dp_trino_orders"
     )
     assert result.row_count == counted[0][0] > 0
-    preview = service.preview("dp_trino_orders", identity=ME, limit=5)
+    preview = catalog_preview(service, "dp_trino_orders", identity=ME, limit=5)
     assert len(preview.rows) == 5 and preview.total_rows == result.row_count
     entry = next(
         e for e in service.catalog(CatalogQuery(types=("CUSTOMER_360",))) if e.name == "dp_trino_orders"
@@ -140,7 +143,7 @@ def test_failing_create_on_trino_never_touches_main(service: PortalService, ness
     # the catalog shows the failed product with its failing test; its owner can discard it
     entry = next(e for e in service.catalog() if e.name == "dp_trino_lines")
     assert entry.status == "failed" and entry.health.level == "failing"
-    removed = creation.discard(service, "dp_trino_lines", ME)
+    removed = lifecycle.discard(service, "dp_trino_lines", ME)
     assert {p.name for p in removed} == {"dp_trino_lines.sql", "dp_trino_lines.yml"}
 
 
@@ -159,7 +162,7 @@ def test_failed_edit_on_trino_keeps_the_published_product(
     assert result.status == "restored", result.log
     assert wap_record(service, result.run_id)["outcome"] == "failed"
     assert main_state(service.settings, nessie) == before
-    assert "order_id as order_count" not in creation.spec_of(service, name).sql
+    assert "order_id as order_count" not in lifecycle.spec_of(service, name).sql
     assert next(e for e in service.catalog() if e.name == name).status == "published"
 
 
@@ -183,7 +186,7 @@ def runs_tab_script(name: str) -> None:
     import streamlit as st
 
     from portal.ui.components.context import attempt, get_service
-    from portal.ui.components.observability import render_runs_tab
+    from portal.ui.components.runs_tab import render_runs_tab
 
     service = attempt(get_service)
     if service is None:

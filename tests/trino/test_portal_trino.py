@@ -10,8 +10,10 @@ import networkx as nx
 import pytest
 from trino_stack import fetch
 
+from portal.auth.identity import Identity
+from portal.catalog.preview import preview as catalog_preview
 from portal.project.dbt_runner import DbtResult, run_dbt
-from portal.service import Identity, PortalService
+from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import Relation, WarehouseError, open_warehouse
 
@@ -74,7 +76,8 @@ def test_product_detail_has_trino_column_types(service: PortalService) -> None:
 
 def test_preview_runs_on_trino_as_the_signed_in_user(service: PortalService, stack: Settings) -> None:
     user = f"carol.{uuid.uuid4().hex[:8]}"
-    preview = service.preview(
+    preview = catalog_preview(
+        service,
         "dp_revenue_analytics",
         identity=Identity(user, kind="oidc"),
         columns=["revenue_month", "channel"],

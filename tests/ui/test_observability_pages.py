@@ -13,8 +13,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from catalog_db.models import ProductProfile
-from portal.observability import quality, usage
-from portal.service import Identity, PortalService
+from portal import audit
+from portal.auth.identity import Identity
+from portal.observability import history
+from portal.service import PortalService
 from portal.settings import ROOT, Settings
 from tests.conftest import copy_demo
 
@@ -27,7 +29,9 @@ def tabs_script(name: str) -> None:
     import streamlit as st
 
     from portal.ui.components.context import attempt, get_service
-    from portal.ui.components.observability import render_quality_tab, render_runs_tab, render_usage_tab
+    from portal.ui.components.quality_tab import render_quality_tab
+    from portal.ui.components.runs_tab import render_runs_tab
+    from portal.ui.components.usage_tab import render_usage_tab
 
     service = attempt(get_service)
     if service is None:
@@ -84,15 +88,15 @@ def frame_with(at: AppTest, column: str):
 def test_health_page_lists_every_product_worst_first(
     start: Callable[..., AppTest], service: PortalService
 ) -> None:
-    quality.profile_products(service)
+    history.profile_products(service)
     # Make one product worse than the others: its table disappears from the warehouse.
     con = duckdb.connect(service.settings.duckdb_path.as_posix())
     con.execute("drop table gold.dp_revenue_analytics")
     con.close()
-    quality.profile_product(service, "dp_revenue_analytics")
+    history.profile_product(service, "dp_revenue_analytics")
     for user in ("ann", "bob", "ann"):
-        usage.record(service, Identity(user), "dp_customer_360", face="ui", rows=100, duration_ms=12.0)
-    usage.record(
+        audit.record_read(service, Identity(user), "dp_customer_360", face="ui", rows=100, duration_ms=12.0)
+    audit.record_read(
         service, Identity("carl", "oidc"), "dp_product_performance", face="api", rows=7, duration_ms=3.0
     )
 
@@ -153,11 +157,11 @@ def test_quality_tab_before_and_after_profiling(
 def test_quality_tab_lists_and_acknowledges_drift(
     start: Callable[..., AppTest], service: PortalService
 ) -> None:
-    quality.profile_product(service, "dp_revenue_analytics")
+    history.profile_product(service, "dp_revenue_analytics")
     con = duckdb.connect(service.settings.duckdb_path.as_posix())
     con.execute("alter table gold.dp_revenue_analytics add column surprise integer")
     con.close()
-    quality.profile_product(service, "dp_revenue_analytics")
+    history.profile_product(service, "dp_revenue_analytics")
 
     at = start(product="dp_revenue_analytics")
     drift = frame_with(at, "what changed")
@@ -206,7 +210,7 @@ def test_usage_tab_counts_queries_and_consumers(
     at = start()
     assert "Nobody has read dp_customer_360 through the portal" in texts(at)
     for user, face in (("ann", "ui"), ("ann", "api"), ("bob", "ui")):
-        usage.record(service, Identity(user), "dp_customer_360", face=face, rows=10, duration_ms=5.0)
+        audit.record_read(service, Identity(user), "dp_customer_360", face=face, rows=10, duration_ms=5.0)
     at = start()
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Queries"], metrics["Rows read"], metrics["Users"]) == ("3", "30", "2")

@@ -9,29 +9,31 @@ from pathlib import Path
 import pytest
 
 from portal.lineage.columns import EXTERNAL, ColumnRef, ColumnTracer, column_lineage, dialect_of
-from portal.lineage.selector import UnknownNodeError
-from portal.project.artifacts import Catalog, Manifest, load_catalog, load_manifest
+from portal.lineage.errors import UnknownNodeError
+from portal.project.artifacts import CatalogArtifact, Manifest, load_catalog, load_manifest
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 
 
-def _project(name: str) -> tuple[Manifest, Catalog]:
+def _project(name: str) -> tuple[Manifest, CatalogArtifact]:
     return load_manifest(FIXTURES / name / "manifest.json.gz"), load_catalog(
         FIXTURES / name / "catalog.json.gz"
     )
 
 
 @pytest.fixture(scope="module")
-def jaffle_shop() -> tuple[Manifest, Catalog]:
+def jaffle_shop() -> tuple[Manifest, CatalogArtifact]:
     return _project("jaffle-shop")
 
 
 @pytest.fixture(scope="module")
-def jaffle_shop_duckdb() -> tuple[Manifest, Catalog]:
+def jaffle_shop_duckdb() -> tuple[Manifest, CatalogArtifact]:
     return _project("jaffle_shop_duckdb")
 
 
-def test_a_mart_column_traces_back_to_its_source_column(jaffle_shop: tuple[Manifest, Catalog]) -> None:
+def test_a_mart_column_traces_back_to_its_source_column(
+    jaffle_shop: tuple[Manifest, CatalogArtifact],
+) -> None:
     manifest, catalog = jaffle_shop
     result = column_lineage(manifest, "model.jaffle_shop.customers", "lifetime_spend", catalog)
     assert result.traced
@@ -46,7 +48,7 @@ def test_a_mart_column_traces_back_to_its_source_column(jaffle_shop: tuple[Manif
     assert result.columns == [orders_total, stg_total, source_total]
 
 
-def test_a_derived_column_lists_every_input(jaffle_shop: tuple[Manifest, Catalog]) -> None:
+def test_a_derived_column_lists_every_input(jaffle_shop: tuple[Manifest, CatalogArtifact]) -> None:
     manifest, catalog = jaffle_shop
     # customer_type is `case when count(distinct order_id) > 1 ...`: it derives from order ids.
     result = column_lineage(manifest, "customers", "customer_type", catalog)
@@ -54,7 +56,7 @@ def test_a_derived_column_lists_every_input(jaffle_shop: tuple[Manifest, Catalog
     assert result.origins == [ColumnRef("source.jaffle_shop.ecom.raw_orders", "id")]
 
 
-def test_lineage_through_select_star_and_joins(jaffle_shop_duckdb: tuple[Manifest, Catalog]) -> None:
+def test_lineage_through_select_star_and_joins(jaffle_shop_duckdb: tuple[Manifest, CatalogArtifact]) -> None:
     manifest, catalog = jaffle_shop_duckdb
     result = column_lineage(manifest, "model.jaffle_shop.customers", "customer_lifetime_value", catalog)
     assert result.traced
@@ -62,14 +64,14 @@ def test_lineage_through_select_star_and_joins(jaffle_shop_duckdb: tuple[Manifes
     assert ColumnRef("model.jaffle_shop.stg_payments", "amount") in result.columns
 
 
-def test_max_depth_stops_early(jaffle_shop: tuple[Manifest, Catalog]) -> None:
+def test_max_depth_stops_early(jaffle_shop: tuple[Manifest, CatalogArtifact]) -> None:
     manifest, catalog = jaffle_shop
     result = column_lineage(manifest, "model.jaffle_shop.customers", "lifetime_spend", catalog, max_depth=1)
     assert result.columns == [ColumnRef("model.jaffle_shop.orders", "order_total")]
 
 
 def test_select_star_over_unknown_columns_is_not_guessed(
-    jaffle_shop_duckdb: tuple[Manifest, Catalog],
+    jaffle_shop_duckdb: tuple[Manifest, CatalogArtifact],
 ) -> None:
     manifest, _ = jaffle_shop_duckdb
     result = column_lineage(manifest, "model.jaffle_shop.stg_orders", "status", catalog=None)
@@ -81,7 +83,7 @@ def test_select_star_over_unknown_columns_is_not_guessed(
 
 
 def test_an_unqualified_column_over_unknown_tables_is_not_guessed(
-    jaffle_shop_duckdb: tuple[Manifest, Catalog],
+    jaffle_shop_duckdb: tuple[Manifest, CatalogArtifact],
 ) -> None:
     manifest, _ = jaffle_shop_duckdb
     result = column_lineage(manifest, "model.jaffle_shop.customers", "customer_lifetime_value", catalog=None)
@@ -98,13 +100,13 @@ def test_without_compiled_sql_it_says_to_compile() -> None:
     assert "has no compiled SQL" in why.reason and "run `dbt compile`" in why.reason
 
 
-def test_an_unknown_column_lists_the_real_ones(jaffle_shop: tuple[Manifest, Catalog]) -> None:
+def test_an_unknown_column_lists_the_real_ones(jaffle_shop: tuple[Manifest, CatalogArtifact]) -> None:
     manifest, catalog = jaffle_shop
     [why] = column_lineage(manifest, "model.jaffle_shop.customers", "lifetime_value", catalog).untraceable
     assert "has no column 'lifetime_value'" in why.reason and "lifetime_spend" in why.reason
 
 
-def test_an_unknown_model_suggests_names(jaffle_shop: tuple[Manifest, Catalog]) -> None:
+def test_an_unknown_model_suggests_names(jaffle_shop: tuple[Manifest, CatalogArtifact]) -> None:
     manifest, catalog = jaffle_shop
     with pytest.raises(UnknownNodeError) as caught:
         column_lineage(manifest, "model.jaffle_shop.custommers", "customer_id", catalog)
@@ -119,14 +121,14 @@ def _with_sql(tmp_path: Path, sql: str) -> Manifest:
     return load_manifest(path)
 
 
-def test_unparseable_sql_is_reported(tmp_path: Path, jaffle_shop: tuple[Manifest, Catalog]) -> None:
+def test_unparseable_sql_is_reported(tmp_path: Path, jaffle_shop: tuple[Manifest, CatalogArtifact]) -> None:
     manifest = _with_sql(tmp_path, "select from from where")
     [why] = column_lineage(manifest, "model.jaffle_shop.customers", "customer_id", jaffle_shop[1]).untraceable
     assert "could not be parsed as duckdb SQL" in why.reason
 
 
 def test_tables_outside_the_project_are_external_origins(
-    tmp_path: Path, jaffle_shop: tuple[Manifest, Catalog]
+    tmp_path: Path, jaffle_shop: tuple[Manifest, CatalogArtifact]
 ) -> None:
     manifest = _with_sql(tmp_path, 'select c.id as customer_id from "elsewhere"."crm"."contacts" as c')
     result = column_lineage(manifest, "model.jaffle_shop.customers", "customer_id", jaffle_shop[1])
@@ -134,13 +136,13 @@ def test_tables_outside_the_project_are_external_origins(
     assert result.origins == [ColumnRef(EXTERNAL + '"elsewhere"."crm"."contacts"', "id")]
 
 
-def test_constants_have_no_upstream(tmp_path: Path, jaffle_shop: tuple[Manifest, Catalog]) -> None:
+def test_constants_have_no_upstream(tmp_path: Path, jaffle_shop: tuple[Manifest, CatalogArtifact]) -> None:
     manifest = _with_sql(tmp_path, "select 1 as customer_id")
     result = column_lineage(manifest, "model.jaffle_shop.customers", "customer_id", jaffle_shop[1])
     assert result.traced and result.columns == []
 
 
-def test_a_tracer_answers_repeated_questions(jaffle_shop: tuple[Manifest, Catalog]) -> None:
+def test_a_tracer_answers_repeated_questions(jaffle_shop: tuple[Manifest, CatalogArtifact]) -> None:
     manifest, catalog = jaffle_shop
     tracer = ColumnTracer(manifest, catalog)
     first = tracer.trace("model.jaffle_shop.orders", "order_total")

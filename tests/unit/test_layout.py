@@ -8,8 +8,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from portal.lineage.graph import Lineage
 from portal.lineage.layout import assign_layers, collapse, count_crossings, layered_layout
-from portal.lineage.selector import Lineage
 from portal.project.artifacts import load_manifest
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"

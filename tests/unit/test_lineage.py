@@ -13,20 +13,11 @@ from pathlib import Path
 import pytest
 
 from portal.lineage import selector as lineage
-from portal.lineage.selector import (
-    Lineage,
-    ManifestIndex,
-    SelectorError,
-    UnknownNodeError,
-    apply_run_results,
-    build_graph,
-    impact,
-    load_index,
-    neighbourhood,
-    parse_criterion,
-    require_node,
-    select,
-)
+from portal.lineage.errors import SelectorError, UnknownNodeError
+from portal.lineage.graph import Lineage, apply_run_results, build_graph, impact, neighbourhood, require_node
+from portal.lineage.index import ManifestIndex, load_index
+from portal.lineage.selector import select
+from portal.lineage.selector_spec import parse_criterion
 from portal.project.artifacts import ArtifactError, Manifest, load_manifest, load_run_results
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
@@ -317,7 +308,8 @@ def test_the_selection_path_imports_nothing_heavy() -> None:
     import sys
 
     code = (
-        "import sys; from portal.cli import lineage as lineage_cli; from portal.lineage import selector; "
+        "import sys; from portal.cli import lineage as lineage_cli; "
+        "from portal.lineage import errors, graph, index, selector, selector_methods, selector_spec; "
         "heavy = {'networkx', 'sqlglot', 'dbt', 'pandas', 'plotly', 'streamlit'} & {m.split('.')[0] for m in sys.modules}; "
         "print(sorted(heavy))"
     )

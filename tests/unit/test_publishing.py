@@ -1,10 +1,17 @@
-"""How a run's write-audit-publish record is read back for the run view and the API."""
+"""How a run's write-audit-publish record is read back for the run view and the API, and which
+publisher (write-audit-publish strategy) each engine gets, with what it says before any build."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from portal.creation.publish.common import PublishRecord
+from portal.creation.publish.base import AUDIT_SCHEMA, PARTIAL_PARSE_FILE, PublishRecord
+from portal.creation.publish.duckdb import DuckDBPublisher
+from portal.creation.publish.nessie import NessiePublisher
+from portal.creation.publish.registry import publisher_for
+from portal.settings import Settings
 
 MAIN_BEFORE, BRANCH_HEAD, MERGED = "a" * 64, "b" * 64, "c" * 64
 
@@ -71,3 +78,87 @@ def test_duckdb_runs_name_the_audit_schema(wap: dict[str, object], status: str, 
 @pytest.mark.parametrize("details", [None, {}, {"refresh": True}, {"wap": "not a record"}, []])
 def test_runs_that_publish_nothing_have_no_record(details: object) -> None:
     assert PublishRecord.from_details(details) is None
+
+
+# --- the publisher of each engine ----------------------------------------------------------
+
+
+def engine_settings(tmp_path: Path, warehouse: str, **environ: str) -> Settings:
+    return Settings.from_env(
+        {
+            "PORTAL_WAREHOUSE": warehouse,
+            "PORTAL_DBT_TARGET_DIR": str(tmp_path / "target"),
+            "PORTAL_DUCKDB_PATH": str(tmp_path / "shop.duckdb"),
+            "PORTAL_TRINO_CATALOG": "lake",
+            **environ,
+        }
+    )
+
+
+def test_duckdb_audits_in_the_audit_schema(tmp_path: Path) -> None:
+    publisher = publisher_for(engine_settings(tmp_path, "duckdb"))
+    assert isinstance(publisher, DuckDBPublisher) and publisher.unsupported() is None
+    assert publisher.catalogs() == ("shop",)  # the file is attached under its stem
+    assert publisher.pending_record("r1_abcdef") == {
+        "engine": "duckdb",
+        "audit_schema": AUDIT_SCHEMA,
+        "published": False,
+    }
+    # the macro generate_schema_name.sql puts a model built under wap_audit/<name> in the audit schema
+    assert publisher.audit_target("dp_orders") == tmp_path / "target" / "wap_audit" / "dp_orders"
+    publisher.drop_audit("dp_orders")  # no warehouse file yet: nothing to drop, no error
+
+
+def test_nessie_audits_on_a_branch_of_the_run(tmp_path: Path) -> None:
+    catalog_file = tmp_path / "lake.properties"
+    catalog_file.write_text(
+        "connector.name=iceberg\niceberg.catalog.type=nessie\niceberg.nessie-catalog.uri=http://nessie:19120/api/v2\n"
+    )
+    settings = engine_settings(tmp_path, "trino", PORTAL_TRINO_CATALOG_PROPERTIES=str(catalog_file))
+    publisher = publisher_for(settings)
+    assert isinstance(publisher, NessiePublisher) and publisher.unsupported() is None
+    assert publisher.config().nessie_uri == "http://nessie:19120/api/v2"
+    assert publisher.catalogs() == ("lake",)
+    assert publisher.pending_record("r1_abcdef") == {
+        "engine": "nessie",
+        "branch": "wap-r1-abcdef",
+        "outcome": "running",
+        "published": False,
+    }
+    # named apart from wap_audit/, which would put the model in the audit schema
+    assert publisher.audit_target("dp_orders") == tmp_path / "target" / "wap_branch" / "dp_orders"
+    publisher.drop_audit("dp_orders")  # the audit deletes its branch itself
+
+
+def test_nessie_needs_the_catalog_file_and_says_which(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.properties"
+    publisher = publisher_for(
+        engine_settings(tmp_path, "trino", PORTAL_TRINO_CATALOG_PROPERTIES=str(missing))
+    )
+    reason = publisher.unsupported()
+    assert reason is not None
+    assert reason.startswith(
+        "Products are published on Trino through a Nessie branch, which needs the catalog's"
+    )
+    assert str(missing) in reason
+    assert reason.endswith("Set PORTAL_TRINO_CATALOG_PROPERTIES to the Trino catalog file of `lake`.")
+
+
+def test_an_audit_target_is_emptied_of_a_previous_attempt(tmp_path: Path) -> None:
+    for warehouse in ("duckdb", "trino"):
+        publisher = publisher_for(engine_settings(tmp_path, warehouse))
+        sql_path = tmp_path / "dp_orders.sql"
+        sql_path.write_text("select 1 as id\n")
+        stale = publisher.audit_target("dp_orders")
+        stale.mkdir(parents=True, exist_ok=True)
+        for name in ("run_results.json", PARTIAL_PARSE_FILE):
+            (stale / name).write_text("{}")
+        audit_dir = publisher.prepare_audit("dp_orders", sql_path)
+        assert audit_dir == stale and not (audit_dir / "run_results.json").exists()
+        # no parse state of the portal's to start from (none was written)
+        assert not (audit_dir / PARTIAL_PARSE_FILE).exists()
+
+
+def test_an_audit_target_refuses_a_name_that_is_not_a_product_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a valid product name"):
+        publisher_for(engine_settings(tmp_path, "duckdb")).audit_target("../escape")

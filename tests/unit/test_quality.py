@@ -14,8 +14,32 @@ import duckdb
 import pytest
 
 from portal.errors import NotFound
-from portal.observability import quality
-from portal.observability.quality import ColumnProfile, DriftThresholds, Profile
+from portal.observability import profiler
+from portal.observability.drift import (
+    DriftThresholds,
+    acknowledge_drift,
+    detect_drift,
+    drift_events,
+    population_stability_index,
+)
+from portal.observability.freshness import (
+    Freshness,
+    assess_freshness,
+    frequency_period,
+    freshness,
+    freshness_state,
+    source_state,
+)
+from portal.observability.health import health_overview, open_drift_counts
+from portal.observability.history import (
+    _from_row,
+    _profile_row,
+    latest_profile,
+    profile_history,
+    profile_product,
+    profile_products,
+)
+from portal.observability.profile import ColumnProfile, Profile, SourceAge, column_kind, primary_key
 from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import Relation
@@ -61,7 +85,7 @@ def known(tmp_path: Path) -> CountingWarehouse:
 
 def measure(warehouse: DuckDBWarehouse, table: str = "known", **kwargs: Any) -> Profile:
     kwargs.setdefault("max_categories", 3)
-    return quality.measure(warehouse, Relation(None, "gold", table), product=table, **kwargs)
+    return profiler.measure(warehouse, Relation(None, "gold", table), product=table, **kwargs)
 
 
 def test_profile_of_a_known_table_has_exact_numbers(known: CountingWarehouse) -> None:
@@ -135,7 +159,7 @@ def test_composite_primary_key_and_a_missing_key_column(known: CountingWarehouse
 
 def test_profiles_survive_the_catalog_database_round_trip(known: CountingWarehouse) -> None:
     profile = measure(known, primary_key=("id",), freshness_column="at")
-    assert quality._from_row(quality._profile_row(profile)) == profile
+    assert _from_row(_profile_row(profile)) == profile
 
 
 def test_empty_table_is_a_clear_state(tmp_path: Path) -> None:
@@ -189,7 +213,7 @@ def test_warehouse_that_is_down_is_a_clear_state(tmp_path: Path) -> None:
     ],
 )
 def test_column_kinds(type_name: str, kind: str) -> None:
-    assert quality.column_kind(type_name) == kind
+    assert column_kind(type_name) == kind
 
 
 # --- drift ---------------------------------------------------------------------------------
@@ -212,7 +236,7 @@ from range(1, 101) r(i)
 def test_drift_between_two_builds(tmp_path: Path) -> None:
     first = measure(make_warehouse(tmp_path / "1.duckdb", BUILD_1), "p", max_categories=20)
     second = measure(make_warehouse(tmp_path / "2.duckdb", BUILD_2), "p", max_categories=20)
-    drift = quality.detect_drift(first, second, DriftThresholds())
+    drift = detect_drift(first, second, DriftThresholds())
     assert {(d.kind, d.change, d.column) for d in drift} == {
         ("schema", "added", "added"),
         ("schema", "retyped", "amount"),
@@ -226,9 +250,9 @@ def test_drift_between_two_builds(tmp_path: Path) -> None:
     assert by_change["null_rate"].description == "Null rate of note moved from 10.0% to 50.0%."
     assert by_change["retyped"].description == "Column amount changed type from DECIMAL(10,2) to DOUBLE."
 
-    backwards = quality.detect_drift(second, first, DriftThresholds())
+    backwards = detect_drift(second, first, DriftThresholds())
     assert ("schema", "removed", "added") in {(d.kind, d.change, d.column) for d in backwards}
-    assert quality.detect_drift(first, first, DriftThresholds()) == []
+    assert detect_drift(first, first, DriftThresholds()) == []
 
 
 def column(**kwargs: Any) -> ColumnProfile:
@@ -240,7 +264,7 @@ def profile_of(*columns: ColumnProfile, status: str = "ok") -> Profile:
 
 
 def changes(before: ColumnProfile, after: ColumnProfile) -> set[str]:
-    return {d.change for d in quality.detect_drift(profile_of(before), profile_of(after), DriftThresholds())}
+    return {d.change for d in detect_drift(profile_of(before), profile_of(after), DriftThresholds())}
 
 
 @pytest.mark.parametrize(
@@ -267,22 +291,22 @@ def test_distribution_thresholds(before: dict[str, Any], after: dict[str, Any], 
 def test_an_empty_build_reports_schema_drift_but_no_distribution_drift() -> None:
     before = profile_of(column(null_rate=0.0), column(name="gone", null_rate=0.0))
     after = profile_of(column(null_rate=None), status="empty")
-    assert [(d.change, d.column) for d in quality.detect_drift(before, after, DriftThresholds())] == [
+    assert [(d.change, d.column) for d in detect_drift(before, after, DriftThresholds())] == [
         ("removed", "gone")
     ]
     missing = Profile("p", "missing", datetime(2026, 1, 2, tzinfo=UTC))
-    assert quality.detect_drift(before, missing, DriftThresholds()) == []
+    assert detect_drift(before, missing, DriftThresholds()) == []
 
 
 def test_population_stability_index() -> None:
-    psi = quality.population_stability_index({"a": 50, "b": 50}, {"a": 90, "b": 10})
+    psi = population_stability_index({"a": 50, "b": 50}, {"a": 90, "b": 10})
     assert psi == pytest.approx(0.4 * math.log(0.9 / 0.5) + (-0.4) * math.log(0.1 / 0.5), abs=1e-12)
     assert psi == pytest.approx(0.878889831, abs=1e-9)
-    assert quality.population_stability_index({"a": 3, "b": 7}, {"a": 30, "b": 70}) == 0.0
+    assert population_stability_index({"a": 3, "b": 7}, {"a": 30, "b": 70}) == 0.0
     # A category on one side only: floored, so large but finite.
-    new = quality.population_stability_index({"a": 100}, {"a": 50, "b": 50})
+    new = population_stability_index({"a": 100}, {"a": 50, "b": 50})
     assert math.isfinite(new) and new > 2
-    assert quality.population_stability_index({}, {"a": 1}) == 0.0
+    assert population_stability_index({}, {"a": 1}) == 0.0
 
 
 # --- freshness -----------------------------------------------------------------------------
@@ -303,14 +327,14 @@ TICK = timedelta(microseconds=1)
     ],
 )
 def test_freshness_states_at_the_boundaries(age: timedelta | None, state: str) -> None:
-    assert quality.freshness_state(age, DAY, 2.0) == state
+    assert freshness_state(age, DAY, 2.0) == state
 
 
 def test_freshness_without_a_known_promise_is_unknown() -> None:
-    assert quality.freshness_state(timedelta(hours=1), None, 2.0) == "unknown"
-    assert quality.frequency_period("weekly") == 7 * DAY
-    assert quality.frequency_period("Monthly") == 31 * DAY
-    assert quality.frequency_period("fortnightly") is None
+    assert freshness_state(timedelta(hours=1), None, 2.0) == "unknown"
+    assert frequency_period("weekly") == 7 * DAY
+    assert frequency_period("Monthly") == 31 * DAY
+    assert frequency_period("fortnightly") is None
 
 
 @pytest.mark.parametrize(
@@ -322,13 +346,13 @@ def test_freshness_without_a_known_promise_is_unknown() -> None:
     ],
 )
 def test_source_freshness_follows_dbt(age: timedelta, state: str) -> None:
-    assert quality.source_state(age, timedelta(hours=48), timedelta(hours=96)) == state
+    assert source_state(age, timedelta(hours=48), timedelta(hours=96)) == state
 
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-def assess(**kwargs: Any) -> quality.Freshness:
+def assess(**kwargs: Any) -> Freshness:
     values: dict[str, Any] = {
         "update_frequency": "daily",
         "newest_update": None,
@@ -338,7 +362,7 @@ def assess(**kwargs: Any) -> quality.Freshness:
         "stale_factor": 2.0,
         "now": NOW,
     }
-    return quality.assess_freshness(**{**values, **kwargs})
+    return assess_freshness(**{**values, **kwargs})
 
 
 def test_freshness_is_measured_on_the_newest_evidence() -> None:
@@ -369,7 +393,7 @@ def service(demo_env: dict[str, str], tmp_path: Path) -> Iterator[PortalService]
 def test_primary_keys_come_from_the_models_tests(service: PortalService) -> None:
     manifest = service.artifacts().manifest
     keys = {
-        name: quality.primary_key(manifest, service.resolve(name))
+        name: primary_key(manifest, service.resolve(name))
         for name in ("dp_customer_360", "dp_product_performance", "dp_revenue_analytics")
     }
     assert keys == {
@@ -380,7 +404,7 @@ def test_primary_keys_come_from_the_models_tests(service: PortalService) -> None
 
 
 def test_profiling_the_demo_stores_a_time_series(service: PortalService) -> None:
-    outcomes = quality.profile_products(service)
+    outcomes = profile_products(service)
     assert set(outcomes) == {"dp_customer_360", "dp_product_performance", "dp_revenue_analytics"}
     for outcome in outcomes.values():
         profile = outcome.profile
@@ -390,18 +414,18 @@ def test_profiling_the_demo_stores_a_time_series(service: PortalService) -> None
         assert profile.newest_update is not None
         assert {s.label for s in profile.sources} >= {"silver.orders"}
         assert all(s.newest is not None for s in profile.sources)
-    again = quality.profile_product(service, "dp_customer_360")
+    again = profile_product(service, "dp_customer_360")
     assert again.compared_with == outcomes["dp_customer_360"].profile.id
     assert again.drift == ()  # same data, no drift
-    history = quality.profile_history(service, "dp_customer_360")
+    history = profile_history(service, "dp_customer_360")
     # the demo build profiled once already; these two come after it
     assert [p.id for p in history][-2:] == [outcomes["dp_customer_360"].profile.id, again.profile.id]
-    assert quality.freshness(service, "dp_customer_360").state == "fresh"
+    assert freshness(service, "dp_customer_360").state == "fresh"
     assert service.catalog()[0].health.row_count == again.profile.row_count
 
-    overview = quality.health_overview(service)
+    overview = health_overview(service)
     assert [h.level for h in overview] == ["healthy"] * 3
-    later = quality.health_overview(service, now=datetime.now(UTC) + 3 * DAY)
+    later = health_overview(service, now=datetime.now(UTC) + 3 * DAY)
     assert [(h.name, h.level) for h in later][:2] == [
         ("dp_customer_360", "stale"),
         ("dp_product_performance", "stale"),
@@ -410,43 +434,43 @@ def test_profiling_the_demo_stores_a_time_series(service: PortalService) -> None
 
 
 def test_drift_is_recorded_and_acknowledged(service: PortalService) -> None:
-    from portal.service import Identity
+    from portal.auth.identity import Identity
 
-    first = quality.profile_product(service, "dp_revenue_analytics").profile
+    first = profile_product(service, "dp_revenue_analytics").profile
     con = duckdb.connect(str(service.settings.duckdb_path))
     con.execute("alter table gold.dp_revenue_analytics add column surprise integer")
     con.execute("update gold.dp_revenue_analytics set net_revenue_mom_growth = null")
     con.close()
-    outcome = quality.profile_product(service, "dp_revenue_analytics")
+    outcome = profile_product(service, "dp_revenue_analytics")
     assert outcome.compared_with == first.id
     assert {(d.change, d.column) for d in outcome.drift} >= {
         ("added", "surprise"),
         ("null_rate", "net_revenue_mom_growth"),
     }
-    events = quality.drift_events(service, "dp_revenue_analytics", open_only=True)
+    events = drift_events(service, "dp_revenue_analytics", open_only=True)
     assert len(events) == len(outcome.drift)
-    assert quality.open_drift_counts(service) == {"dp_revenue_analytics": len(events)}
-    done = quality.acknowledge_drift(service, events[0].id, Identity("ann"))
+    assert open_drift_counts(service) == {"dp_revenue_analytics": len(events)}
+    done = acknowledge_drift(service, events[0].id, Identity("ann"))
     assert done.acknowledged and done.acknowledged_by == "ann"
-    assert len(quality.drift_events(service, "dp_revenue_analytics", open_only=True)) == len(events) - 1
+    assert len(drift_events(service, "dp_revenue_analytics", open_only=True)) == len(events) - 1
     with pytest.raises(NotFound, match="no drift event 99999"):
-        quality.acknowledge_drift(service, 99999, Identity("ann"))
+        acknowledge_drift(service, 99999, Identity("ann"))
 
 
 def test_a_missing_product_table_is_recorded_not_raised(service: PortalService) -> None:
     con = duckdb.connect(str(service.settings.duckdb_path))
     con.execute("drop table gold.dp_product_performance")
     con.close()
-    outcome = quality.profile_product(service, "dp_product_performance")
+    outcome = profile_product(service, "dp_product_performance")
     assert outcome.profile.status == "missing"
-    assert quality.latest_profile(service, "dp_product_performance") == outcome.profile
-    health = {h.name: h for h in quality.health_overview(service)}["dp_product_performance"]
+    assert latest_profile(service, "dp_product_performance") == outcome.profile
+    health = {h.name: h for h in health_overview(service)}["dp_product_performance"]
     assert health.level == "failing"
     assert "profile: the table does not exist in the warehouse" in health.problems
 
 
 def test_unreadable_sources_do_not_spoil_the_profile(known: CountingWarehouse) -> None:
-    promise = quality.SourceAge("source.x.raw.gone", "raw.gone", "loaded_at", timedelta(hours=1), None)
+    promise = SourceAge("source.x.raw.gone", "raw.gone", "loaded_at", timedelta(hours=1), None)
     profile = measure(known, sources=[(Relation(None, "raw", "gone"), promise)])
     assert profile.status == "ok"
     assert profile.sources[0].newest is None and "gone" in (profile.sources[0].error or "")
@@ -454,7 +478,7 @@ def test_unreadable_sources_do_not_spoil_the_profile(known: CountingWarehouse) -
     profile = measure(known, sources=[(Relation(None, "gold", "known"), odd)])
     assert profile.status == "ok"
     assert "loaded_at_field is not an SQL expression" in (profile.sources[0].error or "")
-    fresh = quality.assess_freshness(
+    fresh = assess_freshness(
         update_frequency="daily",
         newest_update=NOW,
         profiled_at=NOW,
@@ -468,7 +492,7 @@ def test_unreadable_sources_do_not_spoil_the_profile(known: CountingWarehouse) -
 
 
 def test_a_source_expression_is_read_in_the_warehouse_dialect(known: CountingWarehouse) -> None:
-    promise = quality.SourceAge("source.x.gold.known", "gold.known", 'coalesce("at", day)', DAY, 2 * DAY)
+    promise = SourceAge("source.x.gold.known", "gold.known", 'coalesce("at", day)', DAY, 2 * DAY)
     profile = measure(known, sources=[(Relation(None, "gold", "known"), promise)])
     assert profile.sources[0].error is None
     assert profile.sources[0].newest == datetime(2026, 1, 3, 10, tzinfo=UTC)

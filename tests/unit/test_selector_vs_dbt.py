@@ -32,7 +32,8 @@ from typing import Any
 import orjson
 import pytest
 
-from portal.lineage.selector import ManifestIndex, select
+from portal.lineage.index import ManifestIndex
+from portal.lineage.selector import select
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
@@ -330,7 +331,7 @@ def test_selection_matches_real_dbt_ls_on_the_demo_project(tmp_path: Path) -> No
     """The real `dbt ls` on the portal's own dbt project (copied, so nothing is written into it)."""
     import shutil
 
-    from portal.lineage.selector import load_index
+    from portal.lineage.index import load_index
 
     project = tmp_path / "project"
     shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))

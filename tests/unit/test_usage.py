@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from portal import audit
+from portal.auth.identity import Identity
+from portal.errors import InvalidInput
 from portal.observability import usage
-from portal.service import Identity
 
 
 class CatalogOnly:
@@ -36,7 +38,9 @@ def service(tmp_path: Path) -> CatalogOnly:
         ("carl", "dp_b", "api", None, NOW - timedelta(days=40)),  # outside 30 days
     ]
     for user, product, face, rows, at in events:
-        assert usage.record(service, Identity(user), product, face=face, rows=rows, duration_ms=10.0, at=at)
+        assert audit.record_read(
+            service, Identity(user), product, face=face, rows=rows, duration_ms=10.0, at=at
+        )
     return service
 
 
@@ -68,10 +72,10 @@ def test_top_consumers_and_leaderboard(service: CatalogOnly) -> None:
 
 
 def test_recording_never_breaks_the_read(service: CatalogOnly, caplog: pytest.LogCaptureFixture) -> None:
-    with pytest.raises(ValueError, match="usage is recorded for ui, api, cli"):
-        usage.record(service, Identity("ann"), "dp_a", face="email", rows=1, duration_ms=1.0)
+    with pytest.raises(InvalidInput, match="usage is recorded for ui, api, cli"):
+        audit.record_read(service, Identity("ann"), "dp_a", face="email", rows=1, duration_ms=1.0)
     with service.sessions.begin() as session:
         session.execute(text("DROP TABLE usage_events"))
     with caplog.at_level(logging.ERROR, logger="portal.observability.usage"):
-        assert not usage.record(service, Identity("ann"), "dp_a", face="ui", rows=1, duration_ms=1.0)
+        assert not audit.record_read(service, Identity("ann"), "dp_a", face="ui", rows=1, duration_ms=1.0)
     assert "could not record usage of dp_a by ann" in caplog.text

@@ -9,6 +9,7 @@ import pytest
 
 from portal.warehouse import (
     BadRequest,
+    ColumnInfo,
     Filter,
     QueryTimeout,
     Relation,
@@ -115,6 +116,31 @@ def test_only_reading_statements_are_sent(warehouse: DuckDBWarehouse) -> None:
             warehouse.query(statement)
     assert warehouse.query("select count(*) as n from gold.orders")["n"][0] == 5000
     assert "SEQ_SCAN" in warehouse.explain("select * from gold.orders").upper().replace(" ", "_")
+
+
+def test_describe_gives_the_columns_of_a_query_with_their_types(warehouse: DuckDBWarehouse) -> None:
+    """What the creation dry run learns of a product's result: names and types, in order, also
+    when the query returns no rows (DuckDB describes the query, it need not run it)."""
+    sql = "select order_id, amount * 2 as doubled, channel, count(*) over () as n from gold.orders"
+    expected = [
+        ColumnInfo("order_id", "BIGINT"),
+        ColumnInfo("doubled", "DECIMAL(18,2)"),
+        ColumnInfo("channel", "VARCHAR"),
+        ColumnInfo("n", "BIGINT"),
+    ]
+    assert warehouse.describe(sql) == expected
+    with warehouse.session():  # inside a session, on its connection
+        assert warehouse.describe(f"{sql} where false") == expected
+
+
+def test_describe_says_what_the_warehouse_refused(warehouse: DuckDBWarehouse) -> None:
+    with pytest.raises(WarehouseError, match=r'DuckDB refused the query: Binder Error: .*"nope"'):
+        warehouse.describe("select nope from gold.orders")
+    with pytest.raises(RelationMissing, match="The model may not be built yet"):
+        warehouse.describe("select * from gold.missing")
+    with pytest.raises(BadRequest):
+        warehouse.describe("select 1) as x; drop table gold.orders; select * from (select 1")
+    assert warehouse.count(ORDERS) == 5000
 
 
 def test_connection_is_read_only_and_locked_down(warehouse: DuckDBWarehouse, tmp_path: Path) -> None:

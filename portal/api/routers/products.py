@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, Query, Request, Response
 
 from catalog_db.models import DataProduct
-from portal import jobs
+from portal import audit, jobs
 from portal.api.deps import Background, Caller, Service
 from portal.api.errors import ApiProblem, documented, refusal
 from portal.api.schemas import (
@@ -37,12 +37,17 @@ from portal.api.schemas import (
     TestOut,
 )
 from portal.auth.access import authorize
+from portal.catalog.preview import preview as catalog_preview
 from portal.creation import defaults as spec_defaults
 from portal.creation import flow as creation
+from portal.creation import lifecycle
 from portal.creation.spec import ProductSpec
 from portal.errors import InvalidInput
-from portal.lineage.selector import neighbourhood
-from portal.observability import quality
+from portal.lineage.graph import neighbourhood
+from portal.observability.drift import drift_events
+from portal.observability.freshness import freshness
+from portal.observability.history import latest_profile
+from portal.observability.profile import primary_key
 from portal.service import CatalogQuery, NotFound, PortalService, ProductDetail
 from portal.settings import Settings
 from portal.warehouse import BadRequest, Filter
@@ -250,7 +255,7 @@ def edit_product(
             409, f"{row.name} is written by hand in the dbt project; change it there, not through the API."
         )
     try:
-        current = creation.spec_of(service, row.name)
+        current = lifecycle.spec_of(service, row.name)
     except FileNotFoundError as exc:
         raise ApiProblem(
             409,
@@ -266,7 +271,7 @@ def deprecate_product(id: str, service: Service, caller: Caller) -> ProductOut:
     """Deprecate (never destroy): consumers keep reading it while they move off it."""
     row = _product_row(service, id)
     authorize(caller, "deprecate", row)
-    creation.deprecate(service, row.name, caller)
+    lifecycle.deprecate(service, row.name, caller)
     return _product_out(service, row.name)
 
 
@@ -285,8 +290,8 @@ def run_product(
     node = service.resolve(id)
     authorize(caller, "run", row)
     submission = background.refresh(node.name, caller).wait(START_WAIT_S)
-    service.record_audit(
-        caller, "product.refresh_requested", "data_product", node.name, {"run_id": submission.run_id}
+    audit.record_event(
+        service, caller, "product.refresh_requested", "data_product", node.name, {"run_id": submission.run_id}
     )
     # 202 even when it already finished: a refresh creates no resource.
     return _answer(service, submission, response, done_status=202)
@@ -379,8 +384,14 @@ def query_product(
         raise BadRequest(f"limit must be at least 1 (got {limit}).")
     chosen = [c.strip() for text in columns for c in text.split(",") if c.strip()]
     # The service records the read as a usage event (who, product, rows, duration) of the API face.
-    preview = service.preview(
-        id, identity=caller, columns=chosen or None, filters=_filters(filter), limit=limit, face="api"
+    preview = catalog_preview(
+        service,
+        id,
+        identity=caller,
+        columns=chosen or None,
+        filters=_filters(filter),
+        limit=limit,
+        face="api",
     )
     name = service.resolve(id).name
     headers = {"X-Total-Rows": str(preview.total_rows), "X-Truncated": str(preview.truncated).lower()}
@@ -433,13 +444,13 @@ def product_quality(id: str, service: Service, caller: Caller) -> QualityOut:
     """Latest test results, freshness, the latest profile and open drift."""
     authorize(caller, "read")
     detail = _detail(service, id)
-    profile = quality.latest_profile(service, id)
-    drift = quality.drift_events(service, id, open_only=True, limit=50)
+    profile = latest_profile(service, id)
+    drift = drift_events(service, id, open_only=True, limit=50)
     return QualityOut(
         name=detail.entry.name,
         health=ProductOut.from_entry(detail.entry).health,  # type: ignore[arg-type]
         tests=[TestOut.from_result(t) for t in detail.tests],
-        freshness=FreshnessOut.from_freshness(quality.freshness(service, id)),
+        freshness=FreshnessOut.from_freshness(freshness(service, id)),
         profile=ProfileOut.from_profile(profile) if profile is not None else None,
         open_drift=[
             DriftOut(
@@ -466,7 +477,7 @@ def product_schema(id: str, service: Service, caller: Caller) -> SchemaOut:
         relation_name=node.relation_name,
         materialization=node.materialized,
         contract_enforced=node.contract_enforced,
-        primary_key=list(quality.primary_key(service.artifacts().manifest, node)),
+        primary_key=list(primary_key(service.artifacts().manifest, node)),
         columns=[
             ColumnOut(name=c.name, type=c.type, description=c.description, tests=list(c.tests))
             for c in detail.columns

@@ -15,6 +15,9 @@ and writes is on the branch, and `main` is touched only by the merge.
 Nessie is spoken to through its REST API v2 (create branch, merge, delete). The result of a run is
 a `WapResult`: branch, the commit hashes (main before, branch head, main after) and the outcome,
 ready to store in a run record (`WapResult.as_record()`).
+
+`NessiePublisher` is the creation flow's publisher on Trino (the `Publisher` of
+portal/creation/publish/base.py): one product built on a run's branch and merged when it passed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +37,11 @@ from typing import Any
 import httpx
 import trino
 
+from portal.creation.publish.base import Audit, LineSink, Publisher, node_outcomes
 from portal.errors import Unavailable
 from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.settings import ROOT, Settings
-
-LineSink = Callable[[str], None]
+from portal.warehouse import Relation, WarehouseError, open_warehouse
 
 # Nessie's reference-name rule, and a stricter one for the names we make ourselves.
 _NESSIE_REF = re.compile(r"[A-Za-z](?:(?:(?![.][.])[A-Za-z0-9./_-])*[A-Za-z0-9_-])?")
@@ -349,6 +352,96 @@ def write_audit_publish(
 def branch_for(run_id: str) -> str:
     """The Nessie branch of a run."""
     return f"wap-{run_id.replace('_', '-')}"
+
+
+class NessiePublisher(Publisher):
+    """A run's Nessie branch as the staging area, and the merge into main as the publish."""
+
+    engine = "nessie"
+    # The Nessie branch isolates the build, so the model keeps its schema there and the directory
+    # is named apart (a path under wap_audit/ would put it in the audit schema).
+    audit_dir_name = "wap_branch"
+
+    def config(self) -> WapConfig:
+        """Nessie's URI and the main catalog's properties, from the file PORTAL_TRINO_CATALOG_PROPERTIES."""
+        return WapConfig.from_catalog_file(self.settings.trino_catalog_properties)
+
+    def unsupported(self) -> str | None:
+        try:
+            self.config()
+        except WapError as exc:
+            return (
+                f"Products are published on Trino through a Nessie branch, which needs the catalog's "
+                f"properties: {exc} Set PORTAL_TRINO_CATALOG_PROPERTIES to the Trino catalog file of "
+                f"`{self.settings.trino_catalog}`."
+            )
+        return None
+
+    def catalogs(self) -> tuple[str, ...]:
+        # On Trino the Iceberg catalog is configured.
+        return (self.settings.trino_catalog,)
+
+    def pending_record(self, wap_id: str) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "branch": branch_for(wap_id),
+            "outcome": "running",
+            "published": False,
+        }
+
+    def audit(
+        self,
+        name: str,
+        *,
+        materialization: str,
+        wap_id: str,
+        audit_dir: Path,
+        say: LineSink,
+        stage: LineSink,
+    ) -> Audit:
+        """Build `name` and its tests on a Nessie branch; merge the branch into main if all passed.
+
+        `audit_dir` comes from `prepare_audit`; the caller holds the project's dbt lock. The record
+        holds the branch, main's hash before, the branch's head, main's hash after and the outcome."""
+        settings = self.settings
+        config = self.config()
+        branch = branch_for(wap_id)
+        stage(
+            f"Building {name} and its tests on the Nessie branch `{branch}` (cut from `{config.main_branch}`) …"
+        )
+        result = write_audit_publish(
+            settings,
+            config,
+            [name],
+            run_id=wap_id,
+            dbt_target=settings.dbt_target,
+            target_dir=audit_dir,
+            on_line=say,
+            lock=False,
+        )
+        record = {"engine": self.engine, **result.as_record(), "published": result.merged}
+        outcomes = node_outcomes(audit_dir, name)
+        build = result.dbt or DbtResult(
+            argv=[], returncode=-1, log=result.message, elapsed_s=result.elapsed_s
+        )
+        if result.outcome == FAILED:
+            self._passed(build, outcomes, stage)  # says which nodes failed
+            return Audit(build, outcomes, published=False, record=record)
+        if not result.merged:
+            # Nessie or Trino failed around a build (conflict, unreachable): not the product's fault.
+            stage(f"Publishing failed: {result.message}")
+            return Audit(build, outcomes, published=False, error=result.message, record=record)
+        stage(result.message)
+        relation = Relation(settings.trino_catalog, settings.gold_schema, name)
+        try:
+            row_count: int | None = open_warehouse(settings).count(relation)
+        except WarehouseError as exc:  # published all the same; the count is only informative
+            stage(f"Published, but counting its rows failed: {exc}")
+            row_count = None
+        return Audit(build, outcomes, published=True, row_count=row_count, record=record)
+
+    def drop_audit(self, name: str) -> None:
+        """Nothing to remove: every audit deletes its branch and its catalog at the end."""
 
 
 def create_catalog_sql(catalog: str, properties: Mapping[str, str], branch: str) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from portal.creation import flow as creation
+from portal.creation.lifecycle import Refused, deprecate, discard, orphans, spec_of
 from portal.creation.spec import (
     MATERIALIZATIONS,
     NAME_RE,
@@ -34,7 +35,7 @@ identity = current_identity()
 editing = st.query_params.get("edit")
 st.title(f"Edit {editing}" if editing else "Create a data product")
 
-leftovers = attempt(lambda: creation.orphans(service)) or []
+leftovers = attempt(lambda: orphans(service)) or []
 if leftovers:
     st.warning(
         "**An interrupted creation left files behind.** Discard the product or create it again:\n"
@@ -62,7 +63,7 @@ def _load_for_edit(name: str) -> None:
     """Fill the form from the product's files, once per product opened."""
     if st.session_state.get("create_loaded") == name:
         return
-    loaded = attempt(lambda: creation.spec_of(service, name))
+    loaded = attempt(lambda: spec_of(service, name))
     if loaded is None:
         return
     st.session_state.update(
@@ -169,7 +170,7 @@ def lifecycle(action: Callable[[], Any]) -> bool:
     def guarded() -> bool:
         try:
             action()
-        except creation.Refused as refusal:
+        except Refused as refusal:
             show_problems(refusal.problems, "")
             return False
         return True
@@ -254,7 +255,7 @@ def show_result(result: creation.CreationResult) -> None:
     if (
         result.status == "failed"
         and st.button("Discard", key="create_discard", icon=":material/delete:")
-        and lifecycle(lambda: creation.discard(service, result.name, identity))
+        and lifecycle(lambda: discard(service, result.name, identity))
     ):
         st.session_state.pop("create_result", None)
         st.success(f"Discarded {result.name}: its files are removed and the name is free again.")
@@ -277,7 +278,7 @@ submitted = submit_col.button(
 if (
     editing
     and deprecate_col.button("Deprecate", key="create_deprecate", icon=":material/archive:")
-    and lifecycle(lambda: creation.deprecate(service, editing, identity))
+    and lifecycle(lambda: deprecate(service, editing, identity))
 ):
     st.success(f"{editing} is deprecated. Its table stays for its consumers.")
 

@@ -7,17 +7,15 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from portal.observability import quality, refresh, usage
+from portal.observability import refresh, usage
+from portal.observability.drift import drift_events
+from portal.observability.freshness import describe_age
+from portal.observability.health import HEALTH_LEVELS, health_overview
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, get_service
-from portal.ui.components.observability import (
-    FRESHNESS_ICON,
-    period_picker,
-    render_consumers,
-    render_drift_table,
-    run_refresh,
-    show_chart,
-)
+from portal.ui.components.observability_shared import FRESHNESS_ICON, render_drift_table, show_chart
+from portal.ui.components.runs_tab import run_refresh
+from portal.ui.components.usage_tab import period_picker, render_consumers
 
 LEVEL_ICON = {"failing": "✖", "stale": "✖", "warning": "▲", "unknown": "○", "healthy": "●"}
 
@@ -26,7 +24,7 @@ service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
     st.stop()
 
-overview = attempt(lambda: quality.health_overview(service))
+overview = attempt(lambda: health_overview(service))
 if overview is None:
     st.stop()
 if not overview:
@@ -35,7 +33,7 @@ if not overview:
 
 levels = [h.level for h in overview]
 facts = st.columns(5)
-for column, level in zip(facts, quality.HEALTH_LEVELS, strict=True):
+for column, level in zip(facts, HEALTH_LEVELS, strict=True):
     column.metric(f"{LEVEL_ICON[level]} {level}", levels.count(level))
 
 due = attempt(lambda: [c for c in refresh.due_checks(service) if c.due]) or []
@@ -56,7 +54,7 @@ frame = pd.DataFrame(
         "health": [f"{LEVEL_ICON[h.level]} {h.level}" for h in overview],
         "product": [h.name for h in overview],
         "freshness": [f"{FRESHNESS_ICON[h.freshness.state]} {h.freshness.state}" for h in overview],
-        "age": [quality.describe_age(h.freshness.age) for h in overview],
+        "age": [describe_age(h.freshness.age) for h in overview],
         "promised": [h.update_frequency or "on demand" for h in overview],
         "last run": [f"{h.build_status or 'never'} · {ago(h.last_run_at)}" for h in overview],
         "run (s)": [h.last_run_elapsed_s for h in overview],
@@ -81,7 +79,7 @@ chosen = event.selection.rows if event else []
 if chosen:
     st.switch_page("app_pages/product.py", query_params={"id": overview[chosen[0]].name})
 
-drift = attempt(lambda: quality.drift_events(service, open_only=True, limit=50)) or []
+drift = attempt(lambda: drift_events(service, open_only=True, limit=50)) or []
 if drift:
     st.subheader("Open drift events")
     render_drift_table(drift, "health_drift", with_product=True)

@@ -9,8 +9,10 @@ from portal.service import CatalogQuery
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.lineage_view import render_lineage
-from portal.ui.components.observability import render_quality_tab, render_runs_tab, render_usage_tab
 from portal.ui.components.preview import render_preview
+from portal.ui.components.quality_tab import render_quality_tab
+from portal.ui.components.runs_tab import render_runs_tab
+from portal.ui.components.usage_tab import render_usage_tab
 
 service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:

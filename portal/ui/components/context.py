@@ -13,9 +13,10 @@ from typing import TypeVar
 
 import streamlit as st
 
+from portal.auth.identity import Identity
 from portal.errors import Kind, PortalError
 from portal.project.artifacts import ArtifactError
-from portal.service import Identity, PortalService, ProductDetail
+from portal.service import PortalService, ProductDetail
 from portal.settings import SettingError, Settings
 from portal.warehouse import WarehouseUnavailable
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from portal.lineage.errors import LineageError
+from portal.lineage.graph import neighbourhood, require_node
 from portal.lineage.layout import layered_layout
-from portal.lineage.selector import LineageError, neighbourhood, require_node
 from portal.service import PortalService
 from portal.ui.components.context import attempt, show_error
 from portal.ui.components.lineage_figure import edges_csv, lineage_figure

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from portal.catalog.preview import preview as catalog_preview
 from portal.service import PortalService, ProductDetail
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.warehouse import FILTER_OPS, Filter
@@ -54,8 +55,13 @@ def render_preview(service: PortalService, product: str | ProductDetail, prefix:
             if column:
                 filters.append(Filter(column, operator, text))
     preview = attempt(
-        lambda: service.preview(
-            key, identity=current_identity(), columns=columns or None, filters=filters, limit=int(limit)
+        lambda: catalog_preview(
+            service,
+            key,
+            identity=current_identity(),
+            columns=columns or None,
+            filters=filters,
+            limit=int(limit),
         )
     )
     if preview is None:

@@ -1,0 +1,1 @@
+"""The catalog as people use it: finding products and reading their data (preview)."""

@@ -1,0 +1,58 @@
+"""What the Health page and the product page's Quality, Runs and Usage tabs share: the freshness
+marks, the run status colours, the chart size, and the drift table.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from portal.observability.drift import DriftRecord
+
+FRESHNESS_COLOR = {"fresh": "green", "late": "orange", "stale": "red", "unknown": "gray"}
+FRESHNESS_ICON = {"fresh": "●", "late": "▲", "stale": "✖", "unknown": "○"}
+STATUS_COLORS = {
+    "success": "#2e7d32",
+    "partial": "#ef6c00",
+    "error": "#c62828",
+    "running": "#1565c0",
+    "queued": "#757575",
+}
+
+
+def freshness_label(state: str) -> str:
+    """Markdown: a coloured mark and the word, like the catalog's health badge."""
+    return f":{FRESHNESS_COLOR[state]}[{FRESHNESS_ICON[state]} {state}]"
+
+
+def show_chart(figure: go.Figure, key: str) -> None:
+    """Every chart of the observability views at one size and margin."""
+    figure.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=300)
+    st.plotly_chart(figure, key=key)
+
+
+def render_drift_table(drift: list[DriftRecord], key: str, *, with_product: bool = False) -> None:
+    frame = pd.DataFrame(
+        {
+            "product": [d.product for d in drift],
+            "detected": [d.detected_at for d in drift],
+            "kind": [d.kind for d in drift],
+            "column": [d.column or "" for d in drift],
+            "what changed": [d.description for d in drift],
+            "state": [f"acknowledged by {d.acknowledged_by}" if d.acknowledged else "open" for d in drift],
+        }
+    )
+    if not with_product:
+        frame = frame.drop(columns="product")
+    st.dataframe(frame, hide_index=True, width="stretch", key=key)
+
+
+__all__ = [
+    "FRESHNESS_COLOR",
+    "FRESHNESS_ICON",
+    "STATUS_COLORS",
+    "freshness_label",
+    "render_drift_table",
+    "show_chart",
+]

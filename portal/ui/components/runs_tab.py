@@ -1,0 +1,165 @@
+"""The product page's Runs tab: run history with durations, per-model timings and dbt logs, and
+refreshing products with a progress bar (the Health page refreshes every due product with it).
+
+Every number comes from portal.observability.refresh; this module only draws.
+Widget keys carry the product's name, so two products' tabs never share state.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from portal.observability import refresh
+from portal.service import PortalService, ProductDetail
+from portal.ui.components.badges import ago
+from portal.ui.components.context import attempt, current_identity, product_detail
+from portal.ui.components.observability_shared import STATUS_COLORS, show_chart
+from portal.ui.components.publish import render_publish
+
+
+def run_refresh(service: PortalService, names: list[str] | None) -> None:
+    """Refresh `names` (or every due product when None) inside st.status, with a progress bar."""
+    label = f"Refreshing {', '.join(names)} …" if names else "Refreshing every due product …"
+    with st.status(label, expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+
+        def show(progress: refresh.Progress) -> None:
+            bar.progress(progress.fraction, text=refresh.describe_progress(progress))
+
+        def work() -> list[refresh.RefreshResult]:
+            user = current_identity().user
+            if names is None:
+                return refresh.refresh_due(service, triggered_by=user, on_progress=show).results
+            return [
+                refresh.refresh_one(service, n, triggered_by=user, wait=False, on_progress=show)
+                for n in names
+            ]
+
+        try:
+            results = work()
+        except (refresh.RefreshBusy, refresh.NotRefreshable) as exc:
+            status.update(label=str(exc), state="error")
+            return
+        for result in results:
+            (st.success if result.ok else st.error)(f"{result.product}: {result.status}. {result.message}")
+        failed = [r for r in results if not r.ok]
+        state = "error" if failed else "complete"
+        done = f"Refreshed {len(results)} product(s)" if results else "Nothing was due"
+        status.update(
+            label=done + (f", {len(failed)} failed" if failed else ""), state=state, expanded=bool(failed)
+        )
+
+
+def render_runs_tab(service: PortalService, product: str | ProductDetail) -> None:
+    """Run history with durations, each run's per-model timings and dbt log, and a refresh button."""
+    detail = product_detail(service, product)
+    if detail is None:
+        return
+    key = detail.node.unique_id
+    name = detail.entry.name
+    prefix = f"runs_{name}"
+    refreshable = detail.entry.status not in refresh.UNPUBLISHED_STATUSES
+    if st.button(
+        "Refresh now",
+        key=f"{prefix}_refresh",
+        icon=":material/refresh:",
+        disabled=not refreshable,
+        help=f"dbt build --select +{name}, then profile it."
+        if refreshable
+        else f"{name} is {detail.entry.status}: resubmit it on the Create page; only a passing audit publishes it.",
+    ):
+        attempt(lambda: run_refresh(service, [name]))
+
+    runs = attempt(lambda: refresh.run_history(service, key)) or []
+    if not runs:
+        st.info("No runs of this product are recorded yet. Press **Refresh now** to build it.")
+        return
+    frame = pd.DataFrame(
+        {
+            "run": [r.id for r in runs],
+            "started": [r.started_at for r in runs],
+            "status": [r.status for r in runs],
+            "duration (s)": [r.elapsed_s for r in runs],
+            "models": [r.models for r in runs],
+            "tests": [r.tests for r in runs],
+            "failed": [r.failed for r in runs],
+            "selector": [r.selector or "(everything)" for r in runs],
+            "by": [r.triggered_by for r in runs],
+        }
+    )
+    if any(r.publish for r in runs):  # creation runs: where they were audited and what became of them
+        frame["write-audit-publish"] = [r.publish.summary() if r.publish else "" for r in runs]
+    figure = px.bar(
+        frame.sort_values("started"),
+        x="started",
+        y="duration (s)",
+        color="status",
+        color_discrete_map=STATUS_COLORS,
+        hover_data=["run", "selector", "by"],
+        title="Run durations",
+    )
+    show_chart(figure, f"{prefix}_chart")
+    st.dataframe(frame, hide_index=True, width="stretch", key=f"{prefix}_table")
+
+    chosen = st.selectbox(
+        "Run",
+        [r.id for r in runs],
+        format_func=lambda i: next(f"#{r.id} · {r.status} · {ago(r.started_at)}" for r in runs if r.id == i),
+        key=f"{prefix}_pick",
+    )
+    if chosen is None:
+        return
+    record = next(r.publish for r in runs if r.id == chosen)
+    if record is not None:
+        render_publish(record, f"{prefix}_publish")
+    timings = attempt(lambda: refresh.run_timings(service, int(chosen))) or []
+    if timings:
+        render_timings(timings, f"{prefix}_timings")
+    else:
+        st.caption("dbt reported no node results for this run.")
+    text = attempt(lambda: refresh.run_log(service, int(chosen)))
+    with st.expander("dbt log"):
+        st.code(
+            text or "No log: this run was read from run_results.json, not started by the portal.",
+            language="log",
+        )
+
+
+def render_timings(timings: list[refresh.NodeTiming], key: str, *, limit: int = 15) -> None:
+    slowest = timings[:limit]
+    frame = pd.DataFrame(
+        {
+            "node": [t.name for t in slowest],
+            "type": [t.resource_type for t in slowest],
+            "seconds": [t.execution_time for t in slowest],
+            "status": [t.status for t in slowest],
+        }
+    )
+    figure = px.bar(
+        frame.iloc[::-1],
+        x="seconds",
+        y="node",
+        color="type",
+        orientation="h",
+        title=f"Slowest {len(slowest)} nodes",
+    )
+    show_chart(figure, f"{key}_chart")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "node": [t.name for t in timings],
+                "type": [t.resource_type for t in timings],
+                "status": [t.status for t in timings],
+                "seconds": [t.execution_time for t in timings],
+                "message": [t.message or "" for t in timings],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key=f"{key}_table",
+    )
+
+
+__all__ = ["render_runs_tab", "render_timings", "run_refresh"]
