@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from portal import creation  # noqa: E402
+from portal.creation import flow as creation  # noqa: E402
 from portal.auth.identity import Identity  # noqa: E402
 from portal.creation.spec import ProductSpec  # noqa: E402
 from portal.demo.build import build_demo  # noqa: E402
