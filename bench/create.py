@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from portal.creation import flow as creation  # noqa: E402
 from portal.auth.identity import Identity  # noqa: E402
+from portal.creation import flow as creation  # noqa: E402
 from portal.creation.spec import ProductSpec  # noqa: E402
 from portal.demo.build import build_demo  # noqa: E402
 from portal.project.dbt_runner import run_dbt  # noqa: E402

@@ -9,7 +9,7 @@ returns, so they can never disagree.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -192,6 +192,7 @@ class PortalService:
         """The newest result of every node, in one query (runs' ids grow with time)."""
         newest = (
             sa.select(NodeResult.unique_id, sa.func.max(NodeResult.run_id).label("run_id"))
+            .where(_counts_as_build(session))
             .group_by(NodeResult.unique_id)
             .subquery()
         )
@@ -429,6 +430,40 @@ class PortalService:
             runs = list(session.scalars(sa.select(Run).order_by(Run.id.desc()).limit(limit)))
             session.expunge_all()
             return runs
+
+
+def unpublished_runs(session: Session) -> list[int]:
+    """Creation runs whose audit did not publish (failed, or still building): they built the
+    model in the audit schema or on a Nessie branch, not where consumers read it, so their model
+    results are not the product's build. Their test results still are the product's news."""
+    rows = session.execute(sa.select(Run.id, Run.details).where(Run.product_id.is_not(None)))
+    return [
+        int(run_id)
+        for run_id, details in rows.tuples()
+        if isinstance(details, dict)
+        and isinstance(details.get("wap"), dict)
+        and not details["wap"].get("published")
+    ]
+
+
+def _counts_as_build(session: Session) -> Any:
+    """The node results that tell what consumers read: all tests', and models' of published runs."""
+    return sa.or_(
+        NodeResult.resource_type.in_(("test", "unit_test")),
+        NodeResult.run_id.not_in(unpublished_runs(session)),
+    )
+
+
+def last_successes(session: Session, unique_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each node last built successfully where consumers read it (UTC)."""
+    rows = session.execute(
+        sa.select(NodeResult.unique_id, sa.func.max(NodeResult.completed_at))
+        .where(
+            NodeResult.unique_id.in_(unique_ids), NodeResult.status == "success", _counts_as_build(session)
+        )
+        .group_by(NodeResult.unique_id)
+    )
+    return {uid: moment for uid, moment in rows if moment is not None}
 
 
 def _sort_key(sort: str) -> Any:

@@ -8,17 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from catalog_db.models import NodeResult
 from portal.observability.history import latest_profiles, profile_history
 from portal.observability.profile import Profile, SourceAge, as_utc
-
-if TYPE_CHECKING:  # the service may import this module for its catalog's health badges
-    from portal.service import PortalService
-
+from portal.service import PortalService, last_successes
 
 # --- the freshness rules -------------------------------------------------------------------
 
@@ -165,12 +158,7 @@ def _source_freshness(source: SourceAge, now: datetime) -> SourceFreshness:
 
 def _last_successes(service: PortalService, unique_ids: Sequence[str]) -> dict[str, datetime]:
     with service.sessions() as session:
-        rows = session.execute(
-            sa.select(NodeResult.unique_id, sa.func.max(NodeResult.completed_at))
-            .where(NodeResult.unique_id.in_(unique_ids), NodeResult.status == "success")
-            .group_by(NodeResult.unique_id)
-        )
-        return {uid: moment for uid, moment in rows if moment is not None}
+        return last_successes(session, unique_ids)
 
 
 def _freshness_of(

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -39,10 +39,8 @@ from portal.observability.profile import as_utc
 from portal.project.artifacts import ArtifactError, RunResults, find_artifact, load_run_results
 from portal.project.dbt_runner import DbtResult, lock_path, run_dbt
 from portal.project.sync import run_status
+from portal.service import PortalService, last_successes
 from portal.settings import Settings
-
-if TYPE_CHECKING:
-    from portal.service import PortalService
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +100,8 @@ def due_checks(service: PortalService, *, now: datetime | None = None) -> list[D
     now = now or datetime.now(UTC)
     entries = [e for e in service.catalog() if e.status in REFRESHED_STATUSES]
     with service.sessions() as session:
-        rows = session.execute(
-            sa.select(NodeResult.unique_id, sa.func.max(NodeResult.completed_at))
-            .where(NodeResult.unique_id.in_([e.unique_id for e in entries]), NodeResult.status == "success")
-            .group_by(NodeResult.unique_id)
-        )
-        last = {uid: as_utc(moment) for uid, moment in rows}
+        built = last_successes(session, [e.unique_id for e in entries])
+    last = {uid: as_utc(moment) for uid, moment in built.items()}
     checks = []
     for entry in entries:
         success = last.get(entry.unique_id)

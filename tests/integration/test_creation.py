@@ -27,6 +27,8 @@ from portal.creation.lifecycle import Refused, deprecate, discard, spec_of
 from portal.creation.scaffold import product_paths
 from portal.creation.spec import ProductSpec
 from portal.observability import refresh
+from portal.observability.freshness import freshness
+from portal.observability.health import health_overview
 from portal.project.artifacts import find_artifact, load_run_results
 from portal.project.dbt_runner import project_lock, run_dbt
 from portal.service import CatalogQuery, PortalService
@@ -224,6 +226,12 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
     # the catalog shows it as failed, with the failing test
     entry = next(e for e in service.catalog() if e.name == "dp_customer_lines")
     assert entry.status == "failed" and entry.health.level == "failing"
+    # its audit build went to the audit schema: never "built" or "refreshed" where consumers read,
+    # and not fresh (the bug: "Last build success · Refreshed just now" next to its failing test)
+    assert entry.health.build_status is None and entry.health.last_refreshed is None
+    assert freshness(service, "dp_customer_lines").state == "unknown"
+    overview = {h.name: h for h in health_overview(service)}["dp_customer_lines"]
+    assert overview.level == "failing" and overview.build_status is None
     assert [e.action for e in audit_events(service, "dp_customer_lines")][-1] == "product.build_failed"
     # its files stay, pinned to the audit schema: a full dbt build keeps it out of gold
     sql = lifecycle.models_dir(service.settings).joinpath("dp_customer_lines.sql").read_text()
