@@ -156,11 +156,6 @@ def _source_freshness(source: SourceAge, now: datetime) -> SourceFreshness:
 # --- freshness of stored profiles: the service functions -----------------------------------
 
 
-def _last_successes(service: PortalService, unique_ids: Sequence[str]) -> dict[str, datetime]:
-    with service.sessions() as session:
-        return last_successes(session, unique_ids)
-
-
 def _freshness_of(
     service: PortalService,
     update_frequency: str | None,
@@ -209,7 +204,8 @@ def freshness_for(
     """
     now = now or datetime.now(UTC)
     profiles = latest_profiles(service, [name for name, _, _ in products], measured_only=True)
-    successes = _last_successes(service, [uid for _, uid, _ in products])
+    with service.sessions() as session:
+        successes = last_successes(session, [uid for _, uid, _ in products])
     return {
         name: _freshness_of(service, frequency, profiles.get(name), successes.get(uid), now)
         for name, uid, frequency in products

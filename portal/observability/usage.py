@@ -8,7 +8,6 @@ in the catalog database (SQLite or PostgreSQL), so the pages stay quick with mil
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,8 +19,6 @@ from catalog_db.models import UsageEvent
 
 if TYPE_CHECKING:
     from portal.service import PortalService
-
-log = logging.getLogger(__name__)
 
 
 def _since(days: int, now: datetime | None) -> datetime:
