@@ -36,9 +36,16 @@ from portal.errors import Busy, Conflict
 from portal.observability.freshness import FREQUENCY_PERIODS, describe_age, frequency_period
 from portal.observability.history import profile_product
 from portal.observability.profile import as_utc
-from portal.project.artifacts import ArtifactError, RunResults, find_artifact, load_run_results
+from portal.project.artifacts import (
+    ArtifactError,
+    Artifacts,
+    RunResults,
+    find_artifact,
+    load_manifest,
+    load_run_results,
+)
 from portal.project.dbt_runner import DbtResult, lock_path, run_dbt
-from portal.project.sync import run_status
+from portal.project.sync import run_status, sync
 from portal.service import PortalService, last_successes
 from portal.settings import Settings
 
@@ -411,6 +418,19 @@ def _finish_run(
                 run = synced
             else:
                 run.invocation_id = results.invocation_id
+            # The node results land in the transaction that marks the run finished: whoever
+            # sees it finished (an API client polling it) sees what it built.
+            manifest_path = find_artifact(settings.target_dir, "manifest")
+            try:
+                manifest = load_manifest(manifest_path) if manifest_path is not None else None
+            except ArtifactError:
+                manifest = None  # the reload below reports it; the run is closed all the same
+            if manifest is not None:
+                sync(
+                    session,
+                    Artifacts(manifest, results, None),
+                    data_products_path=settings.data_products_path,
+                )
         run.status = status
         run.finished_at = datetime.now(UTC)
         run.elapsed_s = result.elapsed_s if result else 0.0
@@ -423,7 +443,7 @@ def _finish_run(
         session.flush()
         run_id = run.id
     if results is not None:
-        service.reload()  # syncs run_results.json: the node results land on this run
+        service.reload()  # the new manifest and results for everyone reading the service
     return run_id, status, message
 
 
