@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from portal.service import CatalogQuery, PortalService
+from portal.catalog.browse import CatalogQuery, browse
+from portal.service import PortalService
 from portal.settings import ROOT, Settings
 
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "spellbook_dex"
@@ -40,9 +41,9 @@ def main(repeat: int = 3) -> None:
                 {"PORTAL_DBT_TARGET_DIR": str(FIXTURE), "PORTAL_CATALOG_DB_URL": f"sqlite:///{scratch}/c.db"}
             )
             service = PortalService(settings)
-            loads.append(timed(partial(service.catalog, CatalogQuery(include_all_models=True))))
+            loads.append(timed(partial(browse, service, CatalogQuery(include_all_models=True))))
             query = CatalogQuery(text="dex_trades", include_all_models=True)
-            searches.append(timed(partial(service.catalog, query)))
+            searches.append(timed(partial(browse, service, query)))
     load = statistics.median(loads)
     print(f"bare json.load of the manifest: {baseline:.2f} s")
     print(

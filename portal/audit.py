@@ -5,38 +5,64 @@ transaction where it has one, so the event and the change commit together or not
 read is recorded on its own and must never break the read it describes, so a failure to record
 it is logged and swallowed. The usage *analytics* over these rows are observability's
 (`portal/observability/usage.py`).
+
+This is the one module that constructs `AuditEvent` and `UsageEvent` rows
+(tests/unit/test_architecture.py checks it), so every event gets its timestamp, its empty detail
+and its fields the same way, and a change to what an event holds is made in one place. To be
+callable from everything that changes the catalog (the project sync, token management, the
+creation lifecycle, the faces), it sits low: just above `catalog_db`, below `project` and `auth`.
+It therefore imports neither `portal.service` nor `portal.auth`: an actor is a user name, and
+what it needs of the portal service or of an identity it states as the small protocols below,
+which `PortalService` and `Identity` meet as they are.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db.models import USAGE_FACES, AuditEvent, UsageEvent
-from portal.auth.identity import Identity
 from portal.errors import InvalidInput
-from portal.service import PortalService
 
 log = logging.getLogger(__name__)
 
 
+class HasSessions(Protocol):
+    """What the trails need of the portal service: its catalog database sessions."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+
+class Reader(Protocol):
+    """Who read: a `portal.auth.identity.Identity` (or a `Principal`) has these."""
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
 def add_event(
     session: Session,
-    identity: Identity,
+    actor: str,
     action: str,
     object_type: str,
     object_id: str,
     detail: dict[str, Any] | None = None,
+    *,
+    at: datetime | None = None,
 ) -> None:
-    """Record a change in the caller's transaction."""
+    """Record a change by the user `actor` in the caller's transaction, at `at` (default: now)."""
     session.add(
         AuditEvent(
-            at=datetime.now(UTC),
-            actor=identity.user,
+            at=at or datetime.now(UTC),
+            actor=actor,
             action=action,
             object_type=object_type,
             object_id=object_id,
@@ -46,8 +72,8 @@ def add_event(
 
 
 def record_event(
-    service: PortalService,
-    identity: Identity,
+    service: HasSessions,
+    actor: str,
     action: str,
     object_type: str,
     object_id: str,
@@ -55,12 +81,12 @@ def record_event(
 ) -> None:
     """Record a change in a transaction of its own (a request, not a row change)."""
     with service.sessions.begin() as session:
-        add_event(session, identity, action, object_type, object_id, detail)
+        add_event(session, actor, action, object_type, object_id, detail)
 
 
 def record_read(
-    service: PortalService,
-    identity: Identity,
+    service: HasSessions,
+    identity: Reader,
     product: str,
     *,
     face: str,

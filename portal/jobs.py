@@ -13,7 +13,6 @@ database the moment they report progress (a stage line, a progress callback); a 
 product newer than the submission is this submission's own, because the name is claimed by the
 creation and refreshes are serialised by the refresh lock.
 
-Also here: what the API shows of runs and registrations, which the service has no call for.
 This module imports no web framework (DESIGN principle 1).
 """
 
@@ -23,7 +22,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,14 +29,11 @@ import sqlalchemy as sa
 from catalog_db.models import DataProduct, Run
 from portal.auth.identity import Identity
 from portal.creation import flow as creation
-from portal.creation.publish.base import PublishRecord
 from portal.creation.spec import ProductSpec
 from portal.observability import refresh
-from portal.service import NotFound, PortalService
+from portal.service import PortalService
 
 log = logging.getLogger(__name__)
-
-LOG_TAIL_LINES = 60
 
 
 @dataclass
@@ -182,95 +177,3 @@ class Jobs:
             found = session.scalar(query)
         if found is not None:
             submission.started(found)
-
-
-# --- what the API shows of registrations and runs ------------------------------------------
-
-
-def registration(service: PortalService, key: str) -> DataProduct | None:
-    """The catalog database's row of a data product, by name or dbt unique id (None if unregistered)."""
-    with service.sessions() as session:
-        return session.scalar(
-            sa.select(DataProduct).where(
-                sa.or_(DataProduct.name == key, DataProduct.unique_id == key), DataProduct.status != "removed"
-            )
-        )
-
-
-@dataclass(frozen=True)
-class RunDetail:
-    id: int
-    status: str
-    command: str
-    selector: str | None
-    target: str | None
-    triggered_by: str
-    product: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    elapsed_s: float | None
-    invocation_id: str | None
-    nodes: list[refresh.NodeTiming]
-    log_tail: str
-    publish: PublishRecord | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status not in {"queued", "running"}
-
-
-def run_detail(service: PortalService, run_id: int, *, tail_lines: int = LOG_TAIL_LINES) -> RunDetail:
-    """A run with every node's timing (slowest first) and the end of its log; NotFound if unknown."""
-    with service.sessions() as session:
-        row = session.get(Run, run_id)
-        if row is None:
-            newest = session.scalar(sa.select(sa.func.max(Run.id)))
-            raise NotFound(f"There is no run {run_id}; the newest run is {newest or 'none yet'}.")
-        product = row.product.name if row.product is not None else None
-    return RunDetail(
-        id=row.id,
-        status=row.status,
-        command=row.command,
-        selector=row.selector,
-        target=row.target,
-        triggered_by=row.triggered_by,
-        product=product,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        elapsed_s=row.elapsed_s,
-        invocation_id=row.invocation_id,
-        nodes=refresh.run_timings(service, run_id),
-        log_tail="\n".join((row.log or "").splitlines()[-tail_lines:]),
-        publish=PublishRecord.from_details(row.details, status=row.status),
-    )
-
-
-def product_runs(service: PortalService, key: str, *, limit: int = 50) -> list[refresh.RunSummary]:
-    """A product's runs, newest first, also while it is being created (not yet in the manifest)."""
-    try:
-        return refresh.run_history(service, key, limit=limit)
-    except NotFound:
-        row = registration(service, key)
-        if row is None:
-            raise
-    with service.sessions() as session:
-        runs = session.scalars(
-            sa.select(Run).where(Run.product_id == row.id).order_by(Run.id.desc()).limit(limit)
-        ).all()
-    return [
-        refresh.RunSummary(
-            r.id,
-            r.started_at,
-            r.finished_at,
-            r.elapsed_s,
-            r.status,
-            r.command,
-            r.selector,
-            r.triggered_by,
-            0,
-            0,
-            0,
-            PublishRecord.from_details(r.details, status=r.status),
-        )
-        for r in runs
-    ]

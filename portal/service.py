@@ -1,15 +1,16 @@
-"""The service facade every face (Streamlit, API, CLI) calls: catalog, product details, preview.
+"""The service facade every feature starts from: settings, catalog database sessions, dbt's
+artifacts (synced), the catalog's entries, resolving a name, lineage, the warehouse.
 
 What a product *is* comes from dbt's artifacts (the manifest is re-read when it changes on
-disk and synced into the catalog database); what dbt does not hold (status, run history,
-row counts, audit) comes from the catalog database. The faces only format what this module
-returns, so they can never disagree.
+disk and synced into the catalog database); what dbt does not hold (lifecycle, run history,
+row counts, audit) comes from the catalog database. It imports no feature: browsing the
+catalog is `catalog/`, health is `observability/health.py`, creating is `creation/`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,46 +21,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog_db.models import DataProduct, NodeResult, Run
 from catalog_db.session import open_catalog
 from portal.auth.identity import Identity
-from portal.errors import InvalidInput, NotFound
+from portal.errors import NotFound
 from portal.lineage.columns import ColumnLineage, ColumnTracer
 from portal.lineage.graph import Lineage
 from portal.project.artifacts import ArtifactError, Artifacts, Node, find_artifact, load_artifacts
+from portal.project.statuses import BUILT_IN
 from portal.project.sync import SyncReport, is_data_product, sync
 from portal.settings import Settings
 from portal.warehouse import Relation, Warehouse, WarehouseError, open_warehouse
 
-OK_STATUSES = {"success", "pass"}
-FAILED_STATUSES = {"error", "fail", "runtime error"}
-SORTS = ("name", "health", "last refreshed", "row count", "owner", "type")
-
-
-@dataclass(frozen=True)
-class Health:
-    build_status: str | None = None
-    tests_passed: int = 0
-    tests_failed: int = 0
-    tests_warned: int = 0
-    last_refreshed: datetime | None = None
-    row_count: int | None = None
-
-    @property
-    def level(self) -> str:
-        """failing, warning, healthy or unknown: the badge colour in the catalog."""
-        if self.build_status in FAILED_STATUSES or self.tests_failed:
-            return "failing"
-        if self.tests_warned:
-            return "warning"
-        if self.build_status in OK_STATUSES:
-            return "healthy"
-        return "unknown"
-
-    @property
-    def rank(self) -> int:
-        return {"failing": 0, "warning": 1, "unknown": 2, "healthy": 3}[self.level]
-
 
 @dataclass(frozen=True)
 class CatalogEntry:
+    """A model as the catalog lists it: the manifest's node and, for a data product, its
+    registration in the catalog database. Static between builds, so it is cached; health,
+    which changes with the clock, is judged per request (`observability/health.py`)."""
+
     unique_id: str
     name: str
     resource_type: str
@@ -70,60 +47,13 @@ class CatalogEntry:
     consumers: tuple[str, ...]
     update_frequency: str | None
     tags: tuple[str, ...]
-    status: str
+    lifecycle: str  # project/statuses.py: LIFECYCLE_STATES, or BUILT_IN for a plain model
     materialization: str | None
     relation_name: str | None
     column_names: tuple[str, ...]
-    health: Health
+    row_count: int | None
+    test_ids: tuple[str, ...] = field(repr=False, default=())
     search_text: str = field(repr=False, default="")
-
-
-@dataclass(frozen=True)
-class CatalogQuery:
-    text: str = ""
-    types: tuple[str, ...] = ()
-    owners: tuple[str, ...] = ()
-    frequencies: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    include_all_models: bool = False
-    sort: str = "name"
-    descending: bool = False
-
-
-@dataclass(frozen=True)
-class ColumnDetail:
-    name: str
-    type: str | None
-    description: str
-    tests: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class TestResult:
-    unique_id: str
-    name: str
-    column_name: str | None
-    status: str | None
-    failures: int | None
-    message: str | None
-    executed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ProductDetail:
-    entry: CatalogEntry
-    node: Node
-    columns: list[ColumnDetail]
-    tests: list[TestResult]
-    group_owner: str | None
-
-    @property
-    def raw_sql(self) -> str:
-        return self.node.raw_code
-
-    @property
-    def compiled_sql(self) -> str | None:
-        return self.node.compiled_code
 
 
 def _as_list(value: Any) -> tuple[str, ...]:
@@ -187,52 +117,28 @@ class PortalService:
             self._stamp = None
         return self.artifacts()
 
-    # -- catalog -----------------------------------------------------------------------------
-    def _latest_results(self, session: Session) -> dict[str, NodeResult]:
-        """The newest result of every node, in one query (runs' ids grow with time)."""
-        newest = (
-            sa.select(NodeResult.unique_id, sa.func.max(NodeResult.run_id).label("run_id"))
-            .where(_counts_as_build(session))
-            .group_by(NodeResult.unique_id)
-            .subquery()
-        )
-        rows = session.scalars(
-            sa.select(NodeResult).join(
-                newest,
-                sa.and_(NodeResult.unique_id == newest.c.unique_id, NodeResult.run_id == newest.c.run_id),
+    # -- the catalog's entries ---------------------------------------------------------------
+    def latest_results(self) -> dict[str, NodeResult]:
+        """The newest result of every node where consumers read it, in one query (runs' ids grow
+        with time). Tests' results always count; models' only from published runs."""
+        with self.sessions() as session:
+            newest = (
+                sa.select(NodeResult.unique_id, sa.func.max(NodeResult.run_id).label("run_id"))
+                .where(_counts_as_build(session))
+                .group_by(NodeResult.unique_id)
+                .subquery()
             )
-        )
-        return {row.unique_id: row for row in rows}
-
-    def _health_of(
-        self, unique_id: str, latest: dict[str, NodeResult], tests: Iterable[Node], row: DataProduct | None
-    ) -> Health:
-        own = latest.get(unique_id)
-        passed = failed = warned = 0
-        for test in tests:
-            result = latest.get(test.unique_id)
-            if result is None:
-                continue
-            if result.status == "pass":
-                passed += 1
-            elif result.status == "warn":
-                warned += 1
-            elif result.status in FAILED_STATUSES:
-                failed += 1
-        refreshed = own.completed_at if own is not None and own.status in OK_STATUSES else None
-        return Health(
-            build_status=own.status if own is not None else None,
-            tests_passed=passed,
-            tests_failed=failed,
-            tests_warned=warned,
-            last_refreshed=refreshed,
-            row_count=row.row_count if row is not None else None,
-        )
+            rows = session.scalars(
+                sa.select(NodeResult).join(
+                    newest,
+                    sa.and_(NodeResult.unique_id == newest.c.unique_id, NodeResult.run_id == newest.c.run_id),
+                )
+            )
+            return {row.unique_id: row for row in rows}
 
     def _build_entries(self, artifacts: Artifacts) -> list[CatalogEntry]:
         manifest = artifacts.manifest
         with self.sessions() as session:
-            latest = self._latest_results(session)
             rows = {p.name: p for p in session.scalars(sa.select(DataProduct))}
         entries = []
         for node in manifest.nodes.values():
@@ -240,12 +146,12 @@ class PortalService:
                 continue
             product = is_data_product(node, self.settings.data_products_path)
             row = rows.get(node.name) if product else None
-            health = self._health_of(node.unique_id, latest, manifest.tests_of(node.unique_id), row)
-            entries.append(self._entry(node, product, row, health))
-        return entries
+            tests = tuple(t.unique_id for t in manifest.tests_of(node.unique_id))
+            entries.append(self._entry(node, product, row, tests))
+        return sorted(entries, key=lambda e: (e.name, e.unique_id))
 
     @staticmethod
-    def _entry(node: Node, product: bool, row: DataProduct | None, health: Health) -> CatalogEntry:
+    def _entry(node: Node, product: bool, row: DataProduct | None, tests: tuple[str, ...]) -> CatalogEntry:
         """A catalog row: the database's registration where there is one, else the manifest's meta."""
         meta = node.meta
         owner = row.owner if row else meta.get("owner")
@@ -263,43 +169,33 @@ class PortalService:
             consumers=_as_list(row.consumers if row else meta.get("consumers")),
             update_frequency=row.update_frequency if row else meta.get("update_frequency"),
             tags=tags,
-            status=row.status if row else "built-in",
+            lifecycle=row.status if row else BUILT_IN,
             materialization=node.materialized,
             relation_name=node.relation_name,
             column_names=tuple(node.columns),
-            health=health,
+            row_count=row.row_count if row is not None else None,
+            test_ids=tests,
             search_text=" ".join(searchable).lower(),
         )
 
-    def catalog(self, query: CatalogQuery = CatalogQuery()) -> list[CatalogEntry]:
+    def entries(self, *, include_all_models: bool = False) -> list[CatalogEntry]:
+        """The data products (and with `include_all_models` every model, seed and snapshot) by
+        name. Browsing them (search, filters, health) is `catalog/browse.py`'s."""
         self.artifacts()
-        words = query.text.lower().split()
-        found = [
-            e
-            for e in self._entries
-            if (query.include_all_models or e.is_data_product)
-            and all(w in e.search_text for w in words)
-            and (not query.types or e.data_product_type in query.types)
-            and (not query.owners or e.owner in query.owners)
-            and (not query.frequencies or e.update_frequency in query.frequencies)
-            and (not query.statuses or e.status in query.statuses or e.health.level in query.statuses)
-        ]
-        return sorted(found, key=_sort_key(query.sort), reverse=query.descending)
+        with self._lock:
+            return [e for e in self._entries if include_all_models or e.is_data_product]
 
-    def facets(self, include_all_models: bool = False) -> dict[str, list[str]]:
-        """The values the catalog's filters offer."""
-        self.artifacts()
-        entries = [e for e in self._entries if include_all_models or e.is_data_product]
-
-        def values(attr: str) -> list[str]:
-            return sorted({str(getattr(e, attr)) for e in entries if getattr(e, attr)})
-
-        return {
-            "types": values("data_product_type"),
-            "owners": values("owner"),
-            "frequencies": values("update_frequency"),
-            "statuses": sorted({e.status for e in entries} | {e.health.level for e in entries}),
-        }
+    def entry(self, key: str) -> CatalogEntry:
+        """The catalog entry of a model, by unique id or name; NotFound for sources, tests, ..."""
+        node = self.resolve(key)
+        found = next(
+            (e for e in self.entries(include_all_models=True) if e.unique_id == node.unique_id), None
+        )
+        if found is None:  # sources, exposures, tests: in the manifest but not in the catalog
+            raise NotFound(
+                f"{node.unique_id} is a {node.resource_type}, not a model; its details are on the Lineage page."
+            )
+        return found
 
     # -- lineage -----------------------------------------------------------------------------
     def lineage(self) -> Lineage:
@@ -308,8 +204,7 @@ class PortalService:
         with self._lock:
             if self._lineage is None:
                 lineage = Lineage(artifacts.manifest, data_products_path=self.settings.data_products_path)
-                with self.sessions() as session:
-                    latest = {uid: r.status for uid, r in self._latest_results(session).items()}
+                latest = {uid: r.status for uid, r in self.latest_results().items()}
                 for unique_id, data in lineage.graph.nodes(data=True):
                     data["status"] = latest.get(unique_id, data.get("status"))
                     for test in data["tests"]:
@@ -343,60 +238,6 @@ class PortalService:
         close = sorted(e.name for e in self._entries if key.lower() in e.name.lower())[:5]
         hint = f" Did you mean {', '.join(close)}?" if close else " Pick one from the catalog."
         raise NotFound(f"There is no data product or model called {key!r}.{hint}")
-
-    def product(self, key: str) -> ProductDetail:
-        node = self.resolve(key)
-        artifacts = self.artifacts()
-        entry = next((e for e in self._entries if e.unique_id == node.unique_id), None)
-        if entry is None:  # sources, exposures, tests: in the manifest but not in the catalog
-            raise NotFound(
-                f"{node.unique_id} is a {node.resource_type}, not a model; its details are on the Lineage page."
-            )
-        catalog_table = artifacts.catalog.get(node.unique_id) if artifacts.catalog else None
-        tests = artifacts.manifest.tests_of(node.unique_id)
-        with self.sessions() as session:
-            latest = self._latest_results(session)
-        results = []
-        for test in tests:
-            result = latest.get(test.unique_id)
-            assert test.test is not None
-            results.append(
-                TestResult(
-                    unique_id=test.unique_id,
-                    name=test.test.name,
-                    column_name=test.test.column_name,
-                    status=result.status if result else None,
-                    failures=result.failures if result else None,
-                    message=result.message if result else None,
-                    executed_at=result.completed_at if result else None,
-                )
-            )
-        names = list(node.columns)
-        if catalog_table is not None:
-            names += [
-                c for c in catalog_table.columns if c not in node.columns and c.lower() not in node.columns
-            ]
-        columns = []
-        for name in names:
-            declared = node.columns.get(name)
-            columns.append(
-                ColumnDetail(
-                    name=name,
-                    type=(catalog_table.column_type(name) if catalog_table else None)
-                    or (declared.data_type if declared else None),
-                    description=declared.description if declared else "",
-                    tests=tuple(
-                        t.name for t in results if t.column_name and t.column_name.lower() == name.lower()
-                    ),
-                )
-            )
-        groups = artifacts.manifest.raw.get("groups") or {}
-        group = groups.get(f"group.{node.package_name}.{node.group}") if node.group else None
-        group_owner = None
-        if group:
-            owner = group.get("owner") or {}
-            group_owner = owner.get("name") or owner.get("email")
-        return ProductDetail(entry=entry, node=node, columns=columns, tests=results, group_owner=group_owner)
 
     # -- data --------------------------------------------------------------------------------
     def warehouse(self, identity: Identity | None = None) -> Warehouse:
@@ -466,34 +307,9 @@ def last_successes(session: Session, unique_ids: Sequence[str]) -> dict[str, dat
     return {uid: moment for uid, moment in rows if moment is not None}
 
 
-def _sort_key(sort: str) -> Any:
-    if sort not in SORTS:
-        raise InvalidInput(f"Unknown sort {sort!r}; use one of {', '.join(SORTS)}.")
-    epoch = datetime.min.replace(tzinfo=UTC)
-    keys = {
-        "name": lambda e: e.name,
-        "health": lambda e: (e.health.rank, e.name),
-        "last refreshed": lambda e: (_aware(e.health.last_refreshed) or epoch, e.name),
-        "row count": lambda e: (e.health.row_count or -1, e.name),
-        "owner": lambda e: (e.owner or "~", e.name),
-        "type": lambda e: (e.data_product_type or "~", e.name),
-    }
-    return keys[sort]
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; the catalog stores UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
 __all__ = [
     "ArtifactError",
     "CatalogEntry",
-    "CatalogQuery",
-    "Health",
     "NotFound",
     "PortalService",
-    "ProductDetail",
 ]

@@ -8,7 +8,7 @@
     Write-audit-publish on DuckDB: the portal audits a new or changed product by building it with
     dbt's target path set to `<target>/wap_audit/<its name>`, and that one model then lands in the
     audit schema while everything it reads still resolves to where it really is. The portal copies
-    it to gold only when the model and all its tests pass (portal/publishing.py).
+    it to gold only when the model and all its tests pass (portal/creation/publish/).
     Why the target path and not a var or an env var: dbt hashes vars, and tracks env vars read by
     this macro, and either change makes it parse the whole project again; the target path is
     neither, so the audit build parses only the product's own files.

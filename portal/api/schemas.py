@@ -1,25 +1,24 @@
 """The API's request and response models: what /openapi.json documents.
 
-Each response model has a `from_*` constructor over the service's own objects, so routes stay
-a few lines and the fields of the UI and the API come from the same values.
+A response model over one of the service's own objects reads it (`from_attributes`): routes call
+`Model.model_validate(obj)`, nested models included, so routes stay a few lines and the fields of
+the UI and the API come from the same values. Only what the API renames or computes is spelled
+out here, next to its field (an alias, a validator).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from catalog_db.models import DataProduct
-from portal import jobs
-from portal.creation.publish.base import PublishRecord
+from portal.catalog.detail import ProductDetail
 from portal.creation.spec import MATERIALIZATIONS, UPDATE_FREQUENCIES, ProductSpec, name_from_display
-from portal.observability import refresh
-from portal.observability.freshness import Freshness
-from portal.observability.profile import Profile
-from portal.service import CatalogEntry, ProductDetail, TestResult
+from portal.observability.health import ProductHealth
+from portal.observability.profile import ColumnProfile
+from portal.project.statuses import HEALTH_LEVELS, LISTED_LIFECYCLES
 
 # --- errors --------------------------------------------------------------------------------
 
@@ -52,17 +51,35 @@ class ProblemDetails(BaseModel):
 
 
 class HealthOut(BaseModel):
-    level: str = Field(description="failing, warning, healthy or unknown")
-    build_status: str | None
+    """The product's health now, judged by the one rule the catalog and the Health page use."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    level: str = Field(description=f"One of {', '.join(HEALTH_LEVELS)} (worst first).")
+    problems: list[str] = Field(description="What is wrong, worst first, in words; empty when healthy.")
+    build_status: str | None = Field(description="The model's newest build result where consumers read it.")
     tests_passed: int
     tests_failed: int
     tests_warned: int
-    last_refreshed: datetime | None
-    row_count: int | None
+    freshness: str = Field(
+        description="fresh, late, stale or unknown, against the promised update frequency."
+    )
+    open_drift: int
+    last_refreshed: datetime | None = None
+    row_count: int | None = None
+
+    @classmethod
+    def from_health(cls, judged: ProductHealth) -> HealthOut:
+        out = cls.model_validate(judged.health)
+        return out.model_copy(
+            update={"last_refreshed": judged.last_refreshed, "row_count": judged.entry.row_count}
+        )
 
 
 class ProductOut(BaseModel):
     """A catalog entry: what the catalog page lists."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     name: str = Field(description="The dbt model name, also the product's id in URLs.")
     unique_id: str | None
@@ -72,56 +89,36 @@ class ProductOut(BaseModel):
     consumers: list[str]
     update_frequency: str | None
     tags: list[str]
-    status: str = Field(
-        description="building, published, failed, deprecated, ... (built-in for plain models)"
+    # A registration row calls it `status`; the catalog entry, `lifecycle`.
+    lifecycle: str = Field(
+        validation_alias=AliasChoices("lifecycle", "status"),
+        description=f"Where the product is in its life: {', '.join(LISTED_LIFECYCLES)}.",
     )
     materialization: str | None
     relation_name: str | None
-    health: HealthOut | None
+    health: HealthOut | None = Field(None, description="null while the product is being created.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Deprecated: `lifecycle`, under the name it had before health got its own field.",
+        deprecated=True,
+    )
+    @property
+    def status(self) -> str:
+        return self.lifecycle
+
+    @field_validator("consumers", "tags", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
 
     @classmethod
-    def from_entry(cls, entry: CatalogEntry) -> ProductOut:
-        h = entry.health
-        return cls(
-            name=entry.name,
-            unique_id=entry.unique_id,
-            description=entry.description,
-            data_product_type=entry.data_product_type,
-            owner=entry.owner,
-            consumers=list(entry.consumers),
-            update_frequency=entry.update_frequency,
-            tags=list(entry.tags),
-            status=entry.status,
-            materialization=entry.materialization,
-            relation_name=entry.relation_name,
-            health=HealthOut(
-                level=h.level,
-                build_status=h.build_status,
-                tests_passed=h.tests_passed,
-                tests_failed=h.tests_failed,
-                tests_warned=h.tests_warned,
-                last_refreshed=h.last_refreshed,
-                row_count=h.row_count,
-            ),
-        )
+    def from_entry(cls, judged: ProductHealth) -> ProductOut:
+        return cls.model_validate(judged.entry).model_copy(update={"health": HealthOut.from_health(judged)})
 
     @classmethod
     def from_registration(cls, row: DataProduct) -> ProductOut:
         """A product the manifest does not know yet (being created): its registration only."""
-        return cls(
-            name=row.name,
-            unique_id=row.unique_id,
-            description=row.description,
-            data_product_type=row.data_product_type,
-            owner=row.owner,
-            consumers=list(row.consumers or []),
-            update_frequency=row.update_frequency,
-            tags=list(row.tags or []),
-            status=row.status,
-            materialization=row.materialization,
-            relation_name=row.relation_name,
-            health=None,
-        )
+        return cls.model_validate(row)
 
 
 class ProductPage(BaseModel):
@@ -132,6 +129,8 @@ class ProductPage(BaseModel):
 
 
 class ColumnOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     type: str | None
     description: str
@@ -139,25 +138,15 @@ class ColumnOut(BaseModel):
 
 
 class TestOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     unique_id: str
     name: str
-    column: str | None
+    column: str | None = Field(validation_alias=AliasChoices("column", "column_name"))
     status: str | None = Field(description="pass, fail, warn, error, or null if never run")
     failures: int | None
     message: str | None
     executed_at: datetime | None
-
-    @classmethod
-    def from_result(cls, result: TestResult) -> TestOut:
-        return cls(
-            unique_id=result.unique_id,
-            name=result.name,
-            column=result.column_name,
-            status=result.status,
-            failures=result.failures,
-            message=result.message,
-            executed_at=result.executed_at,
-        )
 
 
 class ProductDetailOut(ProductOut):
@@ -173,12 +162,9 @@ class ProductDetailOut(ProductOut):
     @classmethod
     def from_detail(cls, detail: ProductDetail, row: DataProduct | None) -> ProductDetailOut:
         return cls(
-            **ProductOut.from_entry(detail.entry).model_dump(),
-            columns=[
-                ColumnOut(name=c.name, type=c.type, description=c.description, tests=list(c.tests))
-                for c in detail.columns
-            ],
-            tests=[TestOut.from_result(t) for t in detail.tests],
+            **ProductOut.from_entry(detail.health).model_dump(exclude={"status"}),
+            columns=[ColumnOut.model_validate(c) for c in detail.columns],
+            tests=[TestOut.model_validate(t) for t in detail.tests],
             group_owner=detail.group_owner,
             created_by=row.created_by if row is not None else None,
             raw_sql=detail.raw_sql,
@@ -188,7 +174,7 @@ class ProductDetailOut(ProductOut):
     @classmethod
     def from_registration_only(cls, row: DataProduct) -> ProductDetailOut:
         return cls(
-            **ProductOut.from_registration(row).model_dump(),
+            **ProductOut.from_registration(row).model_dump(exclude={"status"}),
             columns=[],
             tests=[],
             group_owner=None,
@@ -280,6 +266,8 @@ class RunRef(BaseModel):
 class PublishOut(BaseModel):
     """Where a creation run was audited and what became of it (write-audit-publish)."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     engine: str = Field(description="duckdb (audit schema) or nessie (branch)")
     published: bool
     outcome: str = Field(description="running, published, failed, conflict or error")
@@ -296,12 +284,16 @@ class PublishOut(BaseModel):
     branch_deleted: bool | None
     message: str | None
 
+    @field_validator("summary", mode="before")
     @classmethod
-    def from_record(cls, record: PublishRecord | None) -> PublishOut | None:
-        return None if record is None else cls(**asdict(record), summary=record.summary())
+    def _summarise(cls, value: Any) -> Any:
+        """A `PublishRecord` gives its summary by a method: call it."""
+        return value() if callable(value) else value
 
 
 class RunSummaryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     status: str
     command: str
@@ -315,35 +307,22 @@ class RunSummaryOut(BaseModel):
     failed: int
     publish: PublishOut | None = Field(default=None, description="Creation runs: write-audit-publish.")
 
-    @classmethod
-    def from_summary(cls, run: refresh.RunSummary) -> RunSummaryOut:
-        return cls(
-            id=run.id,
-            status=run.status,
-            command=run.command,
-            selector=run.selector,
-            triggered_by=run.triggered_by,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            elapsed_s=run.elapsed_s,
-            models=run.models,
-            tests=run.tests,
-            failed=run.failed,
-            publish=PublishOut.from_record(run.publish),
-        )
-
 
 class NodeTimingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     unique_id: str
     name: str
     resource_type: str
     status: str
-    execution_time_s: float
+    execution_time_s: float = Field(validation_alias=AliasChoices("execution_time_s", "execution_time"))
     message: str | None
 
 
 class RunOut(BaseModel):
     """A run: status, every node's timing (slowest first) and the end of dbt's log."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     status: str = Field(description="queued, running, success, partial or error")
@@ -361,38 +340,10 @@ class RunOut(BaseModel):
     log_tail: str
     publish: PublishOut | None = Field(default=None, description="Creation runs: write-audit-publish.")
 
-    @classmethod
-    def from_detail(cls, run: jobs.RunDetail) -> RunOut:
-        return cls(
-            id=run.id,
-            status=run.status,
-            finished=run.finished,
-            command=run.command,
-            selector=run.selector,
-            target=run.target,
-            triggered_by=run.triggered_by,
-            product=run.product,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            elapsed_s=run.elapsed_s,
-            invocation_id=run.invocation_id,
-            nodes=[
-                NodeTimingOut(
-                    unique_id=n.unique_id,
-                    name=n.name,
-                    resource_type=n.resource_type,
-                    status=n.status,
-                    execution_time_s=n.execution_time,
-                    message=n.message,
-                )
-                for n in run.nodes
-            ],
-            log_tail=run.log_tail,
-            publish=PublishOut.from_record(run.publish),
-        )
-
 
 class NodeOutcomeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     unique_id: str
     resource_type: str
     name: str
@@ -474,24 +425,24 @@ class SchemaOut(BaseModel):
 
 
 class FreshnessOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     state: str = Field(description="fresh, late, stale or unknown")
     update_frequency: str | None
     newest: datetime | None
-    age_s: float | None
+    age_s: float | None = Field(validation_alias=AliasChoices("age_s", "age"))
     reason: str
 
+    @field_validator("age_s", mode="before")
     @classmethod
-    def from_freshness(cls, f: Freshness) -> FreshnessOut:
-        return cls(
-            state=f.state,
-            update_frequency=f.update_frequency,
-            newest=f.newest,
-            age_s=f.age.total_seconds() if f.age is not None else None,
-            reason=f.reason,
-        )
+    def _seconds(cls, value: Any) -> Any:
+        """`Freshness.age` is a timedelta; the API gives it in seconds."""
+        return value.total_seconds() if isinstance(value, timedelta) else value
 
 
 class ProfileOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     status: str
     measured_at: datetime
     row_count: int | None
@@ -503,21 +454,16 @@ class ProfileOut(BaseModel):
     )
     summary: str
 
+    @field_validator("columns", mode="before")
     @classmethod
-    def from_profile(cls, p: Profile) -> ProfileOut:
-        return cls(
-            status=p.status,
-            measured_at=p.measured_at,
-            row_count=p.row_count,
-            primary_key=list(p.primary_key),
-            duplicate_keys=p.duplicate_keys,
-            newest_update=p.newest_update,
-            columns=[c.to_json() for c in p.columns],
-            summary=p.summary,
-        )
+    def _column_json(cls, value: Any) -> Any:
+        """A `Profile`'s columns are `ColumnProfile`s; the API gives each as its JSON object."""
+        return [c.to_json() if isinstance(c, ColumnProfile) else c for c in value]
 
 
 class DriftOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     kind: str
     change: str

@@ -33,7 +33,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_db.models import TOKEN_ROLES, ApiToken, AuditEvent
+from catalog_db.models import TOKEN_ROLES, ApiToken
+from portal import audit
 from portal.auth.identity import PARTY_RE, Identity
 from portal.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from portal.settings import Settings
@@ -187,15 +188,8 @@ def _info(row: ApiToken) -> TokenInfo:
 
 
 def _audit(session: Session, actor: str, action: str, token: ApiToken) -> None:
-    session.add(
-        AuditEvent(
-            at=datetime.now(UTC),
-            actor=actor,
-            action=action,
-            object_type="api_token",
-            object_id=str(token.id),
-            detail={"user": token.user, "role": token.role},
-        )
+    audit.add_event(
+        session, actor, action, "api_token", str(token.id), {"user": token.user, "role": token.role}
     )
 
 

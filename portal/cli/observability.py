@@ -1,9 +1,14 @@
-"""`python -m portal refresh --due | refresh NAME` and `python -m portal profile NAME`.
+"""`python -m portal refresh --due | refresh NAME`, `python -m portal profile NAME` and
+`python -m portal health [NAME ...]`.
 
 `refresh --due` is the command for cron or an orchestrator: it exits 0 when everything due was
 refreshed, when nothing was due, and when another refresh is still running (that one carries
 on; whatever is left is picked up next time); 1 when a product failed; 2 on bad input. On a
 terminal it draws a progress bar; otherwise (cron) it prints one line per step.
+
+`health` prints every product's health, worst first, judged by the rule the catalog, the
+Health page and the API use (`project/statuses.py`); with `--fail-on LEVEL` it exits 1 when a
+product is at that level or worse, for a monitoring check.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # imported lazily at run time: `python -m portal --help` stays quick
     from portal.observability.drift import Drift
+    from portal.observability.health import ProductHealth
     from portal.observability.profile import Profile
     from portal.observability.refresh import Progress
     from portal.service import PortalService
 
 from portal.cli.errors import FAILED, OK
+from portal.project.statuses import HEALTH_LEVELS
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -49,6 +56,19 @@ def add_parsers(subparsers: Any) -> None:
     profile.add_argument("--json", action="store_true", help="print the profile as JSON")
     profile.add_argument("--no-store", action="store_true", help="measure only; record nothing")
     profile.set_defaults(func=_profile_command)
+
+    health = subparsers.add_parser(
+        "health",
+        help="every data product's health, worst first (as the catalog and the Health page show it)",
+    )
+    health.add_argument("names", nargs="*", metavar="NAME", help="only these products (default: all)")
+    health.add_argument("--json", action="store_true", help="print the health as JSON")
+    health.add_argument(
+        "--fail-on",
+        choices=HEALTH_LEVELS,
+        help="exit 1 when a product is at this level or worse (for a monitoring check)",
+    )
+    health.set_defaults(func=_health_command)
 
 
 class ProgressBar:
@@ -178,3 +198,40 @@ def _print_profile(profile: Profile, drift: Sequence[Drift]) -> None:
             )
     for item in drift:
         print(f"drift: {item.description}")
+
+
+def _health_command(args: argparse.Namespace) -> int:
+    from portal.observability.health import health_of, health_overview
+
+    service = _service()
+    if args.names:
+        entries = [service.entry(name) for name in args.names]  # NotFound names the close ones
+        overview = sorted(health_of(service, entries).values(), key=lambda h: h.rank)
+    else:
+        overview = health_overview(service)
+    if args.json:
+        print(json.dumps([_health_json(h) for h in overview], indent=2, default=str))
+    else:
+        for h in overview:
+            problems = "; ".join(h.problems) or h.freshness.reason
+            print(f"{h.level:<8} {h.name} ({h.entry.lifecycle}): {problems}")
+    if args.fail_on is not None:
+        worst = HEALTH_LEVELS.index(args.fail_on)
+        if any(HEALTH_LEVELS.index(h.level) <= worst for h in overview):
+            return FAILED
+    return OK
+
+
+def _health_json(judged: ProductHealth) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "name": judged.name,
+        "lifecycle": judged.entry.lifecycle,
+        "level": judged.level,
+        "problems": judged.problems,
+        **asdict(judged.health),
+        "freshness_reason": judged.freshness.reason,
+        "last_refreshed": judged.last_refreshed,
+        "row_count": judged.entry.row_count,
+    }

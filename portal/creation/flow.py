@@ -46,11 +46,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, Run
+from portal.audit import add_event
 from portal.auth.identity import Identity
 from portal.creation.lifecycle import (
     Claim,
     Refused,
-    audit_event,
     claim_name,
     current_files,
     edit_changes,
@@ -60,7 +60,7 @@ from portal.creation.lifecycle import (
     release,
     spec_of,
 )
-from portal.creation.publish.base import AUDIT_SCHEMA, Audit, NodeOutcome, PublishRecord, wap_run_id
+from portal.creation.publish.base import AUDIT_SCHEMA, Audit, NodeOutcome, wap_run_id
 from portal.creation.publish.registry import publisher_for
 from portal.creation.scaffold import (
     GeneratedFiles,
@@ -75,6 +75,7 @@ from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
 from portal.project.artifacts import Artifacts, find_artifact, load_manifest, load_run_results
 from portal.project.dbt_runner import DbtBusy, DbtResult, project_lock, run_dbt
 from portal.project.sync import run_status, sync
+from portal.runs import PublishRecord, start_run
 from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import Warehouse, WarehouseError, WarehouseUnavailable
@@ -515,21 +516,21 @@ class _Flow:
 
     def _start_run(self, row_id: int) -> str:
         """Record the run as running; returns the id of its write-audit-publish (its Nessie branch)."""
-        with self.service.sessions.begin() as session:
-            run = Run(
-                command="build",
-                selector=self.spec.name,
-                target=self.settings.dbt_target,
-                status="running",
-                triggered_by=self.identity.user,
-                product_id=row_id,
-                started_at=datetime.now(UTC),
-            )
-            session.add(run)
-            session.flush()
-            self.run_id = run.id
-            wap_id = wap_run_id(run.id)
-            run.details = {"wap": self.publisher.pending_record(wap_id)}
+        wap_id = ""
+
+        def pending(run_id: int) -> dict[str, Any]:
+            # The branch is named after the run, so the id exists only once the run row does.
+            nonlocal wap_id
+            wap_id = wap_run_id(run_id)
+            return {"wap": self.publisher.pending_record(wap_id)}
+
+        self.run_id = start_run(
+            self.service,
+            selector=self.spec.name,
+            triggered_by=self.identity.user,
+            product_id=row_id,
+            details=pending,
+        )
         return wap_id
 
     def _record(
@@ -586,7 +587,14 @@ class _Flow:
                 detail["changes"] = dict(changes)
             if not published:
                 detail["attempted"] = action
-            audit_event(session, self.identity, action if published else "product.build_failed", name, detail)
+            add_event(
+                session,
+                self.identity.user,
+                action if published else "product.build_failed",
+                "data_product",
+                name,
+                detail,
+            )
 
 
 __all__ = [

@@ -19,9 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from catalog_db.models import AuditEvent, DataProduct
+from catalog_db.models import DataProduct
+from portal import audit
 from portal.auth import access as auth
 from portal.auth.identity import Identity
 from portal.creation.publish.registry import publisher_for
@@ -238,10 +238,11 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
                     raise WarehouseError(f"dbt parse failed after removing {name}'s files:\n{parse.tail()}")
             with service.sessions.begin() as session:
                 current = session.get_one(DataProduct, row.id)
-                audit_event(
+                audit.add_event(
                     session,
-                    identity,
+                    identity.user,
                     "product.discarded",
+                    "data_product",
                     name,
                     {"from_status": current.status, "files": [p.name for p in removed]},
                 )
@@ -278,7 +279,14 @@ def deprecate(service: PortalService, name: str, identity: Identity) -> None:
         # second, anonymous deprecation).
         with service.sessions.begin() as session:
             current = session.get_one(DataProduct, row.id)
-            audit_event(session, identity, "product.deprecated", name, {"from_status": current.status})
+            audit.add_event(
+                session,
+                identity.user,
+                "product.deprecated",
+                "data_product",
+                name,
+                {"from_status": current.status},
+            )
             current.status, current.updated_at = "deprecated", datetime.now(UTC)
         parse = run_dbt(settings, ["parse"], lock=False)
     service.reload()
@@ -287,20 +295,6 @@ def deprecate(service: PortalService, name: str, identity: Identity) -> None:
             f"{name} is deprecated, but dbt parse failed, so the catalog shows it once the project "
             f"parses again:\n{parse.tail()}"
         )
-
-
-def audit_event(session: Session, identity: Identity, action: str, name: str, detail: dict[str, Any]) -> None:
-    """Add the audit event of an action on the product `name` to `session`'s transaction."""
-    session.add(
-        AuditEvent(
-            at=datetime.now(UTC),
-            actor=identity.user,
-            action=action,
-            object_type="data_product",
-            object_id=name,
-            detail=detail,
-        )
-    )
 
 
 # --- reading a product back into a spec ----------------------------------------------------
@@ -406,7 +400,6 @@ def _plain(value: Any) -> Any:
 __all__ = [
     "Claim",
     "Refused",
-    "audit_event",
     "can_edit",
     "claim_name",
     "current_files",

@@ -20,6 +20,7 @@ from portal.lineage.errors import UnknownNodeError
 from portal.lineage.index import LISTED_TYPES, SECTIONS, TEST_TYPES, ManifestIndex
 from portal.lineage.selector import Selection, select
 from portal.project.artifacts import gc_paused
+from portal.project.statuses import BUILD_FAILED
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -170,7 +171,7 @@ def apply_run_results(graph: nx.DiGraph, run_results: RunResults) -> None:
         data["status"] = status.get(unique_id, data.get("status"))
         for test in data["tests"]:
             test["status"] = status.get(test["unique_id"], test["status"])
-        data["failing_tests"] = sum(1 for t in data["tests"] if t["status"] in {"fail", "error"})
+        data["failing_tests"] = sum(1 for t in data["tests"] if t["status"] in BUILD_FAILED)
 
 
 def neighbourhood(graph: nx.DiGraph, unique_id: str, up: int | None = 1, down: int | None = 1) -> set[str]:

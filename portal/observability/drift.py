@@ -263,6 +263,11 @@ def acknowledge_drift(service: PortalService, event_id: int, identity: Identity)
             row.acknowledged_at = datetime.now(UTC)
         record = _drift_record(row)
     audit.record_event(
-        service, identity, "drift.acknowledged", "drift_event", str(event_id), {"product": record.product}
+        service,
+        identity.user,
+        "drift.acknowledged",
+        "drift_event",
+        str(event_id),
+        {"product": record.product},
     )
     return record

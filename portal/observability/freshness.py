@@ -15,7 +15,6 @@ from portal.service import PortalService, last_successes
 
 # --- the freshness rules -------------------------------------------------------------------
 
-FRESHNESS_STATES = ("fresh", "late", "stale", "unknown")
 # The promised update frequencies (meta.update_frequency). A month is 31 days so that a product
 # built on the first of every month is never late in a short month.
 FREQUENCY_PERIODS = {
@@ -178,7 +177,7 @@ def _freshness_of(
 
 def freshness(service: PortalService, key: str, *, now: datetime | None = None) -> Freshness:
     """How fresh one product is now, against its promised update frequency."""
-    entry = service.product(key).entry
+    entry = service.entry(key)
     return freshness_for(service, [(entry.name, entry.unique_id, entry.update_frequency)], now=now)[
         entry.name
     ]
@@ -186,7 +185,7 @@ def freshness(service: PortalService, key: str, *, now: datetime | None = None) 
 
 def freshness_all(service: PortalService, *, now: datetime | None = None) -> dict[str, Freshness]:
     """Freshness of every data product, by name."""
-    entries = [(e.name, e.unique_id, e.update_frequency) for e in service.catalog()]
+    entries = [(e.name, e.unique_id, e.update_frequency) for e in service.entries()]
     return freshness_for(service, entries, now=now)
 
 
@@ -224,8 +223,7 @@ def freshness_history(
 ) -> list[FreshnessPoint]:
     """The data's age at each profile, then now: a saw-tooth that drops at every refresh."""
     now = now or datetime.now(UTC)
-    detail = service.product(key)
-    period = frequency_period(detail.entry.update_frequency)
+    period = frequency_period(service.entry(key).update_frequency)
     factor = service.settings.freshness_stale_factor
     points = []
     latest: datetime | None = None

@@ -1,93 +1,55 @@
-"""The health overview: every data product's freshness, last run, failing tests and open drift,
-worst first.
+"""Every product's health, judged by the one rule in `project/statuses.py` on facts gathered
+here in a handful of queries: its newest build and test results, freshness, newest profile and
+open drift. The catalog's badges, the Health page, the product page and the API all ask this
+module, so they show the same word for the same product.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from catalog_db.models import DriftEvent, NodeResult, Run
-from portal.observability.freshness import Freshness, freshness_for
+from portal.observability.freshness import Freshness, frequency_period, freshness_for
 from portal.observability.history import latest_profiles
-from portal.observability.profile import PROFILE_STATUS_TEXT
+from portal.project.statuses import BUILD_FAILED, BUILD_OK, TEST_WARNED, Health
 
 if TYPE_CHECKING:
-    from portal.service import PortalService
-
-
-HEALTH_LEVELS = ("failing", "stale", "warning", "unknown", "healthy")
+    from portal.service import CatalogEntry, PortalService
 
 
 @dataclass(frozen=True)
 class ProductHealth:
-    name: str
-    owner: str | None
-    update_frequency: str | None
+    """A catalog entry with its health now, and what the health was judged on."""
+
+    entry: CatalogEntry
+    health: Health
     freshness: Freshness
-    build_status: str | None
+    last_refreshed: datetime | None  # when its model last built where consumers read it
+    last_run_id: int | None  # the newest run that included it, published or not
     last_run_at: datetime | None
-    last_run_id: int | None
     last_run_elapsed_s: float | None
-    tests_failed: int
-    tests_warned: int
-    open_drift: int
-    profile_status: str | None
-    duplicate_keys: int | None
-    row_count: int | None
 
     @property
-    def problems(self) -> list[str]:
-        """What is wrong, worst first, in words."""
-        found = []
-        if self.build_status in {"error", "fail", "runtime error"}:
-            found.append(f"last build {self.build_status}")
-        if self.tests_failed:
-            found.append(f"{self.tests_failed} failing test{'s' * (self.tests_failed != 1)}")
-        if self.profile_status in {"missing", "unavailable", "error"}:
-            found.append(f"profile: {PROFILE_STATUS_TEXT[self.profile_status]}")
-        if self.freshness.state in {"stale", "late"}:
-            found.append(self.freshness.state)
-        if self.duplicate_keys:
-            found.append(f"{self.duplicate_keys:,} duplicate primary keys")
-        if self.open_drift:
-            found.append(f"{self.open_drift} open drift event{'s' * (self.open_drift != 1)}")
-        if self.tests_warned:
-            found.append(f"{self.tests_warned} warning test{'s' * (self.tests_warned != 1)}")
-        if self.profile_status == "empty":
-            found.append("empty")
-        return found
+    def name(self) -> str:
+        return self.entry.name
 
     @property
     def level(self) -> str:
-        if (
-            self.build_status in {"error", "fail", "runtime error"}
-            or self.tests_failed
-            or self.profile_status in {"missing", "unavailable", "error"}
-        ):
-            return "failing"
-        if self.freshness.state == "stale":
-            return "stale"
-        if (
-            self.freshness.state == "late"
-            or self.open_drift
-            or self.tests_warned
-            or self.duplicate_keys
-            or self.profile_status == "empty"
-        ):
-            return "warning"
-        if self.freshness.state == "unknown":
-            return "unknown"
-        return "healthy"
+        return self.health.level
+
+    @property
+    def problems(self) -> list[str]:
+        return self.health.problems
 
     @property
     def rank(self) -> tuple[int, int, str]:
         """Worst first: by level, then by how many things are wrong, then by name."""
-        return (HEALTH_LEVELS.index(self.level), -len(self.problems), self.name)
+        return (*self.health.rank, self.name)
 
 
 def open_drift_counts(service: PortalService) -> dict[str, int]:
@@ -119,33 +81,49 @@ def _last_runs(
         return {row[0]: (row[1], row[2], row[3]) for row in rows.tuples()}
 
 
-def health_overview(service: PortalService, *, now: datetime | None = None) -> list[ProductHealth]:
-    """Every data product's freshness, last run, failing tests and open drift, worst first."""
-    entries = service.catalog()
+def health_of(
+    service: PortalService, entries: Sequence[CatalogEntry], *, now: datetime | None = None
+) -> dict[str, ProductHealth]:
+    """The health of each entry now, by unique id: six queries, none of them to the warehouse,
+    so a page of any size stays quick and works while a build runs."""
+    now = now or datetime.now(UTC)
+    latest = service.latest_results()
     fresh = freshness_for(service, [(e.name, e.unique_id, e.update_frequency) for e in entries], now=now)
-    latest = latest_profiles(service, [e.name for e in entries])
-    runs = _last_runs(service, [e.unique_id for e in entries])
+    products = [e.name for e in entries if e.is_data_product]  # only products are profiled
+    profiles = latest_profiles(service, products)
     drift = open_drift_counts(service)
-    overview = []
+    runs = _last_runs(service, [e.unique_id for e in entries])
+    judged = {}
     for entry in entries:
+        own = latest.get(entry.unique_id)
+        tests = [latest[t].status for t in entry.test_ids if t in latest]
+        profile = profiles.get(entry.name) if entry.is_data_product else None
         run = runs.get(entry.unique_id)
-        profile = latest.get(entry.name)
-        overview.append(
-            ProductHealth(
-                name=entry.name,
-                owner=entry.owner,
-                update_frequency=entry.update_frequency,
-                freshness=fresh[entry.name],
-                build_status=entry.health.build_status,
-                last_run_at=run[1] if run else None,
-                last_run_id=run[0] if run else None,
-                last_run_elapsed_s=run[2] if run else None,
-                tests_failed=entry.health.tests_failed,
-                tests_warned=entry.health.tests_warned,
-                open_drift=drift.get(entry.name, 0),
-                profile_status=profile.status if profile else None,
-                duplicate_keys=profile.duplicate_keys if profile else None,
-                row_count=entry.health.row_count,
-            )
+        health = Health(
+            lifecycle=entry.lifecycle,
+            build_status=own.status if own is not None else None,
+            tests_passed=sum(status == "pass" for status in tests),
+            tests_failed=sum(status in BUILD_FAILED for status in tests),
+            tests_warned=sum(status == TEST_WARNED for status in tests),
+            freshness=fresh[entry.name].state,
+            promised=frequency_period(entry.update_frequency) is not None,
+            profile_status=profile.status if profile else None,
+            duplicate_keys=profile.duplicate_keys if profile else None,
+            open_drift=drift.get(entry.name, 0) if entry.is_data_product else 0,
         )
-    return sorted(overview, key=lambda h: h.rank)
+        judged[entry.unique_id] = ProductHealth(
+            entry=entry,
+            health=health,
+            freshness=fresh[entry.name],
+            last_refreshed=own.completed_at if own is not None and own.status in BUILD_OK else None,
+            last_run_id=run[0] if run else None,
+            last_run_at=run[1] if run else None,
+            last_run_elapsed_s=run[2] if run else None,
+        )
+    return judged
+
+
+def health_overview(service: PortalService, *, now: datetime | None = None) -> list[ProductHealth]:
+    """Every data product's health, worst first."""
+    judged = health_of(service, service.entries(), now=now)
+    return sorted(judged.values(), key=lambda h: h.rank)

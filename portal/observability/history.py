@@ -168,7 +168,7 @@ def profile_product(
 
 
 def data_product_names(service: PortalService) -> list[str]:
-    return [entry.name for entry in service.catalog()]
+    return [entry.name for entry in service.entries()]
 
 
 def profile_products(

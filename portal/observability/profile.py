@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from portal.project.artifacts import Manifest, Node
+from portal.project.statuses import PROFILE_STATUS_TEXT
 
 # --- column kinds --------------------------------------------------------------------------
 
@@ -143,13 +144,6 @@ class SourceAge:
 
 
 MEASURED = ("ok", "empty")  # profile statuses that looked at a table
-PROFILE_STATUS_TEXT = {
-    "ok": "measured",
-    "empty": "the table is empty",
-    "missing": "the table does not exist in the warehouse",
-    "unavailable": "the warehouse could not be reached",
-    "error": "the warehouse refused the profile query",
-}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Automated refresh and run performance.
+"""Automated refresh.
 
 `refresh_due` builds every data product whose promised update frequency says it is due, with
 its upstream models (`dbt build --select +name`), records each build as a Run (status, log and,
@@ -10,8 +10,8 @@ records drift. It is meant for cron or an orchestrator every few minutes:
 - a product whose build or profile fails is recorded as failed and the loop moves on;
 - progress goes to a callback (a terminal progress bar, st.status in the UI).
 
-The run history functions at the end read what builds (ours, or anyone's dbt synced into the
-catalog) left behind: run durations, per-model timings, the slowest models.
+Reading what builds left behind (run history, per-model timings, the slowest models) is
+portal/runs.py's, for every kind of run alike.
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
-from catalog_db.models import DataProduct, NodeResult, Run
-from portal.creation.publish.base import PublishRecord
+from catalog_db.models import DataProduct, Run
 from portal.errors import Busy, Conflict
 from portal.observability.freshness import FREQUENCY_PERIODS, describe_age, frequency_period
 from portal.observability.history import profile_product
@@ -45,20 +43,16 @@ from portal.project.artifacts import (
     load_run_results,
 )
 from portal.project.dbt_runner import DbtResult, lock_path, run_dbt
+from portal.project.statuses import BUILD_FAILED, LIVE_LIFECYCLES, UNPUBLISHED_LIFECYCLES
 from portal.project.sync import run_status, sync
+from portal.runs import start_run
 from portal.service import PortalService, last_successes
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Statuses of products that refresh keeps up to date; drafts and failed creations belong to the
-# creation flow, removed products are gone from the manifest.
-REFRESHED_STATUSES = ("published", "deprecated")
-# Portal products that have not passed write-audit-publish: never refreshed into gold.
-UNPUBLISHED_STATUSES = ("failed", "building", "draft", "removed")
 # Enough of dbt's log to diagnose a failure without letting one chatty build bloat the catalog.
 MAX_LOG_CHARS = 200_000
-_FAILED = frozenset({"error", "fail", "runtime error"})
 # dbt's per-node lines: "12:00:01  3 of 60 OK created sql table model gold.dp_x ... [OK in 0.2s]".
 _NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
 
@@ -105,7 +99,8 @@ def is_due(update_frequency: str | None, last_success: datetime | None, now: dat
 def due_checks(service: PortalService, *, now: datetime | None = None) -> list[DueCheck]:
     """Every refreshable data product with whether it is due and why."""
     now = now or datetime.now(UTC)
-    entries = [e for e in service.catalog() if e.status in REFRESHED_STATUSES]
+    # Drafts and failed creations belong to the creation flow; removed products are gone.
+    entries = [e for e in service.entries() if e.lifecycle in LIVE_LIFECYCLES]
     with service.sessions() as session:
         built = last_successes(session, [e.unique_id for e in entries])
     last = {uid: as_utc(moment) for uid, moment in built.items()}
@@ -233,7 +228,7 @@ def refresh_one(
     name = service.resolve(key).name  # an unknown name fails here, before taking any lock
     with service.sessions() as session:
         status = session.scalar(sa.select(DataProduct.status).where(DataProduct.name == name))
-    if status in UNPUBLISHED_STATUSES and status != "building":
+    if status in UNPUBLISHED_LIFECYCLES and status != "building":
         raise NotRefreshable(
             f"{name} is {status}: it has not passed its audit build, and a refresh would build it into "
             f"`{service.settings.gold_schema}` untested. Fix it and resubmit it (the Create page, or "
@@ -303,7 +298,15 @@ def _refresh(
     settings = service.settings
     selector = f"+{name}"
     before = _invocation_id(settings)
-    run_id = _start_run(service, name, selector, triggered_by)
+    with service.sessions() as session:
+        product_id = session.scalar(sa.select(DataProduct.id).where(DataProduct.name == name))
+    run_id = start_run(
+        service,
+        selector=selector,
+        triggered_by=triggered_by,
+        product_id=product_id,
+        details={"refresh": True},
+    )
     report("build", f"dbt build --select {selector}")
     nodes = [0, 0]
 
@@ -346,24 +349,6 @@ def _invocation_id(settings: Settings) -> str | None:
         return None
 
 
-def _start_run(service: PortalService, name: str, selector: str, triggered_by: str) -> int:
-    with service.sessions.begin() as session:
-        product_id = session.scalar(sa.select(DataProduct.id).where(DataProduct.name == name))
-        run = Run(
-            command="build",
-            selector=selector,
-            target=service.settings.dbt_target,
-            status="running",
-            triggered_by=triggered_by,
-            product_id=product_id,
-            started_at=datetime.now(UTC),
-            details={"refresh": True},
-        )
-        session.add(run)
-        session.flush()
-        return run.id
-
-
 def _own_results(settings: Settings, selector: str, before: str | None) -> RunResults | None:
     """run_results.json of our build: new since we started, and for our selector.
 
@@ -397,7 +382,7 @@ def _finish_run(
         status = "success" if result.ok else run_status(r.status for r in results.results)
         if status == "success" and not result.ok:
             status = "error"  # dbt failed outside any node (e.g. a timeout)
-        failed = [r.unique_id for r in results.results if r.status in _FAILED]
+        failed = [r.unique_id for r in results.results if r.status in BUILD_FAILED]
         message = (
             "built and tested"
             if status == "success"
@@ -445,149 +430,6 @@ def _finish_run(
     if results is not None:
         service.reload()  # the new manifest and results for everyone reading the service
     return run_id, status, message
-
-
-# --- run performance -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    id: int
-    started_at: datetime
-    finished_at: datetime | None
-    elapsed_s: float | None
-    status: str
-    command: str
-    selector: str | None
-    triggered_by: str
-    models: int
-    tests: int
-    failed: int
-    publish: PublishRecord | None = None  # creation runs: audit schema or Nessie branch, and outcome
-
-
-def run_history(service: PortalService, key: str | None = None, *, limit: int = 50) -> list[RunSummary]:
-    """Runs, newest first; of one product when `key` is given (runs started for it or that built it)."""
-    counts = (
-        sa.select(
-            NodeResult.run_id,
-            sa.func.sum(sa.case((NodeResult.resource_type == "model", 1), else_=0)).label("models"),
-            sa.func.sum(sa.case((NodeResult.resource_type.in_(("test", "unit_test")), 1), else_=0)).label(
-                "tests"
-            ),
-            sa.func.sum(sa.case((NodeResult.status.in_(tuple(_FAILED)), 1), else_=0)).label("failed"),
-        )
-        .group_by(NodeResult.run_id)
-        .subquery()
-    )
-    query = (
-        sa.select(Run, counts.c.models, counts.c.tests, counts.c.failed)
-        .outerjoin(counts, counts.c.run_id == Run.id)
-        .order_by(Run.started_at.desc(), Run.id.desc())
-        .limit(limit)
-    )
-    if key is not None:
-        node = service.resolve(key)
-        built = sa.select(NodeResult.run_id).where(NodeResult.unique_id == node.unique_id)
-        started_for = sa.select(DataProduct.id).where(DataProduct.name == node.name)
-        query = query.where(sa.or_(Run.id.in_(built), Run.product_id.in_(started_for)))
-    with service.sessions() as session:
-        rows: Sequence[Any] = session.execute(query).all()  # aggregate columns are untyped
-    return [
-        RunSummary(
-            id=run.id,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            elapsed_s=run.elapsed_s,
-            status=run.status,
-            command=run.command,
-            selector=run.selector,
-            triggered_by=run.triggered_by,
-            models=int(models or 0),
-            tests=int(tests or 0),
-            failed=int(failed or 0),
-            publish=PublishRecord.from_details(run.details, status=run.status),
-        )
-        for run, models, tests, failed in rows
-    ]
-
-
-def run_log(service: PortalService, run_id: int) -> str | None:
-    """dbt's log of a run the portal started (runs only synced from artifacts have none)."""
-    with service.sessions() as session:
-        return session.scalar(sa.select(Run.log).where(Run.id == run_id))
-
-
-@dataclass(frozen=True)
-class NodeTiming:
-    unique_id: str
-    name: str
-    resource_type: str
-    status: str
-    execution_time: float
-    message: str | None
-
-
-def _node_name(service: PortalService, unique_id: str) -> str:
-    try:
-        node = service.artifacts().manifest.get(unique_id)
-    except ArtifactError:
-        node = None
-    return node.name if node else unique_id.split(".")[-1]
-
-
-def run_timings(
-    service: PortalService, run_id: int, *, kinds: Iterable[str] | None = None
-) -> list[NodeTiming]:
-    """Every node's execution time in a run, slowest first."""
-    query = (
-        sa.select(NodeResult).where(NodeResult.run_id == run_id).order_by(NodeResult.execution_time.desc())
-    )
-    if kinds is not None:
-        query = query.where(NodeResult.resource_type.in_(tuple(kinds)))
-    with service.sessions() as session:
-        rows = session.scalars(query).all()
-    return [
-        NodeTiming(
-            r.unique_id,
-            _node_name(service, r.unique_id),
-            r.resource_type,
-            r.status,
-            r.execution_time,
-            r.message,
-        )
-        for r in rows
-    ]
-
-
-@dataclass(frozen=True)
-class ModelSpeed:
-    unique_id: str
-    name: str
-    runs: int
-    mean_s: float
-    max_s: float
-
-
-def slowest_models(service: PortalService, *, runs: int = 20, limit: int = 10) -> list[ModelSpeed]:
-    """Models by mean execution time over the last `runs` runs that built them."""
-    recent = sa.select(Run.id).order_by(Run.started_at.desc()).limit(runs).scalar_subquery()
-    mean = sa.func.avg(NodeResult.execution_time).label("mean")
-    query = (
-        sa.select(NodeResult.unique_id, sa.func.count(), mean, sa.func.max(NodeResult.execution_time))
-        .where(
-            NodeResult.run_id.in_(recent), NodeResult.resource_type == "model", NodeResult.status == "success"
-        )
-        .group_by(NodeResult.unique_id)
-        .order_by(mean.desc())
-        .limit(limit)
-    )
-    with service.sessions() as session:
-        rows: Sequence[Any] = session.execute(query).all()  # aggregate columns are untyped
-    return [
-        ModelSpeed(uid, _node_name(service, uid), int(count), float(avg), float(top))
-        for uid, count, avg, top in rows
-    ]
 
 
 def describe_progress(progress: Progress) -> str:

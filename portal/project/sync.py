@@ -17,14 +17,16 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
+from catalog_db.models import DataProduct, NodeResult, Run
+from portal import audit
 from portal.project.artifacts import Artifacts, CatalogArtifact, Manifest, Node, RunResultEntry, RunResults
+from portal.project.statuses import BUILD_FAILED, BUILD_OK, TEST_WARNED
 
 DEFAULT_PRODUCT_TYPE = "CUSTOM"
 
-# dbt node statuses; the ones in neither set (skipped, no-op) say nothing about the run.
-_OK = frozenset({"success", "pass", "warn"})
-_FAILED = frozenset({"error", "fail", "runtime error", "partial success"})
+# For a whole run a warning test is no failure, and a partially successful node is one.
+_OK = BUILD_OK | {TEST_WARNED}
+_FAILED = BUILD_FAILED | {"partial success"}
 # Commands that only compile (`docs generate` is "generate"): their "success" means "compiled",
 # not "ran and passed", and recording them would hide the results of the last real build.
 _COMPILE_ONLY = frozenset({"compile", "generate", "show"})
@@ -213,11 +215,7 @@ def _record_row_count(product: DataProduct, unique_id: str, catalog: CatalogArti
 def _audit(
     session: Session, at: datetime, actor: str, action: str, name: str, detail: dict[str, Any]
 ) -> None:
-    session.add(
-        AuditEvent(
-            at=at, actor=actor, action=action, object_type="data_product", object_id=name, detail=detail
-        )
-    )
+    audit.add_event(session, actor, action, "data_product", name, detail, at=at)
 
 
 # --- runs ----------------------------------------------------------------------------------

@@ -7,23 +7,25 @@ import time
 import pytest
 
 from portal.auth.identity import Identity
+from portal.catalog.browse import CatalogQuery, browse
+from portal.catalog.detail import product_detail
 from portal.catalog.preview import preview as catalog_preview
-from portal.service import CatalogQuery, PortalService
+from portal.service import PortalService
 from portal.settings import Settings
 from tests.conftest import FIXTURES
 
 
 def test_jaffle_shop_duckdb_browses_and_previews(jaffle_env: dict[str, str]) -> None:
     service = PortalService(Settings.from_env(jaffle_env))
-    products = service.catalog()
+    products = browse(service)
     assert [e.name for e in products] == ["customers"]
     assert products[0].health.build_status == "success"
     assert products[0].health.tests_passed > 0
-    everything = {e.name for e in service.catalog(CatalogQuery(include_all_models=True))}
+    everything = {e.name for e in browse(service, CatalogQuery(include_all_models=True))}
     assert {"orders", "stg_orders", "raw_orders"} <= everything
     preview = catalog_preview(service, "orders", identity=Identity("tester"), limit=10)
     assert len(preview.rows) == 10 and preview.total_rows == 99
-    detail = service.product("customers")
+    detail = product_detail(service, "customers")
     assert any(c.type for c in detail.columns)
 
 
@@ -37,11 +39,11 @@ def test_every_public_fixture_opens_in_the_catalog(fixture: str, tmp_path) -> No
     )
     service = PortalService(settings)
     started = time.perf_counter()
-    models = service.catalog(CatalogQuery(include_all_models=True))
+    models = browse(service, CatalogQuery(include_all_models=True))
     assert models
-    hits = service.catalog(CatalogQuery(text=models[0].name, include_all_models=True))
+    hits = browse(service, CatalogQuery(text=models[0].name, include_all_models=True))
     assert models[0].name in {e.name for e in hits}
-    service.product(models[-1].unique_id)
+    product_detail(service, models[-1].entry.unique_id)
     print(f"{fixture}: {len(models)} models in {time.perf_counter() - started:.2f} s")
 
 

@@ -19,6 +19,8 @@ import yaml
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
 from portal.auth.access import Principal
 from portal.auth.identity import Identity
+from portal.catalog.browse import CatalogQuery, browse
+from portal.catalog.detail import product_detail
 from portal.catalog.preview import preview as catalog_preview
 from portal.creation import flow as creation
 from portal.creation import lifecycle
@@ -31,7 +33,7 @@ from portal.observability.freshness import freshness
 from portal.observability.health import health_overview
 from portal.project.artifacts import find_artifact, load_run_results
 from portal.project.dbt_runner import project_lock, run_dbt
-from portal.service import CatalogQuery, PortalService
+from portal.service import PortalService
 from portal.settings import Settings
 from tests.conftest import copy_demo
 
@@ -169,14 +171,14 @@ def test_create_publishes_a_product_in_catalog_lineage_and_preview(service: Port
     assert relation_type(service, "gold", "dp_customer_orders") == "BASE TABLE"
     assert relation_type(service, "audit", "dp_customer_orders") is None
     # the catalog, with its type, row count and passing tests
-    by_type = [e.name for e in service.catalog(CatalogQuery(types=("CUSTOMER_360",)))]
+    by_type = [e.name for e in browse(service, CatalogQuery(types=("CUSTOMER_360",)))]
     assert by_type == ["dp_customer_360", "dp_customer_orders"]
-    entry = next(e for e in service.catalog() if e.name == "dp_customer_orders")
-    assert entry.status == "published" and entry.owner == "customer-analytics-team"
-    assert entry.health.row_count == result.row_count and result.row_count
+    entry = next(e for e in browse(service) if e.name == "dp_customer_orders")
+    assert entry.entry.lifecycle == "published" and entry.entry.owner == "customer-analytics-team"
+    assert entry.entry.row_count == result.row_count and result.row_count
     assert entry.health.tests_passed >= 2 and entry.health.tests_failed == 0
     # lineage: the manifest knows the model and what it reads
-    detail = service.product("dp_customer_orders")
+    detail = product_detail(service, "dp_customer_orders")
     assert "model.asgard.int_orders" in detail.node.depends_on
     assert detail.node.contract_enforced and detail.node.schema == "gold"
     # previewable
@@ -224,20 +226,24 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
         run = session.get_one(Run, result.run_id)
         assert run.status == "partial" and run.details and run.details["wap"]["published"] is False
     # the catalog shows it as failed, with the failing test
-    entry = next(e for e in service.catalog() if e.name == "dp_customer_lines")
-    assert entry.status == "failed" and entry.health.level == "failing"
+    entry = next(e for e in browse(service) if e.name == "dp_customer_lines")
+    assert entry.entry.lifecycle == "failed" and entry.health.level == "failing"
+    assert entry.problems[0] == "not published: its last audit failed"
+    assert [e.name for e in browse(service, CatalogQuery(lifecycles=("failed",)))] == ["dp_customer_lines"]
+    assert "dp_customer_lines" in {e.name for e in browse(service, CatalogQuery(health=("failing",)))}
     # its audit build went to the audit schema: never "built" or "refreshed" where consumers read,
     # and not fresh (the bug: "Last build success · Refreshed just now" next to its failing test)
-    assert entry.health.build_status is None and entry.health.last_refreshed is None
+    assert entry.health.build_status is None and entry.last_refreshed is None
     assert freshness(service, "dp_customer_lines").state == "unknown"
     overview = {h.name: h for h in health_overview(service)}["dp_customer_lines"]
-    assert overview.level == "failing" and overview.build_status is None
+    assert overview.health == entry.health  # the Health page judges it as the catalog does
+    assert product_detail(service, "dp_customer_lines").health.health == entry.health
     assert [e.action for e in audit_events(service, "dp_customer_lines")][-1] == "product.build_failed"
     # its files stay, pinned to the audit schema: a full dbt build keeps it out of gold
     sql = lifecycle.models_dir(service.settings).joinpath("dp_customer_lines.sql").read_text()
     assert "schema='audit'" in sql
     assert spec_of(service, "dp_customer_lines").sql.startswith("SELECT")  # the form shows plain SQL
-    assert service.product("dp_customer_lines").node.schema == "audit"
+    assert product_detail(service, "dp_customer_lines").node.schema == "audit"
     assert not run_dbt(service.settings, ["build", "--select", "dp_customer_lines"]).ok  # its test fails
     assert relation_type(service, "gold", "dp_customer_lines") is None
     # a refresh would build it untested: refused, saying to resubmit
@@ -249,7 +255,7 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
     assert {p.name for p in removed} == {"dp_customer_lines.sql", "dp_customer_lines.yml"}
     assert files_of(service, "dp_customer_lines") == []
     assert relation_type(service, "audit", "dp_customer_lines") is None
-    assert "dp_customer_lines" not in {e.name for e in service.catalog()}
+    assert "dp_customer_lines" not in {e.name for e in service.entries()}
     row = product_row(service, "dp_customer_lines")
     assert row and row.status == "removed"
     assert audit_events(service, "dp_customer_lines")[-1].action == "product.discarded"
@@ -394,14 +400,14 @@ def test_edit_then_deprecate_by_owners_only(service: PortalService) -> None:
     assert event.action == "product.edited" and event.actor == "tester"
     assert set(event.detail["changes"]) == {"description", "materialization", "sql"}
     assert event.detail["changes"]["materialization"] == {"from": "table", "to": "view"}
-    assert service.product("dp_customer_orders").node.materialized == "view"
+    assert product_detail(service, "dp_customer_orders").node.materialized == "view"
 
     deprecate(service, "dp_customer_orders", ME)
     _, yml_path = product_paths(lifecycle.models_dir(service.settings), "dp_customer_orders")
     model = yaml.safe_load(yml_path.read_text())["models"][0]
     assert model["config"]["meta"]["deprecated"] is True
-    entry = next(e for e in service.catalog() if e.name == "dp_customer_orders")
-    assert entry.status == "deprecated"
+    entry = next(e for e in service.entries() if e.name == "dp_customer_orders")
+    assert entry.lifecycle == "deprecated"
     actions = [e.action for e in audit_events(service, "dp_customer_orders")]
     assert actions[-1] == "product.deprecated" and actions.count("product.deprecated") == 1
     assert relation_type(service, "gold", "dp_customer_orders") == "VIEW"  # not deleted

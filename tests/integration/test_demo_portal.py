@@ -8,8 +8,10 @@ import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, NodeResult, Run
 from portal.auth.identity import Identity
+from portal.catalog.browse import CatalogQuery, browse
+from portal.catalog.detail import product_detail
 from portal.catalog.preview import preview as catalog_preview
-from portal.service import CatalogQuery, NotFound, PortalService
+from portal.service import NotFound, PortalService
 from portal.settings import Settings
 from portal.warehouse import BadRequest, Filter
 
@@ -23,49 +25,49 @@ def service(demo_settings: Settings) -> PortalService:
 
 
 def test_the_three_products_are_registered_healthy(service: PortalService) -> None:
-    entries = {e.name: e for e in service.catalog()}
+    entries = {e.name: e for e in browse(service)}
     assert set(entries) == PRODUCTS
     for entry in entries.values():
-        assert entry.status == "published"
-        assert entry.owner and entry.consumers and entry.update_frequency
+        assert entry.entry.lifecycle == "published"
+        assert entry.entry.owner and entry.entry.consumers and entry.entry.update_frequency
         assert entry.health.build_status == "success", entry.name
         assert entry.health.tests_passed > 0 and entry.health.tests_failed == 0
         assert entry.health.level == "healthy"
-        assert entry.health.row_count and entry.health.row_count > 0
-        assert entry.health.last_refreshed is not None
-    assert entries["dp_customer_360"].data_product_type == "CUSTOMER_360"
-    assert set(entries["dp_revenue_analytics"].consumers) >= {"Finance", "Executive", "Analytics"}
+        assert entry.entry.row_count and entry.entry.row_count > 0
+        assert entry.last_refreshed is not None
+    assert entries["dp_customer_360"].entry.data_product_type == "CUSTOMER_360"
+    assert set(entries["dp_revenue_analytics"].entry.consumers) >= {"Finance", "Executive", "Analytics"}
 
 
 def test_search_finds_a_product_by_column_name(service: PortalService) -> None:
-    found = [e.name for e in service.catalog(CatalogQuery(text="data_product_updated_at"))]
+    found = [e.name for e in browse(service, CatalogQuery(text="data_product_updated_at"))]
     assert set(found) == PRODUCTS
-    detail = service.product("dp_customer_360")
+    detail = product_detail(service, "dp_customer_360")
     only_here = next(
         c.name
         for c in detail.columns
-        if all(c.name not in service.product(p).entry.column_names for p in PRODUCTS - {"dp_customer_360"})
+        if all(c.name not in service.entry(p).column_names for p in PRODUCTS - {"dp_customer_360"})
     )
-    assert [e.name for e in service.catalog(CatalogQuery(text=only_here))] == ["dp_customer_360"]
+    assert [e.name for e in browse(service, CatalogQuery(text=only_here))] == ["dp_customer_360"]
 
 
 def test_filter_by_owner_and_type(service: PortalService) -> None:
-    owner = service.product("dp_revenue_analytics").entry.owner
+    owner = service.entry("dp_revenue_analytics").owner
     assert owner
-    by_owner = service.catalog(CatalogQuery(owners=(owner,)))
+    by_owner = browse(service, CatalogQuery(owners=(owner,)))
     assert "dp_revenue_analytics" in {e.name for e in by_owner}
-    assert all(e.owner == owner for e in by_owner)
-    assert [e.name for e in service.catalog(CatalogQuery(types=("CUSTOMER_360",)))] == ["dp_customer_360"]
+    assert all(e.entry.owner == owner for e in by_owner)
+    assert [e.name for e in browse(service, CatalogQuery(types=("CUSTOMER_360",)))] == ["dp_customer_360"]
 
 
 def test_all_models_toggle_shows_staging_and_intermediate(service: PortalService) -> None:
-    names = {e.name for e in service.catalog(CatalogQuery(include_all_models=True))}
+    names = {e.name for e in browse(service, CatalogQuery(include_all_models=True))}
     assert names > PRODUCTS
     assert any(n.startswith("stg_") for n in names) and any(n.startswith("int_") for n in names)
 
 
 def test_product_detail_has_types_tests_and_sql(service: PortalService) -> None:
-    detail = service.product("dp_customer_360")
+    detail = product_detail(service, "dp_customer_360")
     assert detail.node.contract_enforced and detail.node.access == "public" and detail.node.group
     assert all(c.type for c in detail.columns), "types come from catalog.json"
     assert all(c.description for c in detail.columns)
@@ -77,7 +79,7 @@ def test_product_detail_has_types_tests_and_sql(service: PortalService) -> None:
 def test_preview_returns_rows_and_respects_the_limit(service: PortalService) -> None:
     preview = catalog_preview(service, "dp_customer_360", identity=ME, limit=5)
     assert len(preview.rows) == 5
-    assert preview.total_rows == service.product("dp_customer_360").entry.health.row_count
+    assert preview.total_rows == service.entry("dp_customer_360").row_count
     with pytest.raises(BadRequest, match="over the maximum"):
         catalog_preview(service, "dp_customer_360", identity=ME, limit=service.settings.preview_max_rows + 1)
 
@@ -97,7 +99,7 @@ def test_preview_filters_on_a_real_product(service: PortalService) -> None:
 
 def test_unknown_product_suggests_names(service: PortalService) -> None:
     with pytest.raises(NotFound, match="Did you mean dp_customer_360"):
-        service.product("customer_360")
+        product_detail(service, "customer_360")
 
 
 def test_catalog_rows_match_the_build(service: PortalService, demo_settings: Settings) -> None:

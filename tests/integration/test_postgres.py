@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, select, text
 
 from catalog_db import Base, DataProduct, NodeResult, Run, alembic_config, make_engine, migrate, open_catalog
 from portal.project.artifacts import load_artifacts
-from tests.unit.test_sync import FIXTURES, PRODUCTS_PATH, assert_sync_idempotent, engine_of
+from tests.unit.project.test_sync import FIXTURES, PRODUCTS_PATH, assert_sync_idempotent, engine_of
 
 
 def _postgres_bin() -> Path | None:

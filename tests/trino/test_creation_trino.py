@@ -16,13 +16,14 @@ from trino_stack import CATALOG_FILE, fetch, main_state
 
 from catalog_db.models import Run
 from portal.auth.identity import Identity
+from portal.catalog.browse import CatalogQuery, browse
 from portal.catalog.preview import preview as catalog_preview
 from portal.creation import flow as creation
 from portal.creation import lifecycle
 from portal.creation.publish.nessie import NessieClient, WapConfig
 from portal.creation.spec import ProductSpec
 from portal.project.dbt_runner import DbtResult
-from portal.service import CatalogQuery, PortalService
+from portal.service import PortalService
 from portal.settings import ROOT, Settings
 
 pytestmark = pytest.mark.trino
@@ -118,9 +119,9 @@ def test_create_on_trino_publishes_through_a_nessie_branch(
     preview = catalog_preview(service, "dp_trino_orders", identity=ME, limit=5)
     assert len(preview.rows) == 5 and preview.total_rows == result.row_count
     entry = next(
-        e for e in service.catalog(CatalogQuery(types=("CUSTOMER_360",))) if e.name == "dp_trino_orders"
+        e for e in browse(service, CatalogQuery(types=("CUSTOMER_360",))) if e.name == "dp_trino_orders"
     )
-    assert entry.status == "published" and entry.health.tests_failed == 0
+    assert entry.entry.lifecycle == "published" and entry.health.tests_failed == 0
 
 
 def test_failing_create_on_trino_never_touches_main(service: PortalService, nessie: NessieClient) -> None:
@@ -141,8 +142,8 @@ def test_failing_create_on_trino_never_touches_main(service: PortalService, ness
     assert main_state(settings, nessie) == before
     assert f"{settings.gold_schema}.dp_trino_lines" not in before["entries"]  # type: ignore[operator]
     # the catalog shows the failed product with its failing test; its owner can discard it
-    entry = next(e for e in service.catalog() if e.name == "dp_trino_lines")
-    assert entry.status == "failed" and entry.health.level == "failing"
+    entry = next(e for e in browse(service) if e.name == "dp_trino_lines")
+    assert entry.entry.lifecycle == "failed" and entry.health.level == "failing"
     removed = lifecycle.discard(service, "dp_trino_lines", ME)
     assert {p.name for p in removed} == {"dp_trino_lines.sql", "dp_trino_lines.yml"}
 
@@ -163,7 +164,7 @@ def test_failed_edit_on_trino_keeps_the_published_product(
     assert wap_record(service, result.run_id)["outcome"] == "failed"
     assert main_state(service.settings, nessie) == before
     assert "order_id as order_count" not in lifecycle.spec_of(service, name).sql
-    assert next(e for e in service.catalog() if e.name == name).status == "published"
+    assert next(e for e in service.entries() if e.name == name).lifecycle == "published"
 
 
 def environ_of(settings: Settings) -> dict[str, str]:

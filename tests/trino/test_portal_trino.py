@@ -11,6 +11,7 @@ import pytest
 from trino_stack import fetch
 
 from portal.auth.identity import Identity
+from portal.catalog.detail import product_detail
 from portal.catalog.preview import preview as catalog_preview
 from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.service import PortalService
@@ -59,7 +60,7 @@ def test_trino_access_control_applies_to_the_portal_user(built: DbtResult, stack
 
 
 def test_catalog_lists_the_products_built_on_trino(service: PortalService) -> None:
-    entries = {e.name: e for e in service.catalog()}
+    entries = {e.name: e for e in service.entries()}
     assert set(entries) >= PRODUCTS
     for name in PRODUCTS:
         assert entries[name].is_data_product
@@ -67,7 +68,7 @@ def test_catalog_lists_the_products_built_on_trino(service: PortalService) -> No
 
 
 def test_product_detail_has_trino_column_types(service: PortalService) -> None:
-    detail = service.product("dp_customer_360")
+    detail = product_detail(service, "dp_customer_360")
     types = {c.name: (c.type or "").lower() for c in detail.columns}
     assert types["customer_id"] == "bigint"
     assert types["lifetime_value"].replace(" ", "") == "decimal(18,2)"

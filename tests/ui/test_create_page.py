@@ -92,9 +92,9 @@ def test_create_publishes_and_the_catalog_has_it(
         e.value for e in at.error
     ]
     entry = next(
-        e for e in PortalService(Settings.from_env(environ)).catalog() if e.name == "dp_orders_by_customer"
+        e for e in PortalService(Settings.from_env(environ)).entries() if e.name == "dp_orders_by_customer"
     )
-    assert entry.status == "published" and entry.owner == "local-user"
+    assert entry.lifecycle == "published" and entry.owner == "local-user"
     assert any("audit schema `audit`: copied to gold" in m.value for m in at.markdown)
     assert at.button(key="create_open").label == "Open dp_orders_by_customer"
 
@@ -134,6 +134,6 @@ def test_edit_mode_fills_the_form_and_deprecates(
     assert not at.exception, at.exception
     assert any("is deprecated" in s.value for s in at.success)
     row = next(
-        e for e in PortalService(Settings.from_env(environ)).catalog() if e.name == "dp_orders_by_customer"
+        e for e in PortalService(Settings.from_env(environ)).entries() if e.name == "dp_orders_by_customer"
     )
-    assert row.status == "deprecated"
+    assert row.lifecycle == "deprecated"

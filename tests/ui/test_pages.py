@@ -73,6 +73,24 @@ def test_catalog_filter_by_owner(app: Callable[..., AppTest]) -> None:
     assert all(f"owner **{owners[0]}**" in c for c in captions)
 
 
+def test_catalog_filters_lifecycle_and_health_apart(app: Callable[..., AppTest]) -> None:
+    at = app()
+    assert at.multiselect(key="filter_lifecycle").options == ["published"]
+    assert at.multiselect(key="filter_health").options == [
+        "failing",
+        "stale",
+        "warning",
+        "unknown",
+        "healthy",
+    ]
+    at.multiselect(key="filter_health").select("failing").run()
+    assert not at.get("page_link") and "Nothing matches" in at.info[0].value
+    at.multiselect(key="filter_health").unselect("failing").select("healthy").run()
+    at.multiselect(key="filter_lifecycle").select("published").run()
+    assert {str(link.proto.label).strip("*") for link in at.get("page_link")} == PRODUCTS
+    assert all("lifecycle published" in c.value for c in at.caption if "owner **" in c.value)
+
+
 def test_catalog_all_models_toggle_shows_a_table(app: Callable[..., AppTest]) -> None:
     at = app()
     at.toggle(key="all_models").set_value(True).run()

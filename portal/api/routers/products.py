@@ -3,13 +3,13 @@ lineage, quality and schema. Each route authorizes, calls the service, and forma
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
-from typing import Annotated, Any, Literal, cast
+from dataclasses import replace
+from typing import Annotated, Any, Literal, cast, get_args
 
 from fastapi import APIRouter, Query, Request, Response
 
 from catalog_db.models import DataProduct
-from portal import audit, jobs
+from portal import audit, jobs, runs
 from portal.api.deps import Background, Caller, Service
 from portal.api.errors import ApiProblem, documented, refusal
 from portal.api.schemas import (
@@ -17,6 +17,7 @@ from portal.api.schemas import (
     DriftOut,
     FieldError,
     FreshnessOut,
+    HealthOut,
     LineageEdge,
     LineageNode,
     LineageOut,
@@ -37,6 +38,8 @@ from portal.api.schemas import (
     TestOut,
 )
 from portal.auth.access import authorize
+from portal.catalog.browse import SORTS, CatalogQuery, browse
+from portal.catalog.detail import ProductDetail, product_detail
 from portal.catalog.preview import preview as catalog_preview
 from portal.creation import defaults as spec_defaults
 from portal.creation import flow as creation
@@ -48,7 +51,8 @@ from portal.observability.drift import drift_events
 from portal.observability.freshness import freshness
 from portal.observability.history import latest_profile
 from portal.observability.profile import primary_key
-from portal.service import CatalogQuery, NotFound, PortalService, ProductDetail
+from portal.project.statuses import HEALTH_LEVELS, LISTED_LIFECYCLES
+from portal.service import NotFound, PortalService
 from portal.settings import Settings
 from portal.warehouse import BadRequest, Filter
 
@@ -73,12 +77,18 @@ FILTER_HELP = (
     + "; isnull and notnull take no value. Example: `status:eq:shipped`, `net_revenue:gt:100`."
 )
 PRODUCT_TYPES = {"model", "seed", "snapshot"}  # what the catalog lists
+# The core's vocabularies as literals, so OpenAPI lists the choices and a wrong one is a 422
+# naming them; the asserts keep them in step with project/statuses.py and catalog/browse.py.
 Sort = Literal["name", "health", "last refreshed", "row count", "owner", "type"]
+Lifecycle = Literal["draft", "building", "published", "failed", "deprecated", "built-in"]
+HealthLevel = Literal["failing", "stale", "warning", "unknown", "healthy"]
+assert get_args(Sort) == SORTS and get_args(Lifecycle) == LISTED_LIFECYCLES
+assert get_args(HealthLevel) == HEALTH_LEVELS
 READ = documented(401, 403, 404, 422)
 
 
 def _product_row(service: PortalService, key: str) -> DataProduct:
-    row = jobs.registration(service, key)
+    row = runs.registration(service, key)
     if row is None:
         service.resolve(key)  # NotFound with suggestions when it is nothing at all
         raise ApiProblem(
@@ -93,15 +103,15 @@ def _detail(service: PortalService, key: str) -> ProductDetail:
     node = service.resolve(key)
     if node.resource_type not in PRODUCT_TYPES:
         raise NotFound(f"{key} is a {node.resource_type}, not a data product or model.")
-    return service.product(node.unique_id)
+    return product_detail(service, node.unique_id)
 
 
 def _product_out(service: PortalService, key: str) -> ProductOut:
     """The catalog entry, or the registration alone while the product is being created."""
     try:
-        return ProductOut.from_entry(_detail(service, key).entry)
+        return ProductOut.from_entry(_detail(service, key).health)
     except NotFound:
-        row = jobs.registration(service, key)
+        row = runs.registration(service, key)
         if row is None:
             raise
         return ProductOut.from_registration(row)
@@ -110,7 +120,7 @@ def _product_out(service: PortalService, key: str) -> ProductOut:
 def _run_ref(service: PortalService, run_id: int | None) -> RunRef | None:
     if run_id is None:
         return None
-    return RunRef(id=run_id, status=jobs.run_detail(service, run_id).status, url=f"/api/v1/runs/{run_id}")
+    return RunRef(id=run_id, status=runs.run_detail(service, run_id).status, url=f"/api/v1/runs/{run_id}")
 
 
 def _answer(
@@ -129,7 +139,7 @@ def _answer(
             product=product,
             run=_run_ref(service, submission.run_id),
             state=cast(SubmissionState, result.status),
-            outcomes=[NodeOutcomeOut(**asdict(o)) for o in getattr(result, "outcomes", [])],
+            outcomes=[NodeOutcomeOut.model_validate(o) for o in getattr(result, "outcomes", [])],
             message=getattr(result, "message", ""),
         )
     response.status_code = 202
@@ -158,7 +168,19 @@ def list_products(
     ] = "",
     product_type: Annotated[list[str], Query(alias="type", description="Data product types (any of).")] = [],  # noqa: B006
     owner: Annotated[list[str], Query(description="Owners (any of).")] = [],  # noqa: B006
-    status: Annotated[list[str], Query(description="Statuses or health levels (any of).")] = [],  # noqa: B006
+    lifecycle: Annotated[
+        list[Lifecycle], Query(description="Where products are in their life (any of).")
+    ] = [],  # noqa: B006
+    health: Annotated[
+        list[HealthLevel], Query(description="How far products can be trusted now (any of).")
+    ] = [],  # noqa: B006
+    status: Annotated[
+        list[Lifecycle | HealthLevel],
+        Query(
+            description="Deprecated: lifecycles or health levels; use `lifecycle` and `health`.",
+            deprecated=True,
+        ),
+    ] = [],  # noqa: B006
     tag: Annotated[list[str], Query(description="Tags (all of).")] = [],  # noqa: B006
     sort: Sort = "name",
     descending: bool = False,
@@ -170,11 +192,13 @@ def list_products(
         text=search,
         types=tuple(product_type),
         owners=tuple(owner),
-        statuses=tuple(status),
+        lifecycles=(*lifecycle, *(s for s in status if s not in HEALTH_LEVELS)),
+        health=(*health, *(s for s in status if s in HEALTH_LEVELS)),
+        tags=tuple(tag),
         sort=sort,
         descending=descending,
     )
-    found = [e for e in service.catalog(query) if all(t in e.tags for t in tag)]
+    found = browse(service, query)
     items = [ProductOut.from_entry(e) for e in found[offset : offset + limit]]
     return ProductPage(items=items, total=len(found), limit=limit, offset=offset)
 
@@ -182,7 +206,7 @@ def list_products(
 @router.get("/{id}", response_model=ProductDetailOut, responses=READ)
 def get_product(id: str, service: Service, caller: Caller) -> ProductDetailOut:
     authorize(caller, "read")
-    row = jobs.registration(service, id)
+    row = runs.registration(service, id)
     try:
         return ProductDetailOut.from_detail(_detail(service, id), row)
     except NotFound:
@@ -280,9 +304,9 @@ def run_product(
     id: str, service: Service, background: Background, caller: Caller, response: Response
 ) -> Submitted:
     """Refresh: `dbt build --select +<product>` in the background, then profile it."""
-    row = jobs.registration(service, id)
+    row = runs.registration(service, id)
     if row is not None and row.status == "building":
-        running = jobs.product_runs(service, row.name, limit=1)
+        running = runs.product_runs(service, row.name, limit=1)
         follow = f" (run {running[0].id}, GET /api/v1/runs/{running[0].id})" if running else ""
         raise ApiProblem(
             409, f"{row.name} is being built right now{follow}; refresh it once that build has finished."
@@ -291,7 +315,12 @@ def run_product(
     authorize(caller, "run", row)
     submission = background.refresh(node.name, caller).wait(START_WAIT_S)
     audit.record_event(
-        service, caller, "product.refresh_requested", "data_product", node.name, {"run_id": submission.run_id}
+        service,
+        caller.user,
+        "product.refresh_requested",
+        "data_product",
+        node.name,
+        {"run_id": submission.run_id},
     )
     # 202 even when it already finished: a refresh creates no resource.
     return _answer(service, submission, response, done_status=202)
@@ -305,7 +334,7 @@ def product_runs(
     id: str, service: Service, caller: Caller, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[RunSummaryOut]:
     authorize(caller, "read")
-    return [RunSummaryOut.from_summary(r) for r in jobs.product_runs(service, id, limit=limit)]
+    return [RunSummaryOut.model_validate(r) for r in runs.product_runs(service, id, limit=limit)]
 
 
 def _filters(texts: list[str]) -> list[Filter]:
@@ -448,21 +477,11 @@ def product_quality(id: str, service: Service, caller: Caller) -> QualityOut:
     drift = drift_events(service, id, open_only=True, limit=50)
     return QualityOut(
         name=detail.entry.name,
-        health=ProductOut.from_entry(detail.entry).health,  # type: ignore[arg-type]
-        tests=[TestOut.from_result(t) for t in detail.tests],
-        freshness=FreshnessOut.from_freshness(freshness(service, id)),
-        profile=ProfileOut.from_profile(profile) if profile is not None else None,
-        open_drift=[
-            DriftOut(
-                id=d.id,
-                kind=d.kind,
-                change=d.change,
-                column=d.column,
-                description=d.description,
-                detected_at=d.detected_at,
-            )
-            for d in drift
-        ],
+        health=HealthOut.from_health(detail.health),
+        tests=[TestOut.model_validate(t) for t in detail.tests],
+        freshness=FreshnessOut.model_validate(freshness(service, id)),
+        profile=ProfileOut.model_validate(profile) if profile is not None else None,
+        open_drift=[DriftOut.model_validate(d) for d in drift],
     )
 
 
@@ -478,10 +497,7 @@ def product_schema(id: str, service: Service, caller: Caller) -> SchemaOut:
         materialization=node.materialized,
         contract_enforced=node.contract_enforced,
         primary_key=list(primary_key(service.artifacts().manifest, node)),
-        columns=[
-            ColumnOut(name=c.name, type=c.type, description=c.description, tests=list(c.tests))
-            for c in detail.columns
-        ],
+        columns=[ColumnOut.model_validate(c) for c in detail.columns],
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from portal import jobs
+from portal import runs
 from portal.api.deps import Caller, Service
 from portal.api.errors import documented
 from portal.api.schemas import RunOut
@@ -20,4 +20,4 @@ MAX_ID = 2**63 - 1
 @router.get("/{run_id}", response_model=RunOut, responses=documented(401, 403, 404, 422))
 def get_run(run_id: Annotated[int, Path(ge=1, le=MAX_ID)], service: Service, caller: Caller) -> RunOut:
     authorize(caller, "read")
-    return RunOut.from_detail(jobs.run_detail(service, run_id))
+    return RunOut.model_validate(runs.run_detail(service, run_id))

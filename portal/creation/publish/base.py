@@ -1,5 +1,5 @@
 """Write-audit-publish behind one interface: the `Publisher` each engine implements, and what
-every engine shares (an audit's result, node outcomes, the run's publish record).
+every engine shares (an audit's result, node outcomes).
 
 Every publisher builds the product and its tests somewhere consumers do not read, and publishes
 only when the model and every test passed:
@@ -13,7 +13,8 @@ only when the model and every test passed:
 
 `publisher_for` (portal/creation/publish/registry.py) picks the configured engine's. Each audit
 returns an `Audit`: dbt's result, every node's outcome, whether it was published, and the record
-the run keeps under `details["wap"]` (shown in the run view and the API's run).
+the run keeps under `details["wap"]`, read back as portal/runs.py's `PublishRecord` (shown in the
+run view and the API's run).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from portal.creation.spec import NAME_RE
 from portal.project.artifacts import find_artifact, load_manifest, load_run_results
 from portal.project.dbt_runner import DbtResult
+from portal.runs import PublishRecord
 from portal.settings import Settings
 
 # Where a product is audited on DuckDB, and where a failed product's files stay pinned on every
@@ -73,73 +75,6 @@ class Audit:
         read = PublishRecord.from_details({"wap": self.record})
         assert read is not None  # a dict always reads back
         return read
-
-
-@dataclass(frozen=True)
-class PublishRecord:
-    """Where a creation run was audited and whether it was published, read back from a run's
-    details["wap"] for the run view and the API. Nessie runs also have their branch and hashes."""
-
-    engine: str  # duckdb or nessie
-    published: bool
-    outcome: str  # running, published, failed, conflict or error
-    audit_schema: str | None = None
-    branch: str | None = None
-    main_hash_before: str | None = None
-    branch_hash: str | None = None
-    main_hash_after: str | None = None
-    branch_deleted: bool | None = None
-    message: str | None = None
-
-    @classmethod
-    def from_details(cls, details: Any, *, status: str | None = None) -> PublishRecord | None:
-        """The record of a run's details (None for runs that publish nothing, e.g. refreshes).
-        `status` is the run's own, for records that do not carry an outcome (DuckDB's)."""
-        wap_details = details.get("wap") if isinstance(details, dict) else None
-        if not isinstance(wap_details, dict):
-            return None
-        published = bool(wap_details.get("published"))
-
-        def text(key: str) -> str | None:
-            value = wap_details.get(key)
-            return str(value) if value is not None else None
-
-        outcome = text("outcome") or (
-            "published" if published else ("running" if status in ("queued", "running") else "failed")
-        )
-        deleted = wap_details.get("branch_deleted")
-        return cls(
-            engine=text("engine") or "duckdb",  # records written before Nessie runs existed
-            published=published,
-            outcome=outcome,
-            audit_schema=text("audit_schema"),
-            branch=text("branch"),
-            main_hash_before=text("main_hash_before"),
-            branch_hash=text("branch_hash"),
-            main_hash_after=text("main_hash_after"),
-            branch_deleted=None if deleted is None else bool(deleted),
-            message=text("message"),
-        )
-
-    def summary(self) -> str:
-        """One line: where it was audited and what became of it."""
-        # The record's own engine, not the configured one: a run may predate a change of engine.
-        if self.engine == "nessie":
-            where = f"Nessie branch `{self.branch}`"
-        else:
-            where = f"audit schema `{self.audit_schema or AUDIT_SCHEMA}`"
-        if self.outcome == "running":
-            return f"{where}: building"
-        if self.engine != "nessie":
-            return f"{where}: " + ("copied to gold" if self.published else f"{self.outcome}, gold untouched")
-        if self.published:
-            return f"{where}: merged into main ({_short(self.main_hash_before)} → {_short(self.main_hash_after)})"
-        kept = "deleted" if self.branch_deleted else "left in place"
-        return f"{where}: {self.outcome}, branch {kept}, main untouched at {_short(self.main_hash_after)}"
-
-
-def _short(commit: str | None) -> str:
-    return commit[:12] if commit else "?"
 
 
 def wap_run_id(run_id: int) -> str:

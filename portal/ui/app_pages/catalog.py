@@ -1,12 +1,17 @@
-"""Catalog: every data product with its health at a glance; search, filter, sort."""
+"""Catalog: every data product with its health at a glance; search, filter, sort.
+
+Lifecycle and health are two filters: "failed" is where a product is in its life (its audit did
+not pass), "failing" is how far what is published can be trusted now (`project/statuses.py`).
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from portal.service import SORTS, CatalogEntry, CatalogQuery
-from portal.ui.components.badges import HEALTH_ICON, ago, health_label, tests_label
+from portal.catalog.browse import SORTS, CatalogQuery, browse, facets
+from portal.observability.health import ProductHealth
+from portal.ui.components.badges import ago, health_label, health_text, tests_label
 from portal.ui.components.context import attempt, get_service
 
 st.title("Data product catalog")
@@ -19,18 +24,25 @@ all_models = st.toggle(
     key="all_models",
     help="Browse every model, seed and snapshot of the dbt project.",
 )
-facets = service.facets(include_all_models=all_models)
+choices = attempt(lambda: facets(service, include_all_models=all_models))
+if choices is None:
+    st.stop()
 text = st.text_input(
     "Search",
     key="catalog_search",
     placeholder="name, description, column, tag or owner …",
     label_visibility="collapsed",
 )
-left, middle, right, last = st.columns(4)
-types = left.multiselect("Type", facets["types"], key="filter_type")
-owners = middle.multiselect("Owner", facets["owners"], key="filter_owner")
-frequencies = right.multiselect("Update frequency", facets["frequencies"], key="filter_frequency")
-statuses = last.multiselect("Status", facets["statuses"], key="filter_status")
+first, second, third, fourth, fifth = st.columns(5)
+types = first.multiselect("Type", choices["types"], key="filter_type")
+owners = second.multiselect("Owner", choices["owners"], key="filter_owner")
+frequencies = third.multiselect("Update frequency", choices["frequencies"], key="filter_frequency")
+lifecycles = fourth.multiselect(
+    "Lifecycle", choices["lifecycles"], key="filter_lifecycle", help="Where a product is in its life."
+)
+health = fifth.multiselect(
+    "Health", choices["health"], key="filter_health", help="How far what is published can be trusted now."
+)
 sort_col, order_col = st.columns([3, 1])
 sort = sort_col.selectbox("Sort by", SORTS, key="sort")
 descending = order_col.toggle("Descending", key="descending")
@@ -40,15 +52,18 @@ query = CatalogQuery(
     types=tuple(types),
     owners=tuple(owners),
     frequencies=tuple(frequencies),
-    statuses=tuple(statuses),
+    lifecycles=tuple(lifecycles),
+    health=tuple(health),
     include_all_models=all_models,
     sort=sort,
     descending=descending,
 )
-entries = service.catalog(query)
+entries = attempt(lambda: browse(service, query))
+if entries is None:
+    st.stop()
 
 kind = "models" if all_models else "data products"
-failing = sum(e.health.level == "failing" for e in entries)
+failing = sum(e.level == "failing" for e in entries)
 st.caption(f"{len(entries)} {kind}" + (f" · {failing} failing" if failing else ""))
 if not entries:
     st.info(
@@ -63,7 +78,8 @@ def _first_sentence(text: str, limit: int = 220) -> str:
     return first + "." if len(first) <= limit else first[: limit - 1] + "…"
 
 
-def card(entry: CatalogEntry) -> None:
+def card(item: ProductHealth) -> None:
+    entry, health = item.entry, item.health
     with st.container(border=True):
         head, badge = st.columns([4, 1])
         head.page_link(
@@ -72,18 +88,20 @@ def card(entry: CatalogEntry) -> None:
             icon=":material/inventory_2:",
             query_params={"id": entry.name},
         )
-        badge.markdown(health_label(entry.health))
+        badge.markdown(health_label(health))
         st.caption(
             f"{entry.data_product_type or entry.resource_type} · owner **{entry.owner or 'unknown'}** · "
-            f"updated {entry.update_frequency or 'on demand'} · status {entry.status}"
+            f"updated {entry.update_frequency or 'on demand'} · lifecycle {entry.lifecycle}"
         )
         st.markdown(_first_sentence(entry.description) or "_No description._")
-        rows = entry.health.row_count
+        rows = entry.row_count
         st.markdown(
-            f"**Last build** {entry.health.build_status or 'never'} · **Tests** {tests_label(entry.health)} · "
-            f"**Refreshed** {ago(entry.health.last_refreshed)} · "
+            f"**Last build** {health.build_status or 'never'} · **Tests** {tests_label(health)} · "
+            f"**Refreshed** {ago(item.last_refreshed)} · "
             f"**Rows** {f'{rows:,}' if rows is not None else 'unknown'}"
         )
+        if health.problems:
+            st.caption("Problems: " + "; ".join(health.problems))
         extras = []
         if entry.consumers:
             extras.append("Consumers: " + ", ".join(entry.consumers))
@@ -93,18 +111,19 @@ def card(entry: CatalogEntry) -> None:
             st.caption(" · ".join(extras))
 
 
-def table(rows: list[CatalogEntry]) -> None:
+def table(rows: list[ProductHealth]) -> None:
     frame = pd.DataFrame(
         {
-            "health": [HEALTH_ICON[e.health.level] for e in rows],
-            "name": [e.name for e in rows],
-            "type": [e.data_product_type or e.resource_type for e in rows],
-            "owner": [e.owner for e in rows],
-            "materialized": [e.materialization for e in rows],
-            "tests": [tests_label(e.health) for e in rows],
-            "refreshed": [ago(e.health.last_refreshed) for e in rows],
-            "description": [e.description[:160] for e in rows],
-            "unique_id": [e.unique_id for e in rows],
+            "health": [health_text(h.health) for h in rows],
+            "name": [h.name for h in rows],
+            "lifecycle": [h.entry.lifecycle for h in rows],
+            "type": [h.entry.data_product_type or h.entry.resource_type for h in rows],
+            "owner": [h.entry.owner for h in rows],
+            "materialized": [h.entry.materialization for h in rows],
+            "tests": [tests_label(h.health) for h in rows],
+            "refreshed": [ago(h.last_refreshed) for h in rows],
+            "description": [h.entry.description[:160] for h in rows],
+            "unique_id": [h.entry.unique_id for h in rows],
         }
     )
     event = st.dataframe(
@@ -118,7 +137,7 @@ def table(rows: list[CatalogEntry]) -> None:
     )
     chosen = event.selection.rows if event else []
     if chosen:
-        st.switch_page("app_pages/product.py", query_params={"id": rows[chosen[0]].unique_id})
+        st.switch_page("app_pages/product.py", query_params={"id": rows[chosen[0]].entry.unique_id})
     st.caption("Select a row to open it.")
 
 

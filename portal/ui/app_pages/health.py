@@ -10,14 +10,14 @@ import streamlit as st
 from portal.observability import refresh, usage
 from portal.observability.drift import drift_events
 from portal.observability.freshness import describe_age
-from portal.observability.health import HEALTH_LEVELS, health_overview
-from portal.ui.components.badges import ago
+from portal.observability.health import health_overview
+from portal.project.statuses import HEALTH_LEVELS
+from portal.runs import slowest_models
+from portal.ui.components.badges import HEALTH_ICON, ago, health_text
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.observability_shared import FRESHNESS_ICON, render_drift_table, show_chart
 from portal.ui.components.runs_tab import run_refresh
 from portal.ui.components.usage_tab import period_picker, render_consumers
-
-LEVEL_ICON = {"failing": "✖", "stale": "✖", "warning": "▲", "unknown": "○", "healthy": "●"}
 
 st.title("Health")
 service = attempt(get_service)
@@ -34,7 +34,7 @@ if not overview:
 levels = [h.level for h in overview]
 facts = st.columns(5)
 for column, level in zip(facts, HEALTH_LEVELS, strict=True):
-    column.metric(f"{LEVEL_ICON[level]} {level}", levels.count(level))
+    column.metric(f"{HEALTH_ICON[level]} {level}", levels.count(level))
 
 due = attempt(lambda: [c for c in refresh.due_checks(service) if c.due]) or []
 left, right = st.columns([3, 1])
@@ -51,18 +51,19 @@ if right.button(
 
 frame = pd.DataFrame(
     {
-        "health": [f"{LEVEL_ICON[h.level]} {h.level}" for h in overview],
+        "health": [health_text(h.health) for h in overview],
         "product": [h.name for h in overview],
         "freshness": [f"{FRESHNESS_ICON[h.freshness.state]} {h.freshness.state}" for h in overview],
         "age": [describe_age(h.freshness.age) for h in overview],
-        "promised": [h.update_frequency or "on demand" for h in overview],
-        "last run": [f"{h.build_status or 'never'} · {ago(h.last_run_at)}" for h in overview],
+        "promised": [h.entry.update_frequency or "on demand" for h in overview],
+        "last run": [f"{h.health.build_status or 'never'} · {ago(h.last_run_at)}" for h in overview],
         "run (s)": [h.last_run_elapsed_s for h in overview],
-        "failing tests": [h.tests_failed for h in overview],
-        "open drift": [h.open_drift for h in overview],
-        "rows": [h.row_count for h in overview],
+        "lifecycle": [h.entry.lifecycle for h in overview],
+        "failing tests": [h.health.tests_failed for h in overview],
+        "open drift": [h.health.open_drift for h in overview],
+        "rows": [h.entry.row_count for h in overview],
         "problems": ["; ".join(h.problems) for h in overview],
-        "owner": [h.owner or "" for h in overview],
+        "owner": [h.entry.owner or "" for h in overview],
     }
 )
 event = st.dataframe(
@@ -118,7 +119,7 @@ else:
     render_consumers(consumers, "health_consumers")
 
 st.subheader("Slowest models")
-slowest = attempt(lambda: refresh.slowest_models(service)) or []
+slowest = attempt(lambda: slowest_models(service)) or []
 if not slowest:
     st.info("No model timings are recorded yet: they come from dbt's run_results.json after each build.")
 else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from portal.service import CatalogQuery
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.preview import render_preview
 
@@ -13,7 +12,7 @@ service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
     st.stop()
 
-names = [e.name for e in service.catalog(CatalogQuery())]
+names = [e.name for e in service.entries()]
 wanted = st.query_params.get("id")
 if wanted and wanted not in names:
     names.insert(0, wanted)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from portal.service import CatalogQuery
+from portal.catalog.detail import product_detail
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.lineage_view import render_lineage
@@ -21,7 +21,7 @@ if service is None or attempt(service.artifacts) is None:
 key = st.query_params.get("id")
 if not key:
     st.title("Product")
-    names = [e.name for e in service.catalog(CatalogQuery())]
+    names = [e.name for e in service.entries()]
     key = st.selectbox(
         "Data product", names, index=None, key="product_pick", placeholder="pick a data product"
     )
@@ -30,15 +30,15 @@ if not key:
     st.query_params["id"] = key
     st.rerun()
 
-detail = attempt(lambda: service.product(key))
+detail = attempt(lambda: product_detail(service, key))
 if detail is None:
     st.page_link("app_pages/catalog.py", label="Back to the catalog", icon=":material/arrow_back:")
     st.stop()
 
-entry, node = detail.entry, detail.node
+entry, node, health = detail.entry, detail.node, detail.health.health
 st.title(entry.name)
 st.caption(
-    f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(entry.health)}"
+    f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(health)} · {entry.lifecycle}"
 )
 
 overview, columns_tab, sql_tab, tests_tab, lineage_tab, quality_tab, runs_tab, usage_tab, preview_tab = (
@@ -47,18 +47,21 @@ overview, columns_tab, sql_tab, tests_tab, lineage_tab, quality_tab, runs_tab, u
 
 with overview:
     st.markdown(node.description or "_No description._")
+    if health.problems:
+        st.warning("Problems: " + "; ".join(health.problems), icon=":material/report:")
     facts = st.columns(4)
-    facts[0].metric("Last build", entry.health.build_status or "never")
-    facts[1].metric("Tests", tests_label(entry.health))
-    facts[2].metric("Refreshed", ago(entry.health.last_refreshed))
-    rows = entry.health.row_count
+    facts[0].metric("Last build", health.build_status or "never")
+    facts[1].metric("Tests", tests_label(health))
+    facts[2].metric("Refreshed", ago(detail.health.last_refreshed))
+    rows = entry.row_count
     facts[3].metric("Rows", f"{rows:,}" if rows is not None else "unknown")
     metadata = {
         "Owner": entry.owner,
         "Group": f"{node.group} (owner: {detail.group_owner})" if node.group else None,
         "Consumers": ", ".join(entry.consumers) or None,
         "Update frequency": entry.update_frequency,
-        "Status": entry.status,
+        "Lifecycle": entry.lifecycle,
+        "Freshness": detail.health.freshness.reason,
         "Access": node.access,
         "Contract enforced": "yes" if node.contract_enforced else "no",
         "Materialization": node.materialized,

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from portal.service import Health
+from portal.project.statuses import HEALTH_LEVELS, Health
 
-HEALTH_ICON = {"healthy": "●", "warning": "▲", "failing": "✖", "unknown": "○"}
-HEALTH_COLOR = {"healthy": "green", "warning": "orange", "failing": "red", "unknown": "gray"}
+HEALTH_ICON = {"failing": "✖", "stale": "◆", "warning": "▲", "unknown": "○", "healthy": "●"}
+HEALTH_COLOR = {
+    "failing": "red",
+    "stale": "violet",
+    "warning": "orange",
+    "unknown": "gray",
+    "healthy": "green",
+}
+assert set(HEALTH_ICON) == set(HEALTH_COLOR) == set(HEALTH_LEVELS)
 
 
 def health_label(health: Health) -> str:
     """Markdown: a coloured mark and the word (colour alone is not enough to read it)."""
     return f":{HEALTH_COLOR[health.level]}[{HEALTH_ICON[health.level]} {health.level}]"
+
+
+def health_text(health: Health) -> str:
+    """Plain text for tables: the mark and the word."""
+    return f"{HEALTH_ICON[health.level]} {health.level}"
 
 
 def tests_label(health: Health) -> str:

@@ -14,9 +14,11 @@ from typing import TypeVar
 import streamlit as st
 
 from portal.auth.identity import Identity
+from portal.catalog.detail import ProductDetail
+from portal.catalog.detail import product_detail as find_product
 from portal.errors import Kind, PortalError
 from portal.project.artifacts import ArtifactError
-from portal.service import PortalService, ProductDetail
+from portal.service import PortalService
 from portal.settings import SettingError, Settings
 from portal.warehouse import WarehouseUnavailable
 
@@ -81,4 +83,4 @@ def product_detail(service: PortalService, product: str | ProductDetail) -> Prod
     its tabs, saving each a lookup), or found by name or unique id, with a message if unknown."""
     if isinstance(product, ProductDetail):
         return product
-    return attempt(lambda: service.product(product))
+    return attempt(lambda: find_product(service, product))

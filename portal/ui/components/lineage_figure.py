@@ -15,6 +15,7 @@ import networkx as nx
 import plotly.graph_objects as go
 
 from portal.lineage.layout import Layout
+from portal.project.statuses import BUILD_FAILED
 
 PALETTE = {
     "source": "#2f9e44",
@@ -38,8 +39,8 @@ def _colour_key(data: dict, colour_by: str) -> str:
 
 
 def _failing(data: dict) -> bool:
-    return data.get("status") in {"error", "fail"} or any(
-        t.get("status") in {"fail", "error"} for t in data.get("tests", ())
+    return data.get("status") in BUILD_FAILED or any(
+        t.get("status") in BUILD_FAILED for t in data.get("tests", ())
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from portal.catalog.detail import product_detail
 from portal.lineage.errors import LineageError
 from portal.lineage.graph import neighbourhood, require_node
 from portal.lineage.layout import layered_layout
@@ -152,7 +153,9 @@ def _details(service: PortalService, prefix: str, unique_id: str) -> None:
     if data.get("resource_type") == "model":
         with st.expander("Column lineage: which upstream columns feed a column"):
             if not columns:
-                columns = [c.name for c in (attempt(lambda: service.product(unique_id).columns) or [])]
+                columns = [
+                    c.name for c in (attempt(lambda: product_detail(service, unique_id).columns) or [])
+                ]
             column = st.selectbox("Column", columns, index=None, key=f"{prefix}_column_{unique_id}")
             if column:
                 _column_lineage(service, unique_id, column)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from portal.catalog.detail import ProductDetail
 from portal.catalog.preview import preview as catalog_preview
-from portal.service import PortalService, ProductDetail
+from portal.service import PortalService
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.warehouse import FILTER_OPS, Filter
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from portal.creation.publish.base import PublishRecord
+from portal.runs import PublishRecord
 
 OUTCOME_COLOR = {
     "published": "green",

@@ -12,11 +12,13 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from portal.catalog.detail import ProductDetail, TestResult
 from portal.observability.drift import DriftRecord, acknowledge_drift, drift_events
 from portal.observability.freshness import describe_age, frequency_period, freshness, freshness_history
 from portal.observability.history import profile_history, profile_product, test_history
-from portal.observability.profile import OTHER, PROFILE_STATUS_TEXT, ColumnProfile, Profile
-from portal.service import PortalService, ProductDetail, TestResult
+from portal.observability.profile import OTHER, ColumnProfile, Profile
+from portal.project.statuses import PROFILE_STATUS_TEXT
+from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.ui.components.observability_shared import freshness_label, render_drift_table, show_chart

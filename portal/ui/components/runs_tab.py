@@ -1,7 +1,8 @@
 """The product page's Runs tab: run history with durations, per-model timings and dbt logs, and
 refreshing products with a progress bar (the Health page refreshes every due product with it).
 
-Every number comes from portal.observability.refresh; this module only draws.
+Every number comes from portal.runs (the run trail) and portal.observability.refresh (refreshing);
+this module only draws.
 Widget keys carry the product's name, so two products' tabs never share state.
 """
 
@@ -11,8 +12,11 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from portal.catalog.detail import ProductDetail
 from portal.observability import refresh
-from portal.service import PortalService, ProductDetail
+from portal.project.statuses import UNPUBLISHED_LIFECYCLES
+from portal.runs import NodeTiming, run_history, run_log, run_timings
+from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.ui.components.observability_shared import STATUS_COLORS, show_chart
@@ -60,7 +64,7 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
     key = detail.node.unique_id
     name = detail.entry.name
     prefix = f"runs_{name}"
-    refreshable = detail.entry.status not in refresh.UNPUBLISHED_STATUSES
+    refreshable = detail.entry.lifecycle not in UNPUBLISHED_LIFECYCLES
     if st.button(
         "Refresh now",
         key=f"{prefix}_refresh",
@@ -68,11 +72,11 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
         disabled=not refreshable,
         help=f"dbt build --select +{name}, then profile it."
         if refreshable
-        else f"{name} is {detail.entry.status}: resubmit it on the Create page; only a passing audit publishes it.",
+        else f"{name} is {detail.entry.lifecycle}: resubmit it on the Create page; only a passing audit publishes it.",
     ):
         attempt(lambda: run_refresh(service, [name]))
 
-    runs = attempt(lambda: refresh.run_history(service, key)) or []
+    runs = attempt(lambda: run_history(service, key)) or []
     if not runs:
         st.info("No runs of this product are recorded yet. Press **Refresh now** to build it.")
         return
@@ -114,12 +118,12 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
     record = next(r.publish for r in runs if r.id == chosen)
     if record is not None:
         render_publish(record, f"{prefix}_publish")
-    timings = attempt(lambda: refresh.run_timings(service, int(chosen))) or []
+    timings = attempt(lambda: run_timings(service, int(chosen))) or []
     if timings:
         render_timings(timings, f"{prefix}_timings")
     else:
         st.caption("dbt reported no node results for this run.")
-    text = attempt(lambda: refresh.run_log(service, int(chosen)))
+    text = attempt(lambda: run_log(service, int(chosen)))
     with st.expander("dbt log"):
         st.code(
             text or "No log: this run was read from run_results.json, not started by the portal.",
@@ -127,7 +131,7 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
         )
 
 
-def render_timings(timings: list[refresh.NodeTiming], key: str, *, limit: int = 15) -> None:
+def render_timings(timings: list[NodeTiming], key: str, *, limit: int = 15) -> None:
     slowest = timings[:limit]
     frame = pd.DataFrame(
         {

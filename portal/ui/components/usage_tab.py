@@ -11,8 +11,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from portal.catalog.detail import ProductDetail
 from portal.observability import usage
-from portal.service import PortalService, ProductDetail
+from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, product_detail
 from portal.ui.components.observability_shared import show_chart

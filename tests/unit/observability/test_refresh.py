@@ -18,6 +18,7 @@ from catalog_db.models import NodeResult, Run
 from portal.cli import observability as cli_observability
 from portal.cli.errors import run_command
 from portal.observability import refresh
+from portal.runs import run_history, run_timings, slowest_models
 from portal.service import PortalService
 from portal.settings import ROOT, Settings
 from tests.conftest import copy_demo
@@ -140,17 +141,17 @@ def test_a_failing_build_does_not_stop_the_others(environ: dict[str, str], tmp_p
     assert "no_such_column" in (runs[broken.run_id].log or "")
     assert runs[fine.run_id].status == "success" and (runs[fine.run_id].elapsed_s or 0) > 0
 
-    timings = {t.name: t for t in refresh.run_timings(service, broken.run_id)}
+    timings = {t.name: t for t in run_timings(service, broken.run_id)}
     assert timings["dp_customer_360"].status == "error"
     assert timings["stg_customers"].status == "success"
-    fine_timings = refresh.run_timings(service, fine.run_id)
+    fine_timings = run_timings(service, fine.run_id)
     assert "dp_product_performance" in {t.name for t in fine_timings}
     assert [t.execution_time for t in fine_timings] == sorted(
         (t.execution_time for t in fine_timings), reverse=True
     )
-    history = refresh.run_history(service, "dp_product_performance")
+    history = run_history(service, "dp_product_performance")
     assert history[0].id == fine.run_id and history[0].models > 0 and history[0].tests > 0
-    assert refresh.slowest_models(service)
+    assert slowest_models(service)
 
     phases = [(e.product, e.phase) for e in events]
     assert ("dp_customer_360", "failed") in phases

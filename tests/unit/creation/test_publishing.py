@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from portal.creation.publish.base import AUDIT_SCHEMA, PARTIAL_PARSE_FILE, PublishRecord
+from portal.creation.publish.base import AUDIT_SCHEMA, PARTIAL_PARSE_FILE
 from portal.creation.publish.duckdb import DuckDBPublisher
 from portal.creation.publish.nessie import NessiePublisher
 from portal.creation.publish.registry import publisher_for
+from portal.runs import PublishRecord
 from portal.settings import Settings
 
 MAIN_BEFORE, BRANCH_HEAD, MERGED = "a" * 64, "b" * 64, "c" * 64

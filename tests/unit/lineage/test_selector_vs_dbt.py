@@ -35,8 +35,8 @@ import pytest
 from portal.lineage.index import ManifestIndex
 from portal.lineage.selector import select
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
+ROOT = Path(__file__).resolve().parents[3]
 
 pytest.importorskip("dbt.graph")
 

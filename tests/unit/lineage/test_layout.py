@@ -12,7 +12,7 @@ from portal.lineage.graph import Lineage
 from portal.lineage.layout import assign_layers, collapse, count_crossings, layered_layout
 from portal.project.artifacts import load_manifest
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from portal.lineage.selector import select
 from portal.lineage.selector_spec import parse_criterion
 from portal.project.artifacts import ArtifactError, Manifest, load_manifest, load_run_results
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
 JAFFLE = FIXTURES / "jaffle-shop" / "manifest.json.gz"
 CALITP = FIXTURES / "calitp_warehouse" / "manifest.json.gz"
 

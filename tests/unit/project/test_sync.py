@@ -25,7 +25,7 @@ from portal.project.artifacts import (
 )
 from portal.project.sync import SyncReport, is_data_product, run_status, sync
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
 # For each fixture, a folder that makes some of its models data products (none has a
 # models/data_products folder; spellbook_dex keeps the default and has none).
 PRODUCTS_PATH = {

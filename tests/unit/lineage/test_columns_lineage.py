@@ -12,7 +12,7 @@ from portal.lineage.columns import EXTERNAL, ColumnRef, ColumnTracer, column_lin
 from portal.lineage.errors import UnknownNodeError
 from portal.project.artifacts import CatalogArtifact, Manifest, load_catalog, load_manifest
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
 
 
 def _project(name: str) -> tuple[Manifest, CatalogArtifact]:

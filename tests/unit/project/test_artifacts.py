@@ -18,7 +18,7 @@ from portal.project.artifacts import (
     load_run_results,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
 FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 FLIPSIDE = "flipside_ethereum_models_2022-06-14"
 

@@ -1,7 +1,7 @@
 """Generating a product's dbt files: golden files, YAML safety, atomic writes, orphans, discard.
 
-Golden files live in tests/unit/golden/. After an intended change of the output, regenerate
-them with `UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_scaffold.py` and review
+Golden files live in tests/unit/creation/golden/. After an intended change of the output, regenerate
+them with `UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/creation/test_scaffold.py` and review
 the diff like any other code change.
 """
 

@@ -421,7 +421,7 @@ def test_profiling_the_demo_stores_a_time_series(service: PortalService) -> None
     # the demo build profiled once already; these two come after it
     assert [p.id for p in history][-2:] == [outcomes["dp_customer_360"].profile.id, again.profile.id]
     assert freshness(service, "dp_customer_360").state == "fresh"
-    assert service.catalog()[0].health.row_count == again.profile.row_count
+    assert service.entry("dp_customer_360").row_count == again.profile.row_count
 
     overview = health_overview(service)
     assert [h.level for h in overview] == ["healthy"] * 3

@@ -29,7 +29,7 @@ from portal.creation.sqlguard import ALLOWED_ANONYMOUS_FUNCTIONS, ALLOWED_NODES,
 from portal.project.artifacts import load_manifest
 
 FIXTURE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "jaffle-shop" / "manifest.json.gz"
+    Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "jaffle-shop" / "manifest.json.gz"
 )
 EXISTING = ("stg_orders", "customers", "dp_existing")
 

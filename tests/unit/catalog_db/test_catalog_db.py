@@ -29,7 +29,7 @@ from catalog_db import (
     open_catalog,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 TABLES = {
     "alembic_version",

@@ -352,7 +352,7 @@ def test_unsupported_dialect_is_a_programming_error(known: KnownRelations) -> No
 def test_jaffle_shop_manifest_relations() -> None:
     """Real artifacts: every source and model of a public project is readable by its names."""
     fixture = (
-        Path(__file__).resolve().parents[2].parent
+        Path(__file__).resolve().parents[3].parent
         / "shared"
         / "fixtures"
         / "jaffle-shop"

@@ -1,0 +1,105 @@
+"""Browsing the catalog: search, filters, sorting and the filters' choices, over the service's
+entries and each one's health now.
+
+Lifecycle (where a product is in its life) and health (how far it can be trusted now) are two
+separate filters: "failed" is a lifecycle, "failing" a health level (`project/statuses.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from portal.errors import InvalidInput
+from portal.observability.health import ProductHealth, health_of
+from portal.observability.profile import as_utc
+from portal.project.statuses import HEALTH_LEVELS, LISTED_LIFECYCLES
+from portal.service import CatalogEntry, PortalService
+
+SORTS = ("name", "health", "last refreshed", "row count", "owner", "type")
+
+
+@dataclass(frozen=True)
+class CatalogQuery:
+    text: str = ""  # words that must all appear (name, description, columns, tags, owner, type)
+    types: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    frequencies: tuple[str, ...] = ()
+    lifecycles: tuple[str, ...] = ()  # any of LISTED_LIFECYCLES
+    health: tuple[str, ...] = ()  # any of HEALTH_LEVELS
+    tags: tuple[str, ...] = ()  # all of
+    include_all_models: bool = False
+    sort: str = "name"
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        _known("sort", (self.sort,), SORTS)
+        _known("lifecycle", self.lifecycles, LISTED_LIFECYCLES)
+        _known("health", self.health, HEALTH_LEVELS)
+
+
+def _known(what: str, given: tuple[str, ...], known: tuple[str, ...]) -> None:
+    unknown = [value for value in given if value not in known]
+    if unknown:
+        raise InvalidInput(f"Unknown {what} {', '.join(map(repr, unknown))}; use one of {', '.join(known)}.")
+
+
+def browse(
+    service: PortalService, query: CatalogQuery = CatalogQuery(), *, now: datetime | None = None
+) -> list[ProductHealth]:
+    """The entries matching `query`, each with its health now, in the order asked for."""
+    words = query.text.lower().split()
+    matching = [
+        e
+        for e in service.entries(include_all_models=query.include_all_models)
+        if all(w in e.search_text for w in words)
+        and (not query.types or e.data_product_type in query.types)
+        and (not query.owners or e.owner in query.owners)
+        and (not query.frequencies or e.update_frequency in query.frequencies)
+        and (not query.lifecycles or e.lifecycle in query.lifecycles)
+        and all(t in e.tags for t in query.tags)
+    ]
+    judged = health_of(service, matching, now=now)
+    found = [judged[e.unique_id] for e in matching]
+    if query.health:
+        found = [h for h in found if h.level in query.health]
+    return sorted(found, key=_sort_key(query.sort), reverse=query.descending)
+
+
+def facets(service: PortalService, *, include_all_models: bool = False) -> dict[str, list[str]]:
+    """The values the catalog's filters offer: those present, and every health level."""
+    entries = service.entries(include_all_models=include_all_models)
+
+    def values(attr: str) -> list[str]:
+        return sorted({str(getattr(e, attr)) for e in entries if getattr(e, attr)})
+
+    present = {e.lifecycle for e in entries}
+    return {
+        "types": values("data_product_type"),
+        "owners": values("owner"),
+        "frequencies": values("update_frequency"),
+        "lifecycles": [s for s in LISTED_LIFECYCLES if s in present],
+        "health": list(HEALTH_LEVELS),
+    }
+
+
+def _sort_key(sort: str) -> Callable[[ProductHealth], Any]:
+    epoch = datetime.min.replace(tzinfo=UTC)
+    keys: dict[str, Callable[[ProductHealth], Any]] = {
+        "name": lambda h: h.name,
+        "health": lambda h: h.rank,
+        "last refreshed": lambda h: (as_utc(h.last_refreshed) or epoch, h.name),
+        "row count": lambda h: (_row_count(h.entry), h.name),
+        "owner": lambda h: (h.entry.owner or "~", h.name),
+        "type": lambda h: (h.entry.data_product_type or "~", h.name),
+    }
+    return keys[sort]
+
+
+def _row_count(entry: CatalogEntry) -> int:
+    return entry.row_count if entry.row_count is not None else -1
+
+
+__all__ = ["SORTS", "CatalogQuery", "browse", "facets"]

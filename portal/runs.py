@@ -1,0 +1,400 @@
+"""The run trail: every dbt run the catalog database records, and how it is read back.
+
+Three kinds of run become rows of `runs` (with their `node_results`): the portal's refreshes
+(portal/observability/refresh.py), its creation runs with their write-audit-publish
+(portal/creation/flow.py), and dbt's own runs, synced from run_results.json
+(portal/project/sync.py). They share one table, so they share one module:
+
+- `start_run` is the only place that records a run as running, so every kind of run starts out
+  with the same columns set;
+- the history, the logs, the node timings, the slowest models and the API's run detail read all
+  three kinds alike;
+- `PublishRecord` is a creation run's `details["wap"]` as the run view and the API show it;
+- `registration` is a product's own row, by which its runs are found before the manifest knows
+  it (while it is being created).
+
+Closing a run stays with whoever started it: a refresh and a creation finish theirs differently
+(what they sync, what their details keep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from catalog_db.models import DataProduct, NodeResult, Run
+from portal.project.artifacts import ArtifactError
+from portal.project.statuses import BUILD_FAILED
+from portal.service import NotFound, PortalService
+
+LOG_TAIL_LINES = 60
+# Every DuckDB record names its audit schema; one that does not was audited where DuckDB always
+# has been (creation's AUDIT_SCHEMA), and this module may not import creation to say so.
+_DEFAULT_AUDIT_SCHEMA = "audit"
+
+
+# --- starting a run ------------------------------------------------------------------------
+
+
+def start_run(
+    service: PortalService,
+    *,
+    selector: str,
+    triggered_by: str,
+    product_id: int | None,
+    details: dict[str, Any] | Callable[[int], dict[str, Any]] | None = None,
+    command: str = "build",
+) -> int:
+    """Record a run as running, started now on the configured target; returns its id.
+
+    `details` may be a function of the new run's id, for details that name the run (a creation's
+    Nessie branch): they are written in the same transaction, so no reader sees the run without them.
+    """
+    with service.sessions.begin() as session:
+        run = Run(
+            command=command,
+            selector=selector,
+            target=service.settings.dbt_target,
+            status="running",
+            triggered_by=triggered_by,
+            product_id=product_id,
+            started_at=datetime.now(UTC),
+        )
+        # Only when given: an explicit None would be stored as JSON null, not as SQL NULL.
+        if details is not None and not callable(details):
+            run.details = details
+        session.add(run)
+        session.flush()
+        if callable(details):
+            run.details = details(run.id)
+        return run.id
+
+
+# --- what a creation run's write-audit-publish did -----------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishRecord:
+    """Where a creation run was audited and whether it was published, read back from a run's
+    details["wap"] for the run view and the API. Nessie runs also have their branch and hashes."""
+
+    engine: str  # duckdb or nessie
+    published: bool
+    outcome: str  # running, published, failed, conflict or error
+    audit_schema: str | None = None
+    branch: str | None = None
+    main_hash_before: str | None = None
+    branch_hash: str | None = None
+    main_hash_after: str | None = None
+    branch_deleted: bool | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_details(cls, details: Any, *, status: str | None = None) -> PublishRecord | None:
+        """The record of a run's details (None for runs that publish nothing, e.g. refreshes).
+        `status` is the run's own, for records that do not carry an outcome (DuckDB's)."""
+        wap_details = details.get("wap") if isinstance(details, dict) else None
+        if not isinstance(wap_details, dict):
+            return None
+        published = bool(wap_details.get("published"))
+
+        def text(key: str) -> str | None:
+            value = wap_details.get(key)
+            return str(value) if value is not None else None
+
+        outcome = text("outcome") or (
+            "published" if published else ("running" if status in ("queued", "running") else "failed")
+        )
+        deleted = wap_details.get("branch_deleted")
+        return cls(
+            engine=text("engine") or "duckdb",  # records written before Nessie runs existed
+            published=published,
+            outcome=outcome,
+            audit_schema=text("audit_schema"),
+            branch=text("branch"),
+            main_hash_before=text("main_hash_before"),
+            branch_hash=text("branch_hash"),
+            main_hash_after=text("main_hash_after"),
+            branch_deleted=None if deleted is None else bool(deleted),
+            message=text("message"),
+        )
+
+    def summary(self) -> str:
+        """One line: where it was audited and what became of it."""
+        # The record's own engine, not the configured one: a run may predate a change of engine.
+        if self.engine == "nessie":
+            where = f"Nessie branch `{self.branch}`"
+        else:
+            where = f"audit schema `{self.audit_schema or _DEFAULT_AUDIT_SCHEMA}`"
+        if self.outcome == "running":
+            return f"{where}: building"
+        if self.engine != "nessie":
+            return f"{where}: " + ("copied to gold" if self.published else f"{self.outcome}, gold untouched")
+        if self.published:
+            return f"{where}: merged into main ({_short(self.main_hash_before)} → {_short(self.main_hash_after)})"
+        kept = "deleted" if self.branch_deleted else "left in place"
+        return f"{where}: {self.outcome}, branch {kept}, main untouched at {_short(self.main_hash_after)}"
+
+
+def _short(commit: str | None) -> str:
+    return commit[:12] if commit else "?"
+
+
+# --- run history ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    elapsed_s: float | None
+    status: str
+    command: str
+    selector: str | None
+    triggered_by: str
+    models: int
+    tests: int
+    failed: int
+    publish: PublishRecord | None = None  # creation runs: audit schema or Nessie branch, and outcome
+
+
+def run_history(service: PortalService, key: str | None = None, *, limit: int = 50) -> list[RunSummary]:
+    """Runs, newest first; of one product when `key` is given (runs started for it or that built it)."""
+    counts = (
+        sa.select(
+            NodeResult.run_id,
+            sa.func.sum(sa.case((NodeResult.resource_type == "model", 1), else_=0)).label("models"),
+            sa.func.sum(sa.case((NodeResult.resource_type.in_(("test", "unit_test")), 1), else_=0)).label(
+                "tests"
+            ),
+            sa.func.sum(sa.case((NodeResult.status.in_(tuple(BUILD_FAILED)), 1), else_=0)).label("failed"),
+        )
+        .group_by(NodeResult.run_id)
+        .subquery()
+    )
+    query = (
+        sa.select(Run, counts.c.models, counts.c.tests, counts.c.failed)
+        .outerjoin(counts, counts.c.run_id == Run.id)
+        .order_by(Run.started_at.desc(), Run.id.desc())
+        .limit(limit)
+    )
+    if key is not None:
+        node = service.resolve(key)
+        built = sa.select(NodeResult.run_id).where(NodeResult.unique_id == node.unique_id)
+        started_for = sa.select(DataProduct.id).where(DataProduct.name == node.name)
+        query = query.where(sa.or_(Run.id.in_(built), Run.product_id.in_(started_for)))
+    with service.sessions() as session:
+        rows: Sequence[Any] = session.execute(query).all()  # aggregate columns are untyped
+    return [
+        RunSummary(
+            id=run.id,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            elapsed_s=run.elapsed_s,
+            status=run.status,
+            command=run.command,
+            selector=run.selector,
+            triggered_by=run.triggered_by,
+            models=int(models or 0),
+            tests=int(tests or 0),
+            failed=int(failed or 0),
+            publish=PublishRecord.from_details(run.details, status=run.status),
+        )
+        for run, models, tests, failed in rows
+    ]
+
+
+def registration(service: PortalService, key: str) -> DataProduct | None:
+    """The catalog database's row of a data product, by name or dbt unique id (None if unregistered)."""
+    with service.sessions() as session:
+        return session.scalar(
+            sa.select(DataProduct).where(
+                sa.or_(DataProduct.name == key, DataProduct.unique_id == key), DataProduct.status != "removed"
+            )
+        )
+
+
+def product_runs(service: PortalService, key: str, *, limit: int = 50) -> list[RunSummary]:
+    """A product's runs, newest first, also while it is being created (not yet in the manifest)."""
+    try:
+        return run_history(service, key, limit=limit)
+    except NotFound:
+        row = registration(service, key)
+        if row is None:
+            raise
+    with service.sessions() as session:
+        runs = session.scalars(
+            sa.select(Run).where(Run.product_id == row.id).order_by(Run.id.desc()).limit(limit)
+        ).all()
+    return [
+        RunSummary(
+            r.id,
+            r.started_at,
+            r.finished_at,
+            r.elapsed_s,
+            r.status,
+            r.command,
+            r.selector,
+            r.triggered_by,
+            0,
+            0,
+            0,
+            PublishRecord.from_details(r.details, status=r.status),
+        )
+        for r in runs
+    ]
+
+
+def run_log(service: PortalService, run_id: int) -> str | None:
+    """dbt's log of a run the portal started (runs only synced from artifacts have none)."""
+    with service.sessions() as session:
+        return session.scalar(sa.select(Run.log).where(Run.id == run_id))
+
+
+# --- node timings --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeTiming:
+    unique_id: str
+    name: str
+    resource_type: str
+    status: str
+    execution_time: float
+    message: str | None
+
+
+def _node_name(service: PortalService, unique_id: str) -> str:
+    try:
+        node = service.artifacts().manifest.get(unique_id)
+    except ArtifactError:
+        node = None
+    return node.name if node else unique_id.split(".")[-1]
+
+
+def run_timings(
+    service: PortalService, run_id: int, *, kinds: Iterable[str] | None = None
+) -> list[NodeTiming]:
+    """Every node's execution time in a run, slowest first."""
+    query = (
+        sa.select(NodeResult).where(NodeResult.run_id == run_id).order_by(NodeResult.execution_time.desc())
+    )
+    if kinds is not None:
+        query = query.where(NodeResult.resource_type.in_(tuple(kinds)))
+    with service.sessions() as session:
+        rows = session.scalars(query).all()
+    return [
+        NodeTiming(
+            r.unique_id,
+            _node_name(service, r.unique_id),
+            r.resource_type,
+            r.status,
+            r.execution_time,
+            r.message,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ModelSpeed:
+    unique_id: str
+    name: str
+    runs: int
+    mean_s: float
+    max_s: float
+
+
+def slowest_models(service: PortalService, *, runs: int = 20, limit: int = 10) -> list[ModelSpeed]:
+    """Models by mean execution time over the last `runs` runs that built them."""
+    recent = sa.select(Run.id).order_by(Run.started_at.desc()).limit(runs).scalar_subquery()
+    mean = sa.func.avg(NodeResult.execution_time).label("mean")
+    query = (
+        sa.select(NodeResult.unique_id, sa.func.count(), mean, sa.func.max(NodeResult.execution_time))
+        .where(
+            NodeResult.run_id.in_(recent), NodeResult.resource_type == "model", NodeResult.status == "success"
+        )
+        .group_by(NodeResult.unique_id)
+        .order_by(mean.desc())
+        .limit(limit)
+    )
+    with service.sessions() as session:
+        rows: Sequence[Any] = session.execute(query).all()  # aggregate columns are untyped
+    return [
+        ModelSpeed(uid, _node_name(service, uid), int(count), float(avg), float(top))
+        for uid, count, avg, top in rows
+    ]
+
+
+# --- one run in full -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    id: int
+    status: str
+    command: str
+    selector: str | None
+    target: str | None
+    triggered_by: str
+    product: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    elapsed_s: float | None
+    invocation_id: str | None
+    nodes: list[NodeTiming]
+    log_tail: str
+    publish: PublishRecord | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in {"queued", "running"}
+
+
+def run_detail(service: PortalService, run_id: int, *, tail_lines: int = LOG_TAIL_LINES) -> RunDetail:
+    """A run with every node's timing (slowest first) and the end of its log; NotFound if unknown."""
+    with service.sessions() as session:
+        row = session.get(Run, run_id)
+        if row is None:
+            newest = session.scalar(sa.select(sa.func.max(Run.id)))
+            raise NotFound(f"There is no run {run_id}; the newest run is {newest or 'none yet'}.")
+        product = row.product.name if row.product is not None else None
+    return RunDetail(
+        id=row.id,
+        status=row.status,
+        command=row.command,
+        selector=row.selector,
+        target=row.target,
+        triggered_by=row.triggered_by,
+        product=product,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        elapsed_s=row.elapsed_s,
+        invocation_id=row.invocation_id,
+        nodes=run_timings(service, run_id),
+        log_tail="\n".join((row.log or "").splitlines()[-tail_lines:]),
+        publish=PublishRecord.from_details(row.details, status=row.status),
+    )
+
+
+__all__ = [
+    "LOG_TAIL_LINES",
+    "ModelSpeed",
+    "NodeTiming",
+    "PublishRecord",
+    "RunDetail",
+    "RunSummary",
+    "product_runs",
+    "registration",
+    "run_detail",
+    "run_history",
+    "run_log",
+    "run_timings",
+    "slowest_models",
+    "start_run",
+]
