@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from catalog_db.models import DataProduct, Run
 from portal.auth.identity import Identity
 from portal.creation import flow as creation
+from portal.creation.recovery import recover_interrupted
 from portal.creation.spec import ProductSpec
 from portal.observability import refresh
 from portal.service import PortalService
@@ -85,6 +86,15 @@ class Jobs:
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
 
+    def recover(self) -> list[str]:
+        """End the runs of processes that died, putting their products back (creation/recovery.py).
+        Failing to recover must not stop a submission or the API's start: it is logged."""
+        try:
+            return recover_interrupted(self.service)
+        except Exception:
+            log.exception("recovering interrupted runs failed")
+            return []
+
     def create(self, spec: ProductSpec, identity: Identity) -> Submission:
         submission = self._submission("create", spec.name, identity)
 
@@ -134,6 +144,7 @@ class Jobs:
 
     # -- internals ---------------------------------------------------------------------------
     def _submission(self, kind: str, name: str, identity: Identity) -> Submission:
+        self.recover()  # a product left `building` by a dead process would refuse this submission
         with self.service.sessions() as session:
             mark = session.scalar(sa.select(sa.func.max(Run.id))) or 0
         return Submission(kind, name, identity, mark)

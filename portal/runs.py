@@ -11,7 +11,10 @@ Three kinds of run become rows of `runs` (with their `node_results`): the portal
   three kinds alike;
 - `PublishRecord` is a creation run's `details["wap"]` as the run view and the API show it;
 - `registration` is a product's own row, by which its runs are found before the manifest knows
-  it (while it is being created).
+  it (while it is being created);
+- `cancel_run` stops a running creation's or refresh's dbt on behalf of the product's owner or an
+  admin. Runs are cancelled in the process that builds them (portal/project/dbt_runner.py keeps
+  the registry); the run then ends `error`, its details saying `stopped: cancelled` and who.
 
 Closing a run stays with whoever started it: a refresh and a creation finish theirs differently
 (what they sync, what their details keep).
@@ -19,17 +22,32 @@ Closing a run stays with whoever started it: a refresh and a creation finish the
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db.models import DataProduct, NodeResult, Run
+from portal.audit import record_event
+from portal.auth.access import PermissionDenied, may, role_of
+from portal.auth.identity import Identity
+from portal.errors import Conflict
+from portal.project import dbt_runner
 from portal.project.artifacts import ArtifactError
 from portal.project.statuses import BUILD_FAILED
 from portal.service import NotFound, PortalService
+
+log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 60
 # Every DuckDB record names its audit schema; one that does not was audited where DuckDB always
@@ -64,14 +82,149 @@ def start_run(
             product_id=product_id,
             started_at=datetime.now(UTC),
         )
-        # Only when given: an explicit None would be stored as JSON null, not as SQL NULL.
-        if details is not None and not callable(details):
-            run.details = details
         session.add(run)
         session.flush()
-        if callable(details):
-            run.details = details(run.id)
-        return run.id
+        given = details(run.id) if callable(details) else (details or {})
+        run.details = {**given, LEASE: _lease()}
+        run_id = run.id
+    _heartbeats.beat_for(service, run_id)
+    return run_id
+
+
+# --- leases: a running run belongs to a live process ----------------------------------------
+#
+# A run is `running` while the process that started it builds it. If that process dies (kill -9,
+# a crash, the machine going away) nothing would ever end the run, and its product would stay
+# `building`, refusing every change. So each running run holds a lease in its details: the
+# host, the process (pid and its start time, so a reused pid is not mistaken for it) and a
+# heartbeat. A lease has expired when, on this host, that process no longer runs, or, from
+# another host, its heartbeat is older than LEASE_S; `creation/recovery.py` then ends the run
+# as interrupted and puts its product back.
+
+LEASE = "lease"
+HEARTBEAT_S = 15.0
+LEASE_S = 90.0  # six missed heartbeats: the process is gone, or so stuck that it may as well be
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process `pid` (clock ticks since boot), None if there is none (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22: the fields after the command's `)`
+
+
+def _lease() -> dict[str, Any]:
+    pid = os.getpid()
+    return {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "process_start": _process_start(pid),
+        "heartbeat": datetime.now(UTC).isoformat(),
+    }
+
+
+def lease_expired(lease: Any, now: datetime | None = None) -> bool:
+    """Whether the process holding `lease` is gone (a run without a lease has nobody building it)."""
+    if not isinstance(lease, dict):
+        return True
+    if lease.get("host") == socket.gethostname():
+        pid = lease.get("pid")
+        return not isinstance(pid, int) or _process_start(pid) != lease.get("process_start")
+    try:
+        beat = datetime.fromisoformat(str(lease.get("heartbeat")))
+    except ValueError:
+        return True
+    return ((now or datetime.now(UTC)) - beat).total_seconds() > LEASE_S
+
+
+class _Heartbeats:
+    """One daemon thread per process that renews the leases of the runs this process builds."""
+
+    def __init__(self) -> None:
+        self._runs: dict[int, sessionmaker[Session]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def beat_for(self, service: PortalService, run_id: int) -> None:
+        with self._lock:
+            self._runs[run_id] = service.sessions
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="run-heartbeats", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_S)
+            with self._lock:
+                runs = dict(self._runs)
+            for run_id, sessions in runs.items():
+                try:
+                    still_running = _renew(sessions, run_id)
+                except SQLAlchemyError:
+                    log.warning("could not renew the lease of run %s", run_id, exc_info=True)
+                    continue
+                if not still_running:
+                    with self._lock:
+                        self._runs.pop(run_id, None)
+
+
+def _renew(sessions: sessionmaker[Session], run_id: int) -> bool:
+    with sessions.begin() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status not in ("queued", "running"):
+            return False
+        details = dict(run.details or {})
+        details[LEASE] = {**(details.get(LEASE) or _lease()), "heartbeat": datetime.now(UTC).isoformat()}
+        run.details = details
+        return True
+
+
+_heartbeats = _Heartbeats()
+
+
+@dataclass(frozen=True)
+class OrphanRun:
+    """A run still marked running whose process is gone."""
+
+    id: int
+    product: str | None
+    details: dict[str, Any]
+
+
+def orphan_runs(service: PortalService) -> list[OrphanRun]:
+    """Running runs whose lease has expired, oldest first."""
+    with service.sessions() as session:
+        rows = session.execute(
+            sa.select(Run.id, DataProduct.name, Run.details)
+            .outerjoin(DataProduct, Run.product_id == DataProduct.id)
+            .where(Run.status.in_(("queued", "running")))
+            .order_by(Run.id)
+        ).tuples()
+        found = [
+            (run_id, name, details if isinstance(details, dict) else {}) for run_id, name, details in rows
+        ]
+    return [
+        OrphanRun(run_id, name, details)
+        for run_id, name, details in found
+        if lease_expired(details.get(LEASE))
+    ]
+
+
+def end_interrupted(service: PortalService, run_id: int, message: str) -> bool:
+    """End an orphan run as interrupted; False if it ended meanwhile (someone else recovered it)."""
+    with service.sessions.begin() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status not in ("queued", "running"):
+            return False
+        now = datetime.now(UTC)
+        run.status, run.finished_at = "error", now
+        started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+        run.elapsed_s = (now - started).total_seconds()
+        run.log = "\n".join(line for line in ((run.log or ""), message) if line)
+        run.details = {**(run.details or {}), "interrupted": message}
+        return True
 
 
 # --- what a creation run's write-audit-publish did -----------------------------------------
@@ -356,13 +509,18 @@ class RunDetail:
         return self.status not in {"queued", "running"}
 
 
+def _run_row(session: Session, run_id: int) -> Run:
+    row = session.get(Run, run_id)
+    if row is None:
+        newest = session.scalar(sa.select(sa.func.max(Run.id)))
+        raise NotFound(f"There is no run {run_id}; the newest run is {newest or 'none yet'}.")
+    return row
+
+
 def run_detail(service: PortalService, run_id: int, *, tail_lines: int = LOG_TAIL_LINES) -> RunDetail:
     """A run with every node's timing (slowest first) and the end of its log; NotFound if unknown."""
     with service.sessions() as session:
-        row = session.get(Run, run_id)
-        if row is None:
-            newest = session.scalar(sa.select(sa.func.max(Run.id)))
-            raise NotFound(f"There is no run {run_id}; the newest run is {newest or 'none yet'}.")
+        row = _run_row(session, run_id)
         product = row.product.name if row.product is not None else None
     return RunDetail(
         id=row.id,
@@ -382,13 +540,75 @@ def run_detail(service: PortalService, run_id: int, *, tail_lines: int = LOG_TAI
     )
 
 
+# --- cancelling a run -----------------------------------------------------------------------
+
+
+class NotCancellable(Conflict):
+    """The run has finished, or its build is not running in this process; the message says which."""
+
+
+def may_cancel(identity: Identity, product: DataProduct | None) -> bool:
+    """Who may cancel a run: whoever may start a build of its product (its creator or owner with
+    the creator role, or an admin; runs of no registered product only an admin)."""
+    return may(identity, "run", product)
+
+
+def cancel_run(service: PortalService, run_id: int, identity: Identity) -> RunDetail:
+    """Stop run `run_id`'s dbt build; returns the run, still running, which ends `error` shortly.
+
+    NotFound for no such run, PermissionDenied unless `may_cancel`, NotCancellable when it has
+    finished or is not being built by this process. The request is audited (`run.cancel_requested`);
+    the run's own record says it was cancelled and by whom once it has stopped. A cancel that meets
+    the build as it ends comes too late: the run then finishes as it would have.
+    """
+    with service.sessions() as session:
+        row = _run_row(session, run_id)
+        product, status, selector = row.product, row.status, row.selector
+    if not may_cancel(identity, product):
+        role = role_of(identity)
+        if role not in ("creator", "admin"):
+            why = (
+                f"{identity.user} has the {role} role; cancelling needs the creator role (for runs of "
+                "one's own products) or admin"
+            )
+        elif product is None:
+            why = "it builds no registered data product, so only an admin may"
+        else:
+            why = (
+                f"its product {product.name} was created by {product.created_by} and is owned by "
+                f"{product.owner or 'nobody'}; ask one of them or an admin"
+            )
+        raise PermissionDenied(f"{identity.user} may not cancel run {run_id}: {why}.")
+    if status not in ("queued", "running"):
+        raise NotCancellable(f"Run {run_id} has already finished ({status}); there is nothing to cancel.")
+    if not dbt_runner.cancel(run_id, identity.user):
+        raise NotCancellable(
+            f"Run {run_id} is not building in this process: it is past its dbt build and finishing "
+            "(look again in a moment), or it is built by another portal process (the UI, cron, another "
+            "API worker), where it can be cancelled. A run left `running` by a portal that died can "
+            "no longer be stopped; its product can be discarded or resubmitted."
+        )
+    record_event(
+        service,
+        identity.user,
+        "run.cancel_requested",
+        "run",
+        str(run_id),
+        {"product": product.name if product is not None else None, "selector": selector},
+    )
+    return run_detail(service, run_id)
+
+
 __all__ = [
     "LOG_TAIL_LINES",
     "ModelSpeed",
     "NodeTiming",
+    "NotCancellable",
     "PublishRecord",
     "RunDetail",
     "RunSummary",
+    "cancel_run",
+    "may_cancel",
     "product_runs",
     "registration",
     "run_detail",

@@ -211,6 +211,13 @@ TABLE: tuple[Setting, ...] = (
         _positive_float,
         "Seconds one product's refresh build may run before it is stopped.",
     ),
+    Setting(
+        "build_timeout_s",
+        "1800",
+        _positive_float,
+        "Seconds a product's creation or edit build (its audit `dbt build` and tests) may run before it "
+        "is stopped; the product is then not published.",
+    ),
     Setting("api_host", "127.0.0.1", _text, "Address `python -m portal api` (`make api`) listens on."),
     Setting("api_port", "8000", _positive_int, "Port of the REST API."),
     Setting(
@@ -261,6 +268,7 @@ class Settings:
     profile_max_categories: int
     profile_approximate_distinct: bool
     refresh_timeout_s: float
+    build_timeout_s: float
     api_host: str
     api_port: int
     api_anonymous: str

@@ -31,23 +31,35 @@ def get_jobs(request: Request) -> Jobs:
     return jobs
 
 
-def identity(
+def token_holder(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> auth.Principal:
-    """The token's holder; without a token, the local user where that is allowed; else 401."""
-    service = get_service(request)
+) -> auth.Principal | None:
+    """The bearer token's holder; None without an Authorization header; 401 for a bad one."""
     if credentials is not None:
-        return auth.authenticate(service.sessions, credentials.credentials)
+        return auth.authenticate(get_service(request).sessions, credentials.credentials)
     if "authorization" in request.headers:
         raise auth.AuthenticationFailed(
             "The Authorization header must be `Bearer <token>`. Create a token with: "
             "python -m portal token create --user NAME --role viewer"
         )
+    return None
+
+
+def identity(
+    request: Request, holder: Annotated[auth.Principal | None, Depends(token_holder)]
+) -> auth.Principal:
+    """The token's holder; without a token, the local user where that is allowed; else 401.
+
+    Whether a call without a token may act as the local user is decided in the core, from the
+    bind, the peer's address and every header (proxies, Host, Origin): `auth.anonymous_principal`.
+    """
+    if holder is not None:
+        return holder
     return auth.anonymous_principal(
         request.app.state.settings,
         bind_host=request.app.state.bind_host,
         client_host=request.client.host if request.client else None,
-        header_names=request.headers.keys(),
+        headers=request.headers.items(),
     )
 
 
@@ -79,3 +91,4 @@ def known_query_parameters(request: Request) -> None:
 Service = Annotated[PortalService, Depends(get_service)]
 Background = Annotated[Jobs, Depends(get_jobs)]
 Caller = Annotated[auth.Principal, Depends(identity)]
+TokenHolder = Annotated[auth.Principal | None, Depends(token_holder)]

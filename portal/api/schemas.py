@@ -364,8 +364,11 @@ class Submitted(BaseModel):
 
     product: ProductOut
     run: RunRef | None = Field(description="The run building it; null while queued behind another build.")
-    state: Literal["accepted", "queued", "published", "failed", "restored", "success", "partial", "error"] = (
-        Field(description="accepted or queued (202: follow the run), or the outcome when the call waited")
+    state: Literal[
+        "accepted", "queued", "published", "failed", "restored", "unchanged", "success", "partial", "error"
+    ] = Field(
+        description="accepted or queued (202: follow the run), or the outcome when the call waited "
+        "(unchanged: the edit changed nothing, so nothing was built)"
     )
     primary_key: list[str] | None = Field(
         default=None, description="The key used, when the portal inferred it."
@@ -489,7 +492,9 @@ class QualityOut(BaseModel):
 class HealthCheck(BaseModel):
     name: str
     ok: bool
-    detail: str
+    detail: str | None = Field(
+        default=None, description="What was found, or why it failed; only for callers with a token."
+    )
 
 
 class SystemHealth(BaseModel):

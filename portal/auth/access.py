@@ -15,7 +15,10 @@ Calls without a token are refused, except on the embedded default, where the loc
 the machine may call an API bound to a loopback address without one (`PORTAL_API_ANONYMOUS`).
 That is refused in code for a non-loopback bind, for a caller that is not on the loopback
 interface, and for requests that passed through a proxy, so a setting left on can never open
-the API to the network.
+the API to the network; and for what a web page can make the user's browser send to it: a Host
+that is not a loopback name (DNS rebinding: a site's own name resolved to 127.0.0.1) or a
+request from another site's page (`Origin`, `Sec-Fetch-Site`: CSRF). A token is not sent by a
+browser on its own, so token holders are bound by none of this.
 
 This module imports no web framework (DESIGN principle 1).
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,8 +47,60 @@ ROLES = TOKEN_ROLES  # viewer < creator < admin
 TOKEN_PREFIX = "asg_"
 # How stale `last_used_at` may get: writing it on every request would serialise reads on SQLite.
 LAST_USED_GRANULARITY = timedelta(minutes=5)
-# Headers a reverse proxy adds: a proxied request's loopback address says nothing about its origin.
-FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+# Headers a reverse proxy, load balancer or CDN adds: a request carrying one came in somewhere
+# else first, so its loopback address says nothing about who sent it. The one list; families that
+# vendors extend (X-Forwarded-Host, -Proto, -Port, CF-*, X-Envoy-*, ...) go by their prefix.
+PROXY_HEADERS = frozenset(
+    {
+        "forwarded",
+        "forwarded-for",
+        "via",
+        "x-real-ip",
+        "x-client-ip",
+        "client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-cluster-client-ip",
+        "x-original-forwarded-for",
+        "x-proxyuser-ip",
+        "x-remote-ip",
+        "x-remote-addr",
+        "x-originating-ip",
+        "x-user-ip",
+        "x-host",
+        "proxy-client-ip",
+        "wl-proxy-client-ip",
+        "x-ms-forwarded-client-ip",
+        "incap-client-ip",
+        "x-sucuri-clientip",
+        "x-bluecoat-via",
+        "cdn-loop",
+        "x-varnish",
+        "front-end-https",
+        "x-url-scheme",
+    }
+)
+PROXY_HEADER_PREFIXES = (
+    "x-forwarded",  # -for, -host, -proto, -port, -server, -prefix, -ssl, -client-ip, ...
+    "x-original-",  # -forwarded-for, -host, -url (ingress-nginx, IIS)
+    "cf-",  # Cloudflare
+    "fastly-",
+    "akamai-",
+    "x-akamai-",
+    "x-envoy-",  # Envoy, Istio
+    "x-amzn-",  # AWS load balancers and API Gateway
+    "x-azure-",  # Azure Front Door
+    "x-arr-",  # IIS Application Request Routing
+    "x-appengine-",
+    "x-vercel-",
+    "x-nf-",  # Netlify
+)
+# The names a request for this machine may carry as its Host: an IP literal cannot be rebound.
+LOOPBACK_NAMES = frozenset({"localhost"})
+_AUTHORITY = re.compile(
+    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::(?P<port>[0-9]{1,5}))?"
+)
 
 READ_ACTIONS = frozenset({"read", "query"})
 OWN_ACTIONS = frozenset({"edit", "run", "deprecate", "discard"})
@@ -300,23 +356,93 @@ def anonymous_principal(
     *,
     bind_host: str | None,
     client_host: str | None,
-    header_names: Iterable[str],
+    headers: Iterable[tuple[str, str]],
 ) -> Principal:
-    """The local user for a call without a token, if this call may be one; else AuthenticationFailed."""
-    how = "Send `Authorization: Bearer <token>`; create a token with: python -m portal token create --user NAME --role viewer"
+    """The local user for a call without a token, if this call may be one; else AuthenticationFailed.
+
+    `headers` are the request's (name, value) pairs, every one of them (a header may repeat).
+    Each refusal names what gave the call away and says how to call instead: with a token.
+    """
+    how = (
+        "Send `Authorization: Bearer <token>`; create a token with: "
+        "python -m portal token create --user NAME --role viewer"
+    )
     role = anonymous_role(settings, bind_host)
     if role is None:
         raise AuthenticationFailed(f"This API needs a token. {how}")
-    if not is_loopback(client_host) or _proxied(header_names):
+    if not is_loopback(client_host):
         raise AuthenticationFailed(
             f"Calls without a token are accepted only directly from this machine (127.0.0.1), not "
-            f"from {client_host or 'an unknown address'} or through a proxy. {how}"
+            f"from {client_host or 'an unknown address'}. {how}"
+        )
+    pairs = [(name.lower(), value) for name, value in headers]
+    proxied = sorted({name for name, _ in pairs if is_proxy_header(name)})
+    if proxied:
+        raise AuthenticationFailed(
+            f"This call came through a proxy (it has the header {', '.join(f'`{n}`' for n in proxied)}), "
+            "so its address on this machine says nothing about who sent it; calls without a token are "
+            f"accepted only directly from this machine. {how}"
+        )
+    hosts = [value for name, value in pairs if name == "host"]
+    if len(hosts) != 1 or not is_loopback_authority(hosts[0]):
+        found = "no Host header" if not hosts else ", ".join(f"`Host: {_shown(h)}`" for h in hosts)
+        raise AuthenticationFailed(
+            f"Calls without a token must address this machine as localhost, 127.0.0.1 or [::1] "
+            f"(any port); this one has {found}. A web page of another site can reach a local API "
+            f"under a name of its own (DNS rebinding), so no other name gets local access. {how}"
+        )
+    foreign = [value for name, value in pairs if name == "origin" and not is_loopback_origin(value)]
+    if foreign:
+        raise AuthenticationFailed(
+            f"Calls without a token are not accepted from web pages of other sites; this one was sent "
+            f"by a page at `Origin: {_shown(foreign[0])}`. Only a page on localhost, 127.0.0.1 or "
+            f"[::1] may call this API without a token. {how}"
+        )
+    if any(name == "sec-fetch-site" and value.strip().lower() == "cross-site" for name, value in pairs):
+        raise AuthenticationFailed(
+            "Calls without a token are not accepted from web pages of other sites; the browser says "
+            f"this one was sent by one (`Sec-Fetch-Site: cross-site`). {how}"
         )
     return Principal(user=settings.local_user, kind="local", role=role)
 
 
-def _proxied(header_names: Iterable[str]) -> bool:
-    return any(name.lower() in FORWARDING_HEADERS for name in header_names)
+def is_proxy_header(name: str) -> bool:
+    """Whether a header is one a proxy, a load balancer or a CDN adds (PROXY_HEADERS)."""
+    name = name.lower()
+    return name in PROXY_HEADERS or name.startswith(PROXY_HEADER_PREFIXES)
+
+
+def is_loopback_authority(authority: str) -> bool:
+    """Whether `host[:port]` (a Host header, an origin's authority) names this machine by a name no
+    one else can point elsewhere: localhost or a loopback address (IPv6 in brackets)."""
+    found = _AUTHORITY.fullmatch(authority.strip())
+    if found is None or (found["port"] is not None and not 0 < int(found["port"]) < 65536):
+        return False
+    if found["ipv6"] is not None:
+        try:
+            return ipaddress.IPv6Address(found["ipv6"]).is_loopback
+        except ValueError:
+            return False
+    name = found["name"].lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.IPv4Address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_origin(origin: str) -> bool:
+    """Whether an `Origin` header is a page served from this machine (`null`, sent by sandboxed
+    and file pages, is not: anyone can make one)."""
+    scheme, separator, authority = origin.strip().partition("://")
+    return bool(separator) and scheme.lower() in {"http", "https"} and is_loopback_authority(authority)
+
+
+def _shown(value: str, most: int = 80) -> str:
+    """A header value quoted in a message: printable, and short."""
+    printable = "".join(c if c.isprintable() else "?" for c in value)
+    return printable if len(printable) <= most else printable[: most - 3] + "..."
 
 
 __all__ = [
@@ -333,6 +459,9 @@ __all__ = [
     "authorize",
     "create_token",
     "is_loopback",
+    "is_loopback_authority",
+    "is_loopback_origin",
+    "is_proxy_header",
     "list_tokens",
     "may",
     "owns",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PARTY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+PARTY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}\Z")
 
 
 @dataclass(frozen=True)

@@ -108,10 +108,14 @@ def _service() -> PortalService:
 
 
 def _refresh_command(args: argparse.Namespace) -> int:
+    from portal.creation.recovery import recover_interrupted
     from portal.observability.refresh import RefreshBusy, due_checks, refresh_due, refresh_one
 
     try:
         service = _service()
+        if not args.dry_run:
+            for line in recover_interrupted(service):  # cron is the periodic caller
+                print(f"recovered {line}")
         if args.due and args.dry_run:
             for check in due_checks(service):
                 print(f"{'due ' if check.due else 'wait'}  {check.name}: {check.reason}")

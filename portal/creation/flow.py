@@ -57,6 +57,8 @@ from portal.creation.lifecycle import (
     editable,
     model_of,
     models_dir,
+    pin_to_audit,
+    refuse_queued,
     release,
     spec_of,
 )
@@ -73,9 +75,9 @@ from portal.creation.scaffold import (
 from portal.creation.spec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
 from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
 from portal.project.artifacts import Artifacts, find_artifact, load_manifest, load_run_results
-from portal.project.dbt_runner import DbtBusy, DbtResult, project_lock, run_dbt
+from portal.project.dbt_runner import DbtBusy, DbtResult, cancellable, project_lock, run_dbt
 from portal.project.sync import run_status, sync
-from portal.runs import PublishRecord, start_run
+from portal.runs import PublishRecord, end_interrupted, start_run
 from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import Warehouse, WarehouseError, WarehouseUnavailable
@@ -84,6 +86,7 @@ SAMPLE_ROWS = 10
 # The flow's own progress lines start with this; everything else on `on_line` is dbt's log.
 STAGE = "==> "
 WAITING = STAGE + "Waiting for another build on this project to finish (queued)…"
+RESTORE = "restore"  # a run's details: the published files an interrupted edit puts back
 
 LineSink = Callable[[str], None]
 
@@ -114,7 +117,8 @@ class CreationResult:
 
     status: `refused` (nothing written; see problems), `published`, or `failed` (files written,
     gold untouched; see outcomes and log), or `restored` (a failed edit of a published product:
-    its previous files are back and it stays published).
+    its previous files are back and it stays published), or `unchanged` (an edit that changes
+    nothing of a published product: nothing was built).
     """
 
     name: str
@@ -214,8 +218,25 @@ def _static_problems(
     if editing:
         own = model_of(manifest, editing)
         known = known.excluding(own) if own else known
+    known = known.withholding(_unpublished_products(service, editing))
     guard = validate_sql(spec.sql, dialect=service.settings.warehouse, known=known)
     return list(dict.fromkeys(problems + guard.problems)), guard
+
+
+def _unpublished_products(service: PortalService, editing: str | None) -> dict[str, str]:
+    """Portal products no other product may read, each with the reason: never published, their
+    data is in the audit schema (or on a branch) and their files may fail or be discarded."""
+    with service.sessions() as session:
+        rows = session.execute(
+            sa.select(DataProduct.name, DataProduct.status).where(
+                DataProduct.status.in_(("draft", "building", "failed")), DataProduct.name != (editing or "")
+            )
+        ).tuples()
+        return {
+            name: f"`{name}` is {status}: it has never been published, so no product may read it yet. Read "
+            "the models it reads instead, or wait until it is published."
+            for name, status in rows
+        }
 
 
 def _dry_run(warehouse: Warehouse, sql: str) -> tuple[list[tuple[str, str]] | None, pd.DataFrame]:
@@ -283,7 +304,10 @@ def create(
         with flow.locked(wait):
             validation = flow.recheck()
             if not validation.ok:
-                release(service, claim)
+                if flow.queued:  # nobody heard this refusal: keep it where the submitter looks
+                    flow.run_id = refuse_queued(service, claim, identity, validation.problems)
+                else:
+                    release(service, claim)
                 return flow.refused(validation.problems, validation)
             assert validation.files is not None
             try:
@@ -342,6 +366,8 @@ def edit(
             assert validation.files is not None
             before = current_files(service.settings, name)
             changes = edit_changes(spec_of(service, name), spec, before, validation.files)
+            if not changes and before == validation.files and row.status == "published":
+                return flow.unchanged(validation)  # a rebuild would only hold the project up
             with service.sessions.begin() as session:
                 current = session.get_one(DataProduct, row.id)
                 if current.status not in ("published", "failed"):
@@ -357,6 +383,7 @@ def edit(
                     row.id, validation, paths, action="product.edited", changes=changes, restore=restore
                 )
             except BaseException:
+                flow.close_run()
                 _abandon_edit(service, row.id, before, previous_status)
                 raise
     except DbtBusy as exc:
@@ -399,6 +426,7 @@ class _Flow:
         self.started = time.perf_counter()
         self.run_id: int | None = None
         self.written = False
+        self.queued = False  # it waited for another build: its caller was answered "queued"
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -415,13 +443,28 @@ class _Flow:
             problems=list(dict.fromkeys(problems)),
             validation=validation,
             log="\n".join(self.lines),
+            run_id=self.run_id,  # a queued submission's refusal is kept as a run
+            elapsed_s=time.perf_counter() - self.started,
+        )
+
+    def unchanged(self, validation: Validation) -> CreationResult:
+        self.stage(f"{self.spec.name} already is what the edit asks for: nothing to rebuild.")
+        return CreationResult(
+            self.spec.name,
+            "unchanged",
+            validation=validation,
+            log="\n".join(self.lines),
             elapsed_s=time.perf_counter() - self.started,
         )
 
     @contextmanager
     def locked(self, wait: bool) -> Iterator[None]:
         # project_lock reports only that it has to wait; say it in the flow's own words.
-        with project_lock(self.settings, wait=wait, on_line=lambda _line: self.say(WAITING)):
+        def waiting(_line: str) -> None:
+            self.queued = True
+            self.say(WAITING)
+
+        with project_lock(self.settings, wait=wait, on_line=waiting):
             yield
 
     def recheck(self) -> Validation:
@@ -437,10 +480,20 @@ class _Flow:
         if not self.written:
             release(self.service, claim)
             return
+        self.close_run()
+        pin_to_audit(self.settings, self.spec.name)  # its files must not reach gold untested
         with self.service.sessions.begin() as session:
             row = session.get(DataProduct, claim.row_id)
             if row is not None and row.status == "building":
                 row.status, row.updated_at = "failed", datetime.now(UTC)
+
+    def close_run(self) -> None:
+        """End this submission's run, if it has one, after an unexpected error (or a page rerun
+        that stopped its build): a run left `running` by a live process is never recovered."""
+        if self.run_id is not None:
+            end_interrupted(
+                self.service, self.run_id, "Stopped by an unexpected error; see the portal's log."
+            )
 
     def build(
         self,
@@ -456,14 +509,18 @@ class _Flow:
         self.written = True
         name = self.spec.name
         self.stage(f"Wrote {paths[0].name} and {paths[1].name}")
-        wap_id = self._start_run(row_id)
+        wap_id = self._start_run(row_id, restore)
         audit_dir = self.publisher.prepare_audit(name, paths[0])
         # The manifest must say what the files say: the published model, or the failed one with its
         # tests, so the catalog and the product page show what failed. `dbt parse` of the project
         # touches no warehouse, so it runs while the audit builds (its own target directory):
         # the two dbt processes take about as long as one.
         self.stage("Registering the model in the project's manifest (dbt parse), alongside the audit build …")
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbt-parse") as pool:
+        assert self.run_id is not None
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbt-parse") as pool,
+            cancellable(self.run_id) as stop,  # while it builds, a cancel of the run stops the build
+        ):
             # Its log is said afterwards, from this thread: a UI's on_line may only run here.
             parsing = pool.submit(run_dbt, self.settings, ["parse"], lock=False)
             audit = self.publisher.audit(
@@ -473,6 +530,7 @@ class _Flow:
                 audit_dir=audit_dir,
                 say=self.say,
                 stage=self.stage,
+                stop=stop,
             )
             parse = parsing.result()
         for line in parse.log.splitlines():
@@ -514,15 +572,22 @@ class _Flow:
             publish=audit.publish,
         )
 
-    def _start_run(self, row_id: int) -> str:
-        """Record the run as running; returns the id of its write-audit-publish (its Nessie branch)."""
+    def _start_run(self, row_id: int, restore: GeneratedFiles | None) -> str:
+        """Record the run as running; returns the id of its write-audit-publish (its Nessie branch).
+
+        An edit's run also keeps the published version's files: should this process die during
+        the build, recovery (creation/recovery.py) puts them back, and the product stays published.
+        """
         wap_id = ""
 
         def pending(run_id: int) -> dict[str, Any]:
             # The branch is named after the run, so the id exists only once the run row does.
             nonlocal wap_id
             wap_id = wap_run_id(run_id)
-            return {"wap": self.publisher.pending_record(wap_id)}
+            details: dict[str, Any] = {"wap": self.publisher.pending_record(wap_id)}
+            if restore is not None:
+                details[RESTORE] = {"sql": restore.sql_text, "yml": restore.yml_text}
+            return details
 
         self.run_id = start_run(
             self.service,
@@ -557,6 +622,9 @@ class _Flow:
                 "action": action,
                 **({"publish_error": audit.error} if audit.error else {}),
                 **({"parse_ok": parse.ok} if parse is not None else {}),
+                # stopped: timeout or cancelled (then by whom); the log's stage line says which
+                **({"stopped": audit.dbt.stopped} if audit.dbt.stopped else {}),
+                **({"cancelled_by": audit.dbt.stopped_by} if audit.dbt.stopped_by else {}),
             }
             run.status = "error"
             if results is not None and results.invocation_id:
@@ -575,7 +643,7 @@ class _Flow:
                         data_products_path=self.settings.data_products_path,
                         actor=self.identity.user,
                     )
-            if audit.error:
+            if audit.error or audit.dbt.stopped:  # a stopped build is no success, not even a partial one
                 run.status = "error"
             row = session.get_one(DataProduct, row_id)
             # restored: the published version's files are back, and gold still holds its table
@@ -587,6 +655,10 @@ class _Flow:
                 detail["changes"] = dict(changes)
             if not published:
                 detail["attempted"] = action
+            if audit.dbt.stopped:
+                detail["stopped"] = audit.dbt.stopped
+                if audit.dbt.stopped_by:
+                    detail["cancelled_by"] = audit.dbt.stopped_by
             add_event(
                 session,
                 self.identity.user,

@@ -20,16 +20,19 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.exc import IntegrityError
 
-from catalog_db.models import DataProduct
+from catalog_db.models import DataProduct, Run
 from portal import audit
 from portal.auth import access as auth
 from portal.auth.identity import Identity
+from portal.creation.publish.base import AUDIT_SCHEMA
 from portal.creation.publish.registry import publisher_for
 from portal.creation.scaffold import (
     GeneratedFiles,
     Orphan,
+    ScaffoldError,
     find_orphans,
     product_paths,
+    quarantined,
     remove_product,
     write_product,
 )
@@ -165,6 +168,70 @@ def release(service: PortalService, claim: Claim) -> None:
             row.status = "removed"
         else:
             session.delete(row)
+
+
+def refuse_queued(
+    service: PortalService, claim: Claim, identity: Identity, problems: Sequence[Problem]
+) -> int:
+    """A submission that queued (its caller was told "accepted, queued") and was then refused by
+    the recheck: the name is free again, as after any refusal, but the refusal is kept as a run
+    and an audit event, so the submitter can read why. Returns the run's id."""
+    now = datetime.now(UTC)
+    messages = [problem.message for problem in problems]
+    with service.sessions.begin() as session:
+        row = session.get_one(DataProduct, claim.row_id)
+        row.status, row.updated_at = "removed", now
+        run = Run(
+            command="build",
+            selector=row.name,
+            target=service.settings.dbt_target,
+            status="error",
+            triggered_by=identity.user,
+            product_id=row.id,
+            started_at=now,
+            finished_at=now,
+            elapsed_s=0.0,
+            log="\n".join(["Refused after waiting for another build:", *messages]),
+            details={"refused": [{"field": p.field, "message": p.message} for p in problems]},
+        )
+        session.add(run)
+        session.flush()
+        detail = {"run_id": run.id, "problems": messages}
+        audit.add_event(session, identity.user, "product.refused", "data_product", row.name, detail)
+        return run.id
+
+
+def refusal_of(service: PortalService, name: str) -> tuple[int, list[str]] | None:
+    """The run and messages of `name`'s queued submission that was refused, if that is the last
+    thing that happened to the name (None once it was claimed again)."""
+    with service.sessions() as session:
+        found = session.execute(
+            sa.select(Run.id, Run.details)
+            .join(DataProduct, Run.product_id == DataProduct.id)
+            .where(DataProduct.name == name, DataProduct.status == "removed")
+            .order_by(Run.id.desc())
+            .limit(1)
+        ).first()
+    if found is None or not isinstance(found.details, dict) or "refused" not in found.details:
+        return None
+    return found.id, [str(p.get("message")) for p in found.details["refused"] if isinstance(p, dict)]
+
+
+def pin_to_audit(settings: Settings, name: str) -> None:
+    """Pin a product's files (if any were written) to the audit schema, so that a full `dbt build`
+    of the project cannot put an untested product in gold; already pinned files stay as they are."""
+    directory = models_dir(settings)
+    sql_path, yml_path = product_paths(directory, name)
+    if not (sql_path.exists() and yml_path.exists()):
+        return
+    files = GeneratedFiles(
+        name=name, sql_text=sql_path.read_text("utf-8"), yml_text=yml_path.read_text("utf-8")
+    )
+    try:
+        pinned = quarantined(files, AUDIT_SCHEMA)
+    except ScaffoldError:
+        return  # already pinned, or not the portal's config block: leave the files as they are
+    write_product(directory, pinned, overwrite=True)
 
 
 # --- discard and deprecate -----------------------------------------------------------------
@@ -410,6 +477,9 @@ __all__ = [
     "model_of",
     "models_dir",
     "orphans",
+    "pin_to_audit",
+    "refusal_of",
+    "refuse_queued",
     "release",
     "spec_of",
 ]

@@ -32,8 +32,8 @@ from portal.errors import Conflict, InvalidInput
 
 # Types as warehouses report them: `bigint`, `decimal(18,2)`, `timestamp(6) with time zone`,
 # `integer[]`, `struct(a integer)`. They reach dbt's contract DDL, so nothing else is let through.
-DATA_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ (),\[\]]{0,199}$")
-GROUP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+DATA_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ (),\[\]]{0,199}\Z")
+GROUP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 UPDATED_AT_COLUMN = "data_product_updated_at"
 PRODUCT_TAG = "data-product"
 MAX_COLUMNS = 500
@@ -111,11 +111,39 @@ def render_product(
     if problems:
         raise ScaffoldError(list(dict.fromkeys(problems)))  # the spec and the guard may both report the SQL
     assert guard.rewritten_sql is not None  # checked above; for the type checker
-    return GeneratedFiles(
-        name=spec.name,
-        sql_text=_sql_text(spec, guard.rewritten_sql),
-        yml_text=_yml_text(spec, columns, created_by=created_by, group=group),
+    document = _yml_document(spec, columns, created_by=created_by, group=group)
+    files = GeneratedFiles(
+        name=spec.name, sql_text=_sql_text(spec, guard.rewritten_sql), yml_text=_yml_text(document)
     )
+    _check_readable_back(files, document)
+    return files
+
+
+def _check_readable_back(files: GeneratedFiles, document: dict[str, Any]) -> None:
+    """Defence in depth: the files are UTF-8 and the YAML reads back as exactly what was meant.
+
+    A file dbt cannot read fails the parse of the whole project, every product's build with it;
+    so whatever slipped past the text checks stops here, before the files join the project.
+    """
+    try:
+        for text in (files.sql_text, files.yml_text):
+            text.encode("utf-8")
+        same = yaml.safe_load(files.yml_text) == document
+    except (UnicodeEncodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0]
+        same = False
+    else:
+        reason = "the YAML reads back differently from what was written"
+    if not same:
+        raise ScaffoldError(
+            [
+                Problem(
+                    "description",
+                    f"{files.name}'s files could not be written so that dbt reads them back ({reason}). "
+                    "Check the texts for unusual characters and retype them.",
+                )
+            ]
+        )
 
 
 def _column_problems(spec: ProductSpec, columns: Sequence[tuple[str, str]] | None) -> list[Problem]:
@@ -208,9 +236,16 @@ def _config_block(spec: ProductSpec) -> str:
     return "{{ config(\n    " + ",\n    ".join(entries) + "\n) }}"
 
 
-def _yml_text(
+def _yml_text(document: dict[str, Any]) -> str:
+    body = yaml.dump(
+        {"models": document["models"]}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
+    )
+    return "version: 2\n\n" + body
+
+
+def _yml_document(
     spec: ProductSpec, columns: Sequence[tuple[str, str]] | None, *, created_by: str, group: str | None
-) -> str:
+) -> dict[str, Any]:
     typed = columns is not None
     listed = list(columns) if columns is not None else [(name, "") for name in _named_columns(spec)]
     config: dict[str, Any] = {}
@@ -239,8 +274,7 @@ def _yml_text(
             }
         ]
     model["columns"] = [_column(spec, name, data_type, typed) for name, data_type in listed]
-    body = yaml.dump({"models": [model]}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    return "version: 2\n\n" + body
+    return {"version": 2, "models": [model]}
 
 
 def _named_columns(spec: ProductSpec) -> list[str]:

@@ -23,15 +23,15 @@ BUILTIN_TYPES = ("CUSTOMER_360", "PRODUCT_PERFORMANCE", "REVENUE_ANALYTICS", "CU
 UPDATE_FREQUENCIES = ("hourly", "daily", "weekly", "monthly")
 MATERIALIZATIONS = ("table", "view", "incremental")
 
-NAME_RE = re.compile(r"^dp_[a-z][a-z0-9_]{2,60}$")
+NAME_RE = re.compile(r"^dp_[a-z][a-z0-9_]{2,60}\Z")
 # Product columns are lowercase snake_case: both engines, dbt contracts and YAML then agree on
 # them without quoting (Trino lowercases names; DuckDB keeps what was typed).
-COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 # Owners and consumers are team names or e-mail addresses; nothing that means something to YAML,
 # a shell, a path or dbt's selector syntax (`+`, `*`, `:`, `,`, spaces).
 # Tags become dbt tags, selectable as `tag:<tag>`: keep them to characters selectors take literally.
-TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
-TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}\Z")
+TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}\Z")
 
 MAX_SQL_LENGTH = 20_000
 MAX_DESCRIPTION_LENGTH = 10_000
@@ -42,6 +42,8 @@ MAX_COLUMN_DESCRIPTIONS = 500
 JINJA_OPENERS = ("{{", "{%", "{#")
 # Bidirectional overrides can make text read differently from what it is ("Trojan Source").
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# Control characters, and lone surrogates: what a file dbt reads (UTF-8 SQL, YAML) cannot hold.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs"})
 _LINE_BREAKS = frozenset("\n\r\t")
 
 
@@ -85,8 +87,8 @@ def text_problems(name: str, text: Any, *, max_length: int, multiline: bool = Fa
         problems.append(
             Problem(
                 name,
-                f"{name} contains the invisible or control character U+{ord(char):04X} "
-                f"({unicodedata.name(char, 'unnamed')}). Delete it (retype the text if it was pasted).",
+                f"{name} contains U+{ord(char):04X}, {_unsafe_kind(char)}. Delete it (retype the text "
+                "if it was pasted).",
                 line_col(text, bad),
             )
         )
@@ -108,9 +110,23 @@ def _first_unsafe_character(text: str, multiline: bool) -> int | None:
     for index, char in enumerate(text):
         if char in _LINE_BREAKS and multiline:
             continue
-        if char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc":
+        if char in _BIDI_CONTROLS or unicodedata.category(char) in _UNSAFE_CATEGORIES or _noncharacter(char):
             return index
     return None
+
+
+def _noncharacter(char: str) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane: YAML cannot carry them."""
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
+
+
+def _unsafe_kind(char: str) -> str:
+    if unicodedata.category(char) == "Cs":
+        return "half of a UTF-16 surrogate pair (text broken in copying; dbt cannot read it back)"
+    if _noncharacter(char):
+        return "a Unicode noncharacter (dbt's YAML cannot carry it)"
+    return f"the invisible or control character {unicodedata.name(char, 'unnamed')}"
 
 
 def _first_jinja(text: str) -> int | None:
@@ -229,7 +245,7 @@ def _explain_bad_name(name: str) -> str:
 
 def _suggest(name: str) -> str:
     try:
-        return name_from_display(name.removeprefix("dp_"))
+        return name_from_display(name.removeprefix("dp_"))[:64].rstrip("_")
     except InvalidInput:
         return "dp_customer_orders"
 
@@ -333,7 +349,8 @@ def name_from_display(display: str) -> str:
         )
     if not slug[0].isalpha():
         slug = "product_" + slug
-    slug = slug[:61].rstrip("_")
+    # Never cut to fit: a name longer than the limit is refused by validate_spec, saying so,
+    # rather than accepted as a shorter name nobody typed.
     if len(slug) < 3:
         slug += "_product"
     return "dp_" + slug

@@ -143,6 +143,17 @@ ALLOWED_ANONYMOUS_FUNCTIONS = frozenset(
     }
 )  # fmt: skip
 
+# DuckDB's list_aggregate (and its aliases) call an aggregate by its name, given as a string.
+_NAMES_AN_AGGREGATE = frozenset({"list_aggregate", "list_aggr", "array_aggregate", "array_aggr", "aggregate"})
+LIST_AGGREGATES = frozenset(
+    {
+        "sum", "avg", "mean", "min", "max", "count", "first", "last", "any_value", "median", "mode",
+        "product", "string_agg", "stddev", "stddev_pop", "stddev_samp", "var_pop", "var_samp",
+        "variance", "bool_and", "bool_or", "entropy", "approx_count_distinct", "kurtosis",
+        "skewness", "bit_and", "bit_or", "bit_xor", "histogram",
+    }
+)  # fmt: skip
+
 # How a refused node class is named in a message, where its class name would mean nothing.
 _DESCRIPTIONS: Mapping[type[exp.Expr], str] = {
     exp.Into: "SELECT ... INTO (it creates a table)",
@@ -159,7 +170,7 @@ _DESCRIPTIONS: Mapping[type[exp.Expr], str] = {
     exp.Lock: "FOR UPDATE / FOR SHARE locking",
 }
 
-_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # 'dir/file', 's3://bucket/x', 'C:\\x', 'orders.parquet': what DuckDB would read as a file or URL.
 _PATH_HINT = re.compile(
     r"[/\\:]|\.(csv|tsv|txt|parquet|json|jsonl|ndjson|xlsx?|gz|zst|arrow|avro|orc|db|duckdb|sqlite)$",
@@ -239,6 +250,7 @@ class KnownRelations:
 
     by_spelling: Mapping[tuple[str, ...], tuple[TableReference, ...]]
     catalogs: tuple[str, ...] = ()  # every catalog name accepted in three-part names
+    withheld: Mapping[str, str] = field(default_factory=dict)  # model name -> why it may not be read
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, *, catalogs: Iterable[str] = ()) -> KnownRelations:
@@ -274,7 +286,20 @@ class KnownRelations:
             key: tuple(r for r in found if r.unique_id != unique_id)
             for key, found in self.by_spelling.items()
         }
-        return KnownRelations({key: found for key, found in kept.items() if found}, self.catalogs)
+        return KnownRelations(
+            {key: found for key, found in kept.items() if found}, self.catalogs, self.withheld
+        )
+
+    def withholding(self, reasons: Mapping[str, str]) -> KnownRelations:
+        """Without the models named in `reasons` (products never published): SQL that reads one is
+        refused with its reason, so no product depends on files that may fail or be discarded."""
+        names = {name.lower() for name in reasons}
+        kept = {
+            key: tuple(r for r in found if not (r.kind == "model" and r.ref_args[-1].lower() in names))
+            for key, found in self.by_spelling.items()
+        }
+        withheld = {**self.withheld, **{name.lower(): reason for name, reason in reasons.items()}}
+        return KnownRelations({key: found for key, found in kept.items() if found}, self.catalogs, withheld)
 
     def suggestions(self, parts: tuple[str, ...], limit: int = 3) -> list[str]:
         """Known spellings closest to what was written, best first."""
@@ -328,15 +353,19 @@ def validate_sql(
     problems = _text_problems(sql, max_length, max_depth)
     if problems:
         return GuardResult.refused(problems)
+    columns: list[Problem] = []
     try:
         tree = _parse_one(sql, dialect)
         _check_structure(tree, sql, dialect)
-        relations = _resolve(tree, sql, known)
+        columns = _column_problems(tree, sql, dialect)
+        relations = _resolve(tree, sql, known)  # an unknown table is news as well as a bad name
+        if columns:
+            return GuardResult.refused(columns)
         rewritten = _rewrite_for_dbt(tree, sql, dialect, relations)
         normalized = _generate(_replace_tables(tree, relations, _warehouse_table), dialect)
         _check_output(normalized, dialect, relations)
     except _Refusal as refusal:
-        return GuardResult.refused(refusal.problems)
+        return GuardResult.refused([*columns, *refusal.problems])
     except RecursionError:
         return GuardResult.refused([_too_deep()])
     upstream = list(dict.fromkeys(relation.unique_id for relation in relations))
@@ -467,6 +496,70 @@ def _check_structure(tree: exp.Expr, sql: str, dialect: str) -> None:
         raise _Refusal(problems)
 
 
+def _column_problems(tree: exp.Expr, sql: str, dialect: str) -> list[Problem]:
+    """Unless every column the query names is named plainly and once, what is wrong.
+
+    The column names become the product's YAML keys and its table's columns: a name with a line
+    break in it would be written as a YAML block, a nameless expression gets a name nobody chose
+    (`count_star()`), and a name given twice is silently renamed by the warehouse (`order_id_1`).
+    Columns of a `*` are the upstream relation's, already named.
+    """
+    select = tree
+    while isinstance(select, (exp.SetOperation, exp.Subquery)):
+        select = select.this  # a UNION is named by its first branch
+    if not isinstance(select, exp.Select):
+        return []
+    problems, seen = [], set()
+    for item in select.expressions:
+        if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
+            continue
+        if isinstance(item, exp.Alias):
+            name = item.alias
+        elif isinstance(item, exp.Column):
+            name = item.name
+        else:
+            problems.append(
+                Problem(
+                    "sql",
+                    f"The column `{_snippet(item, dialect)}` has no name. Write one with `AS`, e.g. "
+                    f"`{_snippet(item, dialect, 30)} AS {_suggested_name(item)}`.",
+                    _position(item, sql),
+                )
+            )
+            continue
+        if not _SAFE_NAME.match(name):
+            problems.append(
+                Problem(
+                    "sql",
+                    f"The column name {_shown_name(name)} holds characters other than letters, digits and `_` "
+                    "(or starts with a digit). Rename it using only those, e.g. `net_revenue`.",
+                    _position(item, sql),
+                )
+            )
+        elif name.lower() in seen:
+            problems.append(
+                Problem(
+                    "sql",
+                    f"The column `{name}` is named twice; the warehouse would rename the second one. Rename one "
+                    "of them with `AS`, so each column has its own name.",
+                    _position(item, sql),
+                )
+            )
+        seen.add(name.lower())
+    return problems
+
+
+def _suggested_name(item: exp.Expr) -> str:
+    words = [c.name for c in item.find_all(exp.Column) if _SAFE_NAME.match(c.name)]
+    function = item.key if isinstance(item, exp.Func) else "value"
+    return "_".join([function, *words[:1]]).lower()
+
+
+def _shown_name(name: str) -> str:
+    printable = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in name)
+    return f"`{printable}`"
+
+
 def _is_query(tree: exp.Expr) -> bool:
     while isinstance(tree, exp.Subquery):  # "(SELECT ...)" as a whole statement
         tree = tree.this
@@ -493,6 +586,8 @@ def _node_problems(tree: exp.Expr, sql: str, dialect: str) -> list[Problem]:
 def _node_problem(node: exp.Expr, sql: str, dialect: str) -> Problem | None:
     kind = type(node)
     if kind in (exp.Anonymous, exp.AnonymousAggFunc):
+        if node.name.lower() in _NAMES_AN_AGGREGATE:
+            return _named_aggregate_problem(node, sql)
         if node.name.lower() in ALLOWED_ANONYMOUS_FUNCTIONS:
             return None
         return _function_problem(node.name, node, sql)
@@ -520,6 +615,22 @@ def _node_problem(node: exp.Expr, sql: str, dialect: str) -> Problem | None:
     if isinstance(node, exp.Table):
         return _table_shape_problem(node, sql, dialect)
     return None
+
+
+def _named_aggregate_problem(node: exp.Expr, sql: str) -> Problem | None:
+    """`list_aggregate(list, 'name')` calls the aggregate *named* by a string: only a literal
+    name from LIST_AGGREGATES, or it would call any function around the allowlist."""
+    arguments = node.expressions
+    named = arguments[1] if len(arguments) >= 2 else None
+    if isinstance(named, exp.Literal) and named.is_string and named.name.lower() in LIST_AGGREGATES:
+        return None
+    shown = f"`{named.sql()}`" if named is not None else "no name"
+    return Problem(
+        "sql",
+        f"`{node.name.lower()}` applies the aggregate named by its second argument, here {shown}. Write a "
+        f"quoted name from {', '.join(sorted(LIST_AGGREGATES))}, e.g. `{node.name.lower()}(prices, 'sum')`.",
+        _position(node, sql),
+    )
 
 
 def _function_problem(name: str, node: exp.Expr, sql: str) -> Problem:
@@ -623,6 +734,8 @@ def _unknown_table(
             "Write it so that it names one, e.g. with its model name or source name.",
             where,
         )
+    if parts[-1].lower() in known.withheld:
+        return Problem("sql", known.withheld[parts[-1].lower()], where)
     message = f"The table `{written}` is not a source or model of the project."
     if any("." in part for part in parts):
         message += " A quoted name is one name, dots included: write schema and table as separate names (silver.orders)."

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from portal.lineage.errors import SelectorError
 from portal.lineage.selector_methods import METHODS
 
+# Bounds on what a person types: a selector of thousands of parts takes seconds per thousand to
+# evaluate, and a depth of thousands of digits is no depth anyone means.
+MAX_SELECTOR_PARTS = 500
+MAX_DEPTH_DIGITS = 6
+
 # With no --select, dbt selects this union (dbt/graph/cli.py DEFAULT_INCLUDES).
 DEFAULT_SELECT = ("fqn:*", "source:*", "exposure:*", "metric:*", "semantic_model:*")
 
@@ -90,6 +95,12 @@ def parse_criterion(raw: str) -> Criterion:
             raise SelectorError(f"{raw!r} names no config key; write it like 'config.materialized:view'.")
     if not value:
         raise SelectorError(f"{raw!r} has no value to select: write a name, or a method and a value.")
+    for depth in (parts["parents_depth"], parts["children_depth"]):
+        if depth and len(depth) > MAX_DEPTH_DIGITS:
+            raise SelectorError(
+                f"{_shown(raw)} asks for a depth of {len(depth)} digits; write at most "
+                f"{MAX_DEPTH_DIGITS} digits, or drop the number to follow every level."
+            )
     return Criterion(
         raw=raw,
         method=method,
@@ -114,7 +125,17 @@ def _parse_union(selectors: str | Sequence[str]) -> UnionSpec:
                     f"{spec!r} has an empty part around a comma; join selectors with ',' only."
                 )
             union.append(tuple(parse_criterion(part) for part in parts))
+            count = sum(len(intersection) for intersection in union)
+            if count > MAX_SELECTOR_PARTS:
+                raise SelectorError(
+                    f"The selector has more than {MAX_SELECTOR_PARTS} parts; select with fewer (a tag:, "
+                    "path: or group: method selects many nodes in one part)."
+                )
     return tuple(union)
+
+
+def _shown(raw: str, limit: int = 60) -> str:
+    return repr(raw if len(raw) <= limit else raw[: limit - 3] + "...")
 
 
 def parse_selection(

@@ -42,7 +42,7 @@ from portal.project.artifacts import (
     load_manifest,
     load_run_results,
 )
-from portal.project.dbt_runner import DbtResult, lock_path, run_dbt
+from portal.project.dbt_runner import DbtResult, cancellable, lock_path, run_dbt
 from portal.project.statuses import BUILD_FAILED, LIVE_LIFECYCLES, UNPUBLISHED_LIFECYCLES
 from portal.project.sync import run_status, sync
 from portal.runs import start_run
@@ -320,9 +320,15 @@ def _refresh(
 
     result: DbtResult | None = None
     try:
-        result = run_dbt(
-            settings, ["build", "--select", selector], on_line=line, timeout_s=settings.refresh_timeout_s
-        )
+        with cancellable(run_id) as stop:  # a cancel of the run (portal.runs.cancel_run) stops its dbt
+            result = run_dbt(
+                settings,
+                ["build", "--select", selector],
+                on_line=line,
+                timeout_s=settings.refresh_timeout_s,
+                timeout_setting="refresh_timeout_s",
+                stop=stop,
+            )
     finally:
         # Even when dbt could not be started, the run is closed rather than left "running".
         run_id, status, message = _finish_run(service, run_id, selector, before, result)
@@ -375,6 +381,8 @@ def _finish_run(
     results = _own_results(settings, selector, before) if result is not None else None
     if result is None:
         status, message = "error", "dbt could not be started; see the portal's log."
+    elif result.stopped:  # timeout or cancel: whatever it built before is no success
+        status, message = "error", result.message
     elif results is None:
         status = "error"
         message = f"dbt exited with code {result.returncode} without results. The end of its log:\n{result.tail(15)}"
@@ -424,6 +432,8 @@ def _finish_run(
             "refresh": True,
             "returncode": result.returncode if result else None,
             "log_truncated": bool(result and len(result.log) > MAX_LOG_CHARS),
+            **({"stopped": result.stopped} if result and result.stopped else {}),
+            **({"cancelled_by": result.stopped_by} if result and result.stopped_by else {}),
         }
         session.flush()
         run_id = run.id

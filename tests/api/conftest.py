@@ -21,6 +21,7 @@ from portal.settings import Settings
 from tests.conftest import copy_demo
 
 LOCAL = ("127.0.0.1", 50000)  # a TestClient caller on this machine (anonymous access applies)
+LOCAL_URL = "http://127.0.0.1:8000"  # and the address it calls: local access needs a loopback Host
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def local(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, client=LOCAL, raise_server_exceptions=False) as test_client:
+    with TestClient(app, client=LOCAL, base_url=LOCAL_URL, raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from catalog_db.models import AuditEvent, DataProduct, UsageEvent
 from portal.api import create_app
 from portal.creation.spec import ProductSpec, validate_spec
-from tests.api.conftest import LOCAL, bearer, wait_for_run
+from tests.api.conftest import LOCAL, LOCAL_URL, bearer, wait_for_run
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +98,7 @@ def test_openapi_documents_models_and_problem_responses(client: TestClient) -> N
         ("/api/v1/data-products/{id}/quality", "get"),
         ("/api/v1/data-products/{id}/schema", "get"),
         ("/api/v1/runs/{run_id}", "get"),
+        ("/api/v1/runs/{run_id}/cancel", "post"),
         ("/health", "get"),
         ("/api/v1/version", "get"),
     }
@@ -173,7 +174,9 @@ def test_anonymous_access_is_off_for_a_non_loopback_bind_and_by_setting(app: Any
         (replace(api_settings, warehouse="trino"), "127.0.0.1"),  # auto: off outside local mode
     ):
         other = create_app(settings, host=host, service=service)
-        with TestClient(other, client=LOCAL, raise_server_exceptions=False) as test_client:
+        with TestClient(
+            other, client=LOCAL, base_url=LOCAL_URL, raise_server_exceptions=False
+        ) as test_client:
             problem(test_client.get(f"{BASE}/"), 401)
 
 
@@ -181,7 +184,7 @@ def test_anonymous_viewer_setting_allows_reading_only(app: Any, api_settings: An
     other = create_app(
         replace(api_settings, api_anonymous="viewer"), host="127.0.0.1", service=app.state.service
     )
-    with TestClient(other, client=LOCAL, raise_server_exceptions=False) as test_client:
+    with TestClient(other, client=LOCAL, base_url=LOCAL_URL, raise_server_exceptions=False) as test_client:
         assert test_client.get(f"{BASE}/dp_customer_360").status_code == 200
         body = problem(test_client.post(f"{BASE}/", json=CARL), 403)
         assert "viewer" in body["detail"]
@@ -478,6 +481,13 @@ def test_creator_edits_refreshes_and_deprecates_their_product(
     )
     assert edited.status_code == 200, edited.text
     assert edited.json()["state"] == "published"
+    # an edit that changes nothing builds nothing (it used to rebuild the product)
+    runs_before = client.get(f"{BASE}/dp_carl_orders/runs", headers=headers).json()
+    for same in ({}, {"description": "Orders, edited."}):
+        answer = client.patch(f"{BASE}/dp_carl_orders", json=same, headers=headers)
+        assert answer.status_code == 200 and answer.json()["state"] == "unchanged", answer.text
+        assert answer.json()["run"] is None
+    assert client.get(f"{BASE}/dp_carl_orders/runs", headers=headers).json() == runs_before
     assert client.get(f"{BASE}/dp_carl_orders", headers=headers).json()["description"] == "Orders, edited."
 
     started = client.post(f"{BASE}/dp_carl_orders/run", headers=headers)

@@ -107,6 +107,8 @@ def test_token_input_is_checked(sessions: object) -> None:
         auth.create_token(sessions, "alice", "owner", created_by="tests")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="not a valid user name"):
         auth.create_token(sessions, "alice; drop table", "viewer", created_by="tests")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="not a valid user name"):  # `$` matched before a final newline
+        auth.create_token(sessions, "alice\n", "viewer", created_by="tests")  # type: ignore[arg-type]
     with pytest.raises(NotFound, match="no token 42"):
         auth.revoke_token(sessions, 42, revoked_by="tests")  # type: ignore[arg-type]
     with pytest.raises(AuthenticationFailed, match="not known"):
@@ -133,15 +135,16 @@ def test_anonymous_role(setting: str, warehouse: str, bind: str | None, role: st
 
 def test_anonymous_calls_come_from_loopback_and_not_through_a_proxy() -> None:
     settings = Settings.from_env({})
-    local = auth.anonymous_principal(
-        settings, bind_host="127.0.0.1", client_host="127.0.0.1", header_names=[]
-    )
+    here = [("host", "127.0.0.1:8000")]  # a loopback Host is needed too (tests/api/test_local_access.py)
+    local = auth.anonymous_principal(settings, bind_host="127.0.0.1", client_host="127.0.0.1", headers=here)
     assert (local.user, local.kind, local.role) == (settings.local_user, "local", "creator")
-    for client, headers in (("192.0.2.7", []), ("127.0.0.1", ["X-Forwarded-For"]), (None, [])):
+    for client, headers in (
+        ("192.0.2.7", here),
+        ("127.0.0.1", [*here, ("X-Forwarded-For", "203.0.113.9")]),
+        (None, here),
+    ):
         with pytest.raises(AuthenticationFailed):
-            auth.anonymous_principal(
-                settings, bind_host="127.0.0.1", client_host=client, header_names=headers
-            )
+            auth.anonymous_principal(settings, bind_host="127.0.0.1", client_host=client, headers=headers)
 
 
 def test_the_token_cli(

@@ -73,6 +73,7 @@ def test_the_operations_listed_here_are_all_of_them(schema: Any) -> None:
     assert found - listed == {
         ("DELETE", "/api/v1/data-products/{id}"),
         ("POST", "/api/v1/data-products/{id}/run"),
+        ("POST", "/api/v1/runs/{run_id}/cancel"),
     }
 
 

@@ -250,6 +250,13 @@ def test_failing_test_leaves_a_failed_product_that_can_be_discarded(service: Por
     with pytest.raises(refresh.NotRefreshable, match="resubmit"):
         refresh.refresh_one(service, "dp_customer_lines")
     assert relation_type(service, "gold", "dp_customer_lines") is None
+    # no product may read it: its data is in the audit schema, and a discard would break the reader
+    reader = spec("dp_lines_reader", sql="select customer_id, order_id from dp_customer_lines")
+    (refused,) = check(service, reader, ME).problems
+    assert (
+        refused.field == "sql"
+        and "`dp_customer_lines` is failed: it has never been published" in refused.message
+    )
 
     removed = discard(service, "dp_customer_lines", ME)
     assert {p.name for p in removed} == {"dp_customer_lines.sql", "dp_customer_lines.yml"}
@@ -340,6 +347,45 @@ def test_twenty_concurrent_creates_of_one_name_give_one_product(service: PortalS
             == 1
         )
     assert [p.suffix for p in files_of(service, "dp_popular_name")] == [".sql", ".yml"]
+
+
+def test_a_queued_submission_refused_later_keeps_its_reason(service: PortalService) -> None:
+    lines: list[str] = []
+    results: list[creation.CreationResult] = []
+    warehouse = str(service.settings.duckdb_path)
+    with project_lock(service.settings):
+        worker = threading.Thread(
+            target=lambda: results.append(create(service, spec(), ME, on_line=lines.append))
+        )
+        worker.start()
+        deadline = time.monotonic() + 60
+        while WAITING not in lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lines == [WAITING]
+        # While it waits, the model it reads goes away (another build replaced it, say).
+        with duckdb.connect(warehouse) as con:
+            schema, kind = con.execute(
+                "select table_schema, table_type from information_schema.tables where table_name = 'int_orders'"
+            ).fetchone()
+            kind = "view" if kind == "VIEW" else "table"
+            con.execute(f"alter {kind} {schema}.int_orders rename to int_orders_gone")
+    worker.join(timeout=300)
+    (result,) = results
+    assert result.status == "refused" and result.run_id is not None, result.log
+    with service.sessions() as session:
+        run = session.get_one(Run, result.run_id)
+        assert run.status == "error" and run.triggered_by == "tester" and run.finished_at is not None
+        assert run.log and "int_orders" in run.log and run.details and run.details["refused"]
+    event = audit_events(service, "dp_customer_orders")[-1]
+    assert event.action == "product.refused" and event.detail["run_id"] == result.run_id
+    refusal = lifecycle.refusal_of(service, "dp_customer_orders")
+    assert refusal is not None and refusal[0] == result.run_id and "int_orders" in " ".join(refusal[1])
+    assert files_of(service, "dp_customer_orders") == []  # nothing written
+    # the name is free again: once its upstream is back, the same submission publishes
+    with duckdb.connect(warehouse) as con:
+        con.execute(f"alter {kind} {schema}.int_orders_gone rename to int_orders")
+    assert create(service, spec(), ME).status == "published"
+    assert lifecycle.refusal_of(service, "dp_customer_orders") is None
 
 
 def test_a_queued_submission_says_it_waits(service: PortalService) -> None:

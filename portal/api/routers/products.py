@@ -55,6 +55,7 @@ from portal.project.statuses import HEALTH_LEVELS, LISTED_LIFECYCLES
 from portal.service import NotFound, PortalService
 from portal.settings import Settings
 from portal.warehouse import BadRequest, Filter
+from portal.warehouse.base import MAX_COLUMNS, MAX_FILTERS, MAX_VALUE_CHARS
 
 router = APIRouter(prefix="/api/v1/data-products", tags=["data products"])
 
@@ -74,7 +75,8 @@ FILTER_OPS = {
 FILTER_HELP = (
     "`column:op:value`, repeatable (all must hold). op is one of "
     + ", ".join(FILTER_OPS)
-    + "; isnull and notnull take no value. Example: `status:eq:shipped`, `net_revenue:gt:100`."
+    + f"; isnull and notnull take no value. At most {MAX_FILTERS} filters, values of at most "
+    + f"{MAX_VALUE_CHARS:,} characters. Example: `status:eq:shipped`, `net_revenue:gt:100`."
 )
 PRODUCT_TYPES = {"model", "seed", "snapshot"}  # what the catalog lists
 # The core's vocabularies as literals, so OpenAPI lists the choices and a wrong one is a 422
@@ -210,9 +212,16 @@ def get_product(id: str, service: Service, caller: Caller) -> ProductDetailOut:
     try:
         return ProductDetailOut.from_detail(_detail(service, id), row)
     except NotFound:
-        if row is None:
+        if row is not None:
+            return ProductDetailOut.from_registration_only(row)
+        refusal = lifecycle.refusal_of(service, id)
+        if refusal is None:
             raise
-        return ProductDetailOut.from_registration_only(row)
+        run_id, messages = refusal
+        raise NotFound(
+            f"{id} is not a data product: its submission waited for another build and was then refused "
+            f"(run {run_id}, /api/v1/runs/{run_id}): {' '.join(messages)} Fix that and submit it again."
+        ) from None
 
 
 # --- writes --------------------------------------------------------------------------------
@@ -291,9 +300,26 @@ def edit_product(
 
 
 @router.delete("/{id}", response_model=ProductOut, responses=documented(401, 403, 404, 409))
-def deprecate_product(id: str, service: Service, caller: Caller) -> ProductOut:
+def deprecate_product(
+    id: str,
+    service: Service,
+    caller: Caller,
+    discard: Annotated[
+        bool,
+        Query(
+            description="Discard instead: remove a product that was never published (draft, failed, or "
+            "left building by a portal that died), with its files and audit table. A published "
+            "product is only ever deprecated."
+        ),
+    ] = False,
+) -> ProductOut:
     """Deprecate (never destroy): consumers keep reading it while they move off it."""
     row = _product_row(service, id)
+    if discard:
+        authorize(caller, "discard", row)
+        lifecycle.discard(service, row.name, caller)
+        with service.sessions() as session:
+            return ProductOut.from_registration(session.get_one(DataProduct, row.id))
     authorize(caller, "deprecate", row)
     lifecycle.deprecate(service, row.name, caller)
     return _product_out(service, row.name)
@@ -343,9 +369,10 @@ def _filters(texts: list[str]) -> list[Filter]:
         column, _, rest = text.partition(":")
         op, _, value = rest.partition(":")
         if not column or op not in FILTER_OPS:
+            shown = text if len(text) <= 60 else text[:59] + "…"  # a name may be any length
             raise ApiProblem(
                 400,
-                f"Filter {text!r} is not `column:op:value`. {FILTER_HELP}",
+                f"Filter {shown!r} is not `column:op:value`. {FILTER_HELP}",
                 [FieldError(field="filter", message=FILTER_HELP)],
             )
         found.append(Filter(column, FILTER_OPS[op], value or None))
@@ -402,7 +429,10 @@ def query_product(
         ),
     ] = None,
     columns: Annotated[
-        list[str], Query(description="Columns to return, comma-separated or repeated (default all).")
+        list[str],
+        Query(
+            description=f"Columns to return, comma-separated or repeated (default all; at most {MAX_COLUMNS})."
+        ),
     ] = [],  # noqa: B006
     filter: Annotated[list[str], Query(description=FILTER_HELP)] = [],  # noqa: B006
 ) -> Response:

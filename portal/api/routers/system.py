@@ -1,4 +1,9 @@
-"""`/health` and `/api/v1/version`: open to everyone, for load balancers and support."""
+"""`/health` and `/api/v1/version`: open to everyone, for load balancers and support.
+
+Anyone may ask whether each part is up; only a token holder (any role) is told what it found or
+why it failed: those texts name files, hosts and users (`DuckDB file /srv/...`, `Trino https://...
+as portal`), which are nobody else's business.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from portal.api.deps import Service
+from portal.api.deps import Service, TokenHolder
+from portal.api.errors import documented
 from portal.api.schemas import HealthCheck, SystemHealth, VersionOut
 from portal.project.artifacts import ArtifactError
 from portal.settings import ROOT
@@ -37,10 +43,14 @@ def _check(name: str, probe: object) -> HealthCheck:
 @router.get(
     "/health",
     response_model=SystemHealth,
-    responses={503: {"model": SystemHealth, "description": "Degraded"}},
+    responses={503: {"model": SystemHealth, "description": "Degraded"}, **documented(401)},
+    # The token is optional here (OpenAPI's empty requirement, added to the bearer one).
+    openapi_extra={"security": [{}]},
 )
-def health(service: Service) -> JSONResponse:
-    """200 when the catalog database, the dbt artifacts and the warehouse answer; 503 otherwise."""
+def health(service: Service, holder: TokenHolder) -> JSONResponse:
+    """200 when the catalog database, the dbt artifacts and the warehouse answer; 503 otherwise.
+
+    Each check's `detail` is given to token holders only; a bad token is a 401, as everywhere."""
 
     def catalog_db() -> str:
         with service.sessions() as session:
@@ -61,6 +71,8 @@ def health(service: Service) -> JSONResponse:
         _check("warehouse", warehouse),
     ]
     ok = all(c.ok for c in checks)
+    if holder is None:
+        checks = [HealthCheck(name=c.name, ok=c.ok) for c in checks]
     body = SystemHealth(status="ok" if ok else "degraded", checks=checks)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
 

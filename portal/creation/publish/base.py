@@ -28,7 +28,7 @@ from typing import Any
 
 from portal.creation.spec import NAME_RE
 from portal.project.artifacts import find_artifact, load_manifest, load_run_results
-from portal.project.dbt_runner import DbtResult
+from portal.project.dbt_runner import DbtResult, StopRequest
 from portal.runs import PublishRecord
 from portal.settings import Settings
 
@@ -119,10 +119,13 @@ class Publisher(ABC):
         audit_dir: Path,
         say: LineSink,
         stage: LineSink,
+        stop: StopRequest | None = None,
     ) -> Audit:
         """Build `name` and its tests where consumers do not read; publish it if all passed.
 
-        `audit_dir` comes from `prepare_audit`; `wap_id` is the run's (`wap_run_id`)."""
+        `audit_dir` comes from `prepare_audit`; `wap_id` is the run's (`wap_run_id`). The build is
+        stopped after PORTAL_BUILD_TIMEOUT_S or once `stop` is requested (a cancel): then nothing is
+        published and nothing half-built is left where a retry would build."""
 
     @abstractmethod
     def drop_audit(self, name: str) -> None:

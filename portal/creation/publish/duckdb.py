@@ -24,11 +24,12 @@ from portal.creation.publish.base import (
     PARTIAL_PARSE_FILE,
     Audit,
     LineSink,
+    NodeOutcome,
     Publisher,
     node_outcomes,
 )
 from portal.project.artifacts import find_artifact, load_manifest
-from portal.project.dbt_runner import run_dbt
+from portal.project.dbt_runner import DbtResult, StopRequest, run_dbt
 from portal.settings import Settings
 from portal.warehouse import WarehouseError, WarehouseUnavailable
 
@@ -76,6 +77,7 @@ class DuckDBPublisher(Publisher):
         audit_dir: Path,
         say: LineSink,
         stage: LineSink,
+        stop: StopRequest | None = None,
     ) -> Audit:
         """Build `name` and its tests in the audit schema; copy it to gold if all passed.
 
@@ -88,9 +90,14 @@ class DuckDBPublisher(Publisher):
             on_line=say,
             target_path=audit_dir,
             lock=False,
+            timeout_s=settings.build_timeout_s,
+            timeout_setting="build_timeout_s",
+            stop=stop,
         )
         outcomes = node_outcomes(audit_dir, name)
         record: dict[str, Any] = {"engine": self.engine, "audit_schema": AUDIT_SCHEMA, "published": False}
+        if build.stopped:
+            return self._stopped(name, build, outcomes, record, stage)
         if not self._passed(build, outcomes, stage):
             return Audit(build, outcomes, published=False, record={**record, "outcome": "failed"})
         stage(f"The model and all {len(outcomes) - 1} tests passed; publishing to `{settings.gold_schema}` …")
@@ -104,12 +111,32 @@ class DuckDBPublisher(Publisher):
         published = {**record, "published": True, "outcome": "published"}
         return Audit(build, outcomes, published=True, row_count=row_count, record=published)
 
+    def _stopped(
+        self,
+        name: str,
+        build: DbtResult,
+        outcomes: list[NodeOutcome],
+        record: dict[str, Any],
+        stage: LineSink,
+    ) -> Audit:
+        """The build was stopped (timeout or cancel): nothing is published, and what it left in the
+        audit schema goes, since it is untested and may be as costly to read as it was to build."""
+        stage(f"{build.message} `{self.settings.gold_schema}` is untouched.")
+        try:
+            self.drop_audit(name)
+        except (WarehouseError, duckdb.Error) as exc:  # a retry replaces it all the same
+            stage(f"Could not remove what the stopped build left in `{AUDIT_SCHEMA}`: {exc}")
+        stopped = {"outcome": "failed", "stopped": build.stopped, "message": build.message}
+        return Audit(build, outcomes, published=False, record={**record, **stopped})
+
     def drop_audit(self, name: str) -> None:
-        """Remove what a failed audit build left in the audit schema."""
+        """Remove what a failed or stopped audit build left in the audit schema: the relation, and
+        the intermediate ones dbt renames into place (a build stopped in between leaves them)."""
         if not self.settings.duckdb_path.exists():
             return
         with _writable_warehouse(self.settings) as con:
-            _drop_any(con, AUDIT_SCHEMA, name)
+            for relation in (name, f"{name}__dbt_tmp", f"{name}__dbt_backup"):
+                _drop_any(con, AUDIT_SCHEMA, relation)
 
 
 def _changed_since_parsed(settings: Settings, name: str, sql_path: Path) -> bool:

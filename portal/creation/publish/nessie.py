@@ -39,7 +39,7 @@ import trino
 
 from portal.creation.publish.base import Audit, LineSink, Publisher, node_outcomes
 from portal.errors import Unavailable
-from portal.project.dbt_runner import DbtResult, run_dbt
+from portal.project.dbt_runner import DbtResult, StopRequest, run_dbt
 from portal.settings import ROOT, Settings
 from portal.warehouse import Relation, WarehouseError, open_warehouse
 
@@ -218,6 +218,8 @@ def write_audit_publish(
     target_dir: str | Path | None = None,
     on_line: LineSink | None = None,
     timeout_s: float | None = None,
+    timeout_setting: str | None = None,
+    stop: StopRequest | None = None,
     lock: bool = True,
 ) -> WapResult:
     """Build and test `selection` (dbt selectors) on a new Nessie branch; merge into main only if all pass.
@@ -226,7 +228,9 @@ def write_audit_publish(
     any step leaves main exactly as it was: it is only ever changed by the final merge.
     dbt writes the audit build's artifacts to `target_dir` (default var/wap/<run id>/target),
     never over the portal's own; `dbt_target` names the profile's Trino target. `lock=False` is
-    for a caller already holding the project's dbt lock (it is not re-entrant).
+    for a caller already holding the project's dbt lock (it is not re-entrant). `timeout_s`,
+    `timeout_setting` and `stop` bound the build (see `run_dbt`): a stopped build is FAILED, its
+    branch and catalog removed like any other's.
     """
     say = on_line or (lambda _line: None)
     selection = tuple(selection)
@@ -271,10 +275,15 @@ def write_audit_publish(
                 ["build", "--select", *selection],
                 on_line=on_line,
                 timeout_s=timeout_s,
+                timeout_setting=timeout_setting,
+                stop=stop,
                 lock=lock,
             )
             branch_hash = nessie.head(branch)
-            if not build.ok:
+            if build.stopped:
+                outcome = FAILED
+                message = f"{build.message} Nothing was merged and {config.main_branch} is unchanged."
+            elif not build.ok:
                 outcome = FAILED
                 message = (
                     f"dbt build failed on branch {branch} (exit {build.returncode}); nothing was merged "
@@ -398,6 +407,7 @@ class NessiePublisher(Publisher):
         audit_dir: Path,
         say: LineSink,
         stage: LineSink,
+        stop: StopRequest | None = None,
     ) -> Audit:
         """Build `name` and its tests on a Nessie branch; merge the branch into main if all passed.
 
@@ -417,15 +427,23 @@ class NessiePublisher(Publisher):
             dbt_target=settings.dbt_target,
             target_dir=audit_dir,
             on_line=say,
+            timeout_s=settings.build_timeout_s,
+            timeout_setting="build_timeout_s",
+            stop=stop,
             lock=False,
         )
         record = {"engine": self.engine, **result.as_record(), "published": result.merged}
+        if result.dbt is not None and result.dbt.stopped:
+            record["stopped"] = result.dbt.stopped
         outcomes = node_outcomes(audit_dir, name)
         build = result.dbt or DbtResult(
             argv=[], returncode=-1, log=result.message, elapsed_s=result.elapsed_s
         )
         if result.outcome == FAILED:
-            self._passed(build, outcomes, stage)  # says which nodes failed
+            if build.stopped:
+                stage(result.message)
+            else:
+                self._passed(build, outcomes, stage)  # says which nodes failed
             return Audit(build, outcomes, published=False, record=record)
         if not result.merged:
             # Nessie or Trino failed around a build (conflict, unreachable): not the product's fault.

@@ -207,6 +207,11 @@ def show_result(result: creation.CreationResult) -> None:
     if result.status == "refused":
         show_problems(result.problems, result.validation.spec.sql if result.validation else spec.sql)
         return
+    if result.status == "unchanged":
+        st.info(
+            f"**{result.name}** already is what the form says: nothing to rebuild.", icon=":material/check:"
+        )
+        return
     untouched = (
         "main is untouched" if result.publish and result.publish.engine == "nessie" else "gold is untouched"
     )

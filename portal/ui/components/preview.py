@@ -9,8 +9,9 @@ from portal.catalog.preview import preview as catalog_preview
 from portal.service import PortalService
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.warehouse import FILTER_OPS, Filter
+from portal.warehouse.base import MAX_COLUMNS, MAX_VALUE_CHARS
 
-MAX_FILTERS = 3
+MAX_FILTERS = 3  # rows of the form; the core takes up to warehouse.base.MAX_FILTERS
 
 
 def render_preview(service: PortalService, product: str | ProductDetail, prefix: str) -> None:
@@ -27,6 +28,7 @@ def render_preview(service: PortalService, product: str | ProductDetail, prefix:
         key=f"{prefix}_columns",
         placeholder="all columns",
         help="Leave empty to show every column.",
+        max_selections=MAX_COLUMNS,
     )
     limit = st.number_input(
         f"Rows (at most {settings.preview_max_rows:,})",
@@ -51,7 +53,11 @@ def render_preview(service: PortalService, product: str | ProductDetail, prefix:
                 "Operator", FILTER_OPS, key=f"{prefix}_filter_op_{i}", label_visibility="collapsed"
             )
             text = value.text_input(
-                "Value", key=f"{prefix}_filter_value_{i}", label_visibility="collapsed", placeholder="value"
+                "Value",
+                key=f"{prefix}_filter_value_{i}",
+                label_visibility="collapsed",
+                placeholder="value",
+                max_chars=MAX_VALUE_CHARS,
             )
             if column:
                 filters.append(Filter(column, operator, text))

@@ -32,6 +32,8 @@ def render_publish(record: PublishRecord, key: str) -> None:
     """The record of one run; on Nessie a small table of the commits involved."""
     if record.engine != "nessie":
         st.markdown(f"**Write-audit-publish** {outcome_label(record)} · {record.summary()}")
+        if record.message and not record.published:  # e.g. the build was stopped, and why
+            st.caption(record.message.splitlines()[0])
         return
     st.markdown(
         f"**Write-audit-publish on Nessie** {outcome_label(record)} · branch `{record.branch}` · "

@@ -14,8 +14,9 @@ import streamlit as st
 
 from portal.catalog.detail import ProductDetail
 from portal.observability import refresh
+from portal.project.dbt_runner import is_cancellable
 from portal.project.statuses import UNPUBLISHED_LIFECYCLES
-from portal.runs import NodeTiming, run_history, run_log, run_timings
+from portal.runs import NodeTiming, cancel_run, may_cancel, registration, run_history, run_log, run_timings
 from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity, product_detail
@@ -115,6 +116,8 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
     )
     if chosen is None:
         return
+    if next(r.status for r in runs if r.id == chosen) in ("queued", "running"):
+        render_cancel(service, int(chosen), name, f"{prefix}_cancel")
     record = next(r.publish for r in runs if r.id == chosen)
     if record is not None:
         render_publish(record, f"{prefix}_publish")
@@ -129,6 +132,28 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
             text or "No log: this run was read from run_results.json, not started by the portal.",
             language="log",
         )
+
+
+def render_cancel(service: PortalService, run_id: int, product: str, key: str) -> None:
+    """A Cancel button for a running run, to whoever may cancel it (its product's owner or creator,
+    or an admin), when this portal process builds it: runs are stopped where they run."""
+    identity = current_identity()
+    if not may_cancel(identity, registration(service, product)):
+        return
+    if not is_cancellable(run_id):
+        st.caption(
+            f"Run #{run_id} is not building in this portal process (the API or cron started it, or it "
+            f"is past its build); cancel it where it runs, e.g. `POST /api/v1/runs/{run_id}/cancel`."
+        )
+        return
+    pressed = st.button(
+        "Cancel run",
+        key=key,
+        icon=":material/cancel:",
+        help="Stop its dbt build now: nothing is published, and the run ends as cancelled by you.",
+    )
+    if pressed and attempt(lambda: cancel_run(service, run_id, identity)) is not None:
+        st.success(f"Run #{run_id} is being stopped; it ends within seconds (reload to see it).")
 
 
 def render_timings(timings: list[NodeTiming], key: str, *, limit: int = 15) -> None:
@@ -166,4 +191,4 @@ def render_timings(timings: list[NodeTiming], key: str, *, limit: int = 15) -> N
     )
 
 
-__all__ = ["render_runs_tab", "render_timings", "run_refresh"]
+__all__ = ["render_cancel", "render_runs_tab", "render_timings", "run_refresh"]

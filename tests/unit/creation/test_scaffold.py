@@ -27,6 +27,7 @@ from portal.creation.scaffold import (
     GeneratedFiles,
     ProductExistsError,
     ScaffoldError,
+    _check_readable_back,
     find_orphans,
     quarantined,
     remove_product,
@@ -407,11 +408,19 @@ def test_remove_product_discards_files(tmp_path: Path) -> None:
         ("2024 Revenue", "dp_product_2024_revenue"),
         ("A", "dp_a_product"),
         ("../x", "dp_x_product"),
-        ("x" * 100, "dp_" + "x" * 61),
+        ("x" * 100, "dp_" + "x" * 100),  # never cut to fit: validate_spec refuses it, saying the limit
     ],
 )
 def test_name_from_display(display: str, name: str) -> None:
     assert name_from_display(display) == name
+
+
+def test_a_display_name_too_long_for_a_name_is_refused_not_cut() -> None:
+    spec = ProductSpec(
+        name=name_from_display("Revenue " * 16), description="d", data_product_type="CUSTOM", owner="o"
+    )
+    (problem,) = [p for p in validate_spec(spec, existing_names=()) if p.field == "name"]
+    assert "130 characters long; the limit is 64" in problem.message
 
 
 @given(st.text(max_size=120))
@@ -421,7 +430,7 @@ def test_name_from_display_always_makes_a_valid_name(display: str) -> None:
     except InvalidInput:
         assert not any(c.isascii() and c.isalnum() for c in display)
         return
-    assert NAME_RE.match(name)
+    assert NAME_RE.match(name) or len(name) > 64  # a longer one is refused by validate_spec
 
 
 def test_spec_is_frozen_with_tuples() -> None:
@@ -515,3 +524,19 @@ def test_a_quarantined_product_is_pinned_to_the_audit_schema(known: KnownRelatio
         quarantined(files, "gold; drop")
     with pytest.raises(ScaffoldError, match="no config block"):
         quarantined(GeneratedFiles("dp_x", "select 1", files.yml_text), "audit")
+
+
+@pytest.mark.parametrize("text", ["x\udfff", "x\ud800y"])
+def test_files_dbt_could_not_read_back_are_never_written(text: str) -> None:
+    """The last line of defence behind the text checks: a lone surrogate cannot reach a file."""
+    files = GeneratedFiles(
+        name="dp_x_y", sql_text="select 1 as x", yml_text=f"version: 2\nmodels:\n- name: '{text}'\n"
+    )
+    with pytest.raises(ScaffoldError, match="could not be written so that dbt reads them back"):
+        _check_readable_back(files, {"version": 2, "models": [{"name": text}]})
+    readable = GeneratedFiles(
+        name="dp_x_y", sql_text="select 1 as x", yml_text="version: 2\nmodels:\n- name: x\n"
+    )
+    _check_readable_back(readable, {"version": 2, "models": [{"name": "x"}]})
+    with pytest.raises(ScaffoldError, match="reads back differently"):
+        _check_readable_back(readable, {"version": 2, "models": [{"name": "y"}]})

@@ -338,7 +338,7 @@ def test_refusals_carry_no_sql(known: KnownRelations) -> None:
 
 
 def test_unknown_table_points_at_it(known: KnownRelations) -> None:
-    result = validate_sql("select\n  1\nfrom  stg_ordrs", dialect="duckdb", known=known)
+    result = validate_sql("select\n  1 as one\nfrom  stg_ordrs", dialect="duckdb", known=known)
     (problem,) = result.problems
     assert problem.position == (3, 7)
     assert "Did you mean `stg_orders`" in problem.message

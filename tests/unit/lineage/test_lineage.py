@@ -100,6 +100,13 @@ def test_graph_operators_parse_like_dbt() -> None:
         ("tag:", "has no value to select"),
         ("path:/abs/models", "write the path relative to the dbt project root"),
         ("test_type:unitt", "use generic, singular, unit or data"),
+        (
+            "9" * 5000 + "+orders",
+            "asks for a depth of 5000 digits",
+        ),  # int() of 4,300+ digits raised ValueError
+        ("orders+" + "1" * 7, "write at most 6 digits"),
+        (" ".join(["orders"] * 501), "more than 500 parts"),  # 10,000 parts took 5 s
+        (",".join(["orders"] * 501), "more than 500 parts"),
     ],
 )
 def test_invalid_selectors_name_the_bad_part(

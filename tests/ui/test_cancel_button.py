@@ -1,0 +1,75 @@
+"""The Runs tab's Cancel button: shown for a running run this portal process builds, to whoever
+may cancel it, and pressing it asks that run's dbt to stop. AppTest over a private copy of the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from portal.project.dbt_runner import cancellable
+from portal.runs import registration, start_run
+from portal.service import PortalService
+from portal.settings import Settings
+from tests.conftest import copy_demo
+
+PRODUCT = "dp_customer_360"
+
+
+def runs_script(name: str) -> None:
+    """The product page's Runs tab (AppTest runs this function's source)."""
+    import streamlit as st
+
+    from portal.ui.components.context import attempt, get_service
+    from portal.ui.components.runs_tab import render_runs_tab
+
+    service = attempt(get_service)
+    if service is None:
+        st.stop()
+    render_runs_tab(service, name)
+
+
+@pytest.fixture
+def environ(demo_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return copy_demo(demo_env, tmp_path / "demo")
+
+
+@pytest.fixture
+def running(environ: dict[str, str]) -> int:
+    """A run of the product, recorded as running (as a refresh does while dbt builds)."""
+    service = PortalService(Settings.from_env(environ))
+    row = registration(service, PRODUCT)
+    assert row is not None
+    return start_run(service, selector=f"+{PRODUCT}", triggered_by="local-user", product_id=row.id)
+
+
+@pytest.fixture
+def start(use_env: Callable[[dict[str, str]], None], environ: dict[str, str]) -> Callable[[], AppTest]:
+    def run() -> AppTest:
+        use_env(environ)
+        st.cache_resource.clear()  # the service is cached per process
+        at = AppTest.from_function(runs_script, args=(PRODUCT,), default_timeout=120)
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return run
+
+
+def test_cancel_asks_the_running_build_to_stop(start: Callable[[], AppTest], running: int) -> None:
+    with cancellable(running) as stop:
+        at = start()
+        assert at.selectbox(key=f"runs_{PRODUCT}_pick").value == running  # the newest run
+        at.button(key=f"runs_{PRODUCT}_cancel").click().run()
+        assert not at.exception, at.exception
+        assert stop.requested and stop.by == "local-user"
+        assert any(f"Run #{running} is being stopped" in s.value for s in at.success)
+
+
+def test_no_button_for_a_run_this_process_does_not_build(start: Callable[[], AppTest], running: int) -> None:
+    at = start()
+    assert f"runs_{PRODUCT}_cancel" not in {b.key for b in at.button}
+    assert any("not building in this portal process" in c.value for c in at.caption)
