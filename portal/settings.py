@@ -325,6 +325,15 @@ class Settings:
         }
 
 
+def env_of(field: str) -> str:
+    """The environment variable of the Settings field `field` (build_timeout_s: PORTAL_BUILD_TIMEOUT_S),
+    for messages that tell people what to change; ValueError for a field that is no setting."""
+    for setting in TABLE:
+        if setting.field == field:
+            return setting.env
+    raise ValueError(f"{field!r} is not a setting (portal/settings.py TABLE).")
+
+
 def settings_markdown() -> str:
     """The README's settings table, generated from TABLE."""
     lines = ["| environment variable | default | what it sets |", "|---|---|---|"]

@@ -92,7 +92,7 @@ def product_detail(service: PortalService, key: str, *, now: datetime | None = N
             )
         )
     return ProductDetail(
-        health=health_of(service, [entry], now=now)[entry.unique_id],
+        health=health_of(service, [entry], now=now, latest=latest)[entry.unique_id],
         node=node,
         columns=columns,
         tests=tests,

@@ -201,6 +201,19 @@ def refuse_queued(
         return run.id
 
 
+def why_missing(service: PortalService, name: str) -> str | None:
+    """Why there is no product `name`, when its queued submission was refused (else None):
+    the sentence a lookup of the name answers with, so the submitter learns what to fix."""
+    refusal = refusal_of(service, name)
+    if refusal is None:
+        return None
+    run_id, messages = refusal
+    return (
+        f"{name} is not a data product: its submission waited for another build and was then refused "
+        f"(run {run_id}, /api/v1/runs/{run_id}): {' '.join(messages)} Fix that and submit it again."
+    )
+
+
 def refusal_of(service: PortalService, name: str) -> tuple[int, list[str]] | None:
     """The run and messages of `name`'s queued submission that was refused, if that is the last
     thing that happened to the name (None once it was claimed again)."""
@@ -482,4 +495,5 @@ __all__ = [
     "refuse_queued",
     "release",
     "spec_of",
+    "why_missing",
 ]

@@ -6,7 +6,7 @@ module, so they show the same word for the same product.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -82,12 +82,17 @@ def _last_runs(
 
 
 def health_of(
-    service: PortalService, entries: Sequence[CatalogEntry], *, now: datetime | None = None
+    service: PortalService,
+    entries: Sequence[CatalogEntry],
+    *,
+    now: datetime | None = None,
+    latest: Mapping[str, NodeResult] | None = None,
 ) -> dict[str, ProductHealth]:
     """The health of each entry now, by unique id: six queries, none of them to the warehouse,
-    so a page of any size stays quick and works while a build runs."""
+    so a page of any size stays quick and works while a build runs. `latest` is
+    `service.latest_results()`, for a caller that has read it already."""
     now = now or datetime.now(UTC)
-    latest = service.latest_results()
+    latest = latest if latest is not None else service.latest_results()
     fresh = freshness_for(service, [(e.name, e.unique_id, e.update_frequency) for e in entries], now=now)
     products = [e.name for e in entries if e.is_data_product]  # only products are profiled
     profiles = latest_profiles(service, products)

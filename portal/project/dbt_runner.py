@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import IO
 
 from portal.errors import Busy, Unavailable
-from portal.settings import ROOT, TABLE, Settings
+from portal.settings import ROOT, Settings, env_of
 
 LineSink = Callable[[str], None]
 
@@ -247,7 +247,7 @@ def run_dbt(
     `on_line` that raises) stops dbt before the exception goes on.
     """
     argv = dbt_argv(settings, command, target_path=target_path)
-    setting = _setting_env(timeout_setting) if timeout_setting else None
+    setting = env_of(timeout_setting) if timeout_setting else None
     held = project_lock(settings, wait=wait, on_line=on_line) if lock else nullcontext()
     with held:
         started = time.perf_counter()
@@ -296,14 +296,6 @@ def run_dbt(
         stopped = _follow(process, say, deadline, stop)
         assert process.returncode is not None  # _follow returns once dbt has been reaped
     return result(process.returncode, stopped, process.pid)
-
-
-def _setting_env(field: str) -> str:
-    """The environment variable of the Settings field `field` (build_timeout_s: PORTAL_BUILD_TIMEOUT_S)."""
-    for setting in TABLE:
-        if setting.field == field:
-            return setting.env
-    raise ValueError(f"{field!r} is not a setting (portal/settings.py TABLE).")
 
 
 # The child's first moments on Linux: ask the kernel to SIGKILL it when its parent dies

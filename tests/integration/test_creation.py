@@ -380,6 +380,8 @@ def test_a_queued_submission_refused_later_keeps_its_reason(service: PortalServi
     assert event.action == "product.refused" and event.detail["run_id"] == result.run_id
     refusal = lifecycle.refusal_of(service, "dp_customer_orders")
     assert refusal is not None and refusal[0] == result.run_id and "int_orders" in " ".join(refusal[1])
+    reason = lifecycle.why_missing(service, "dp_customer_orders")
+    assert reason and "was then refused" in reason and f"/api/v1/runs/{result.run_id}" in reason
     assert files_of(service, "dp_customer_orders") == []  # nothing written
     # the name is free again: once its upstream is back, the same submission publishes
     with duckdb.connect(warehouse) as con:

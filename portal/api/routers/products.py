@@ -214,14 +214,10 @@ def get_product(id: str, service: Service, caller: Caller) -> ProductDetailOut:
     except NotFound:
         if row is not None:
             return ProductDetailOut.from_registration_only(row)
-        refusal = lifecycle.refusal_of(service, id)
-        if refusal is None:
+        reason = lifecycle.why_missing(service, id)
+        if reason is None:
             raise
-        run_id, messages = refusal
-        raise NotFound(
-            f"{id} is not a data product: its submission waited for another build and was then refused "
-            f"(run {run_id}, /api/v1/runs/{run_id}): {' '.join(messages)} Fix that and submit it again."
-        ) from None
+        raise NotFound(reason) from None
 
 
 # --- writes --------------------------------------------------------------------------------
