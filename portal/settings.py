@@ -38,6 +38,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _whole(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return number
+
+
 def _positive_float(value: str) -> float:
     number = float(value)
     if number <= 0:
@@ -119,6 +126,13 @@ TABLE: tuple[Setting, ...] = (
     ),
     Setting("warehouse", "duckdb", _choice("duckdb", "trino"), "Which warehouse engine previews run on."),
     Setting("duckdb_path", "var/warehouse.duckdb", _path, "The DuckDB warehouse file (embedded default)."),
+    Setting(
+        "duckdb_read_copy_max_mb",
+        "2048",
+        _whole,
+        "While a build writes the DuckDB file, previews read a copy of it as it was before the build; "
+        "a file larger than this many MB is not copied and previews wait for the build (0: never copy).",
+    ),
     Setting("trino_host", "127.0.0.1", _text, "Trino coordinator host."),
     Setting("trino_port", "8080", _positive_int, "Trino coordinator port."),
     Setting("trino_user", "portal", _text, "Trino user when no portal identity is known."),
@@ -243,6 +257,7 @@ class Settings:
     data_products_path: str
     warehouse: str
     duckdb_path: Path
+    duckdb_read_copy_max_mb: int
     trino_host: str
     trino_port: int
     trino_user: str

@@ -16,16 +16,12 @@ portal/runs.py's, for every kind of run alike.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -34,6 +30,7 @@ from portal.errors import Busy, Conflict
 from portal.observability.freshness import FREQUENCY_PERIODS, describe_age, frequency_period
 from portal.observability.history import profile_product
 from portal.observability.profile import as_utc
+from portal.project import locks
 from portal.project.artifacts import (
     ArtifactError,
     Artifacts,
@@ -42,7 +39,7 @@ from portal.project.artifacts import (
     load_manifest,
     load_run_results,
 )
-from portal.project.dbt_runner import DbtResult, cancellable, lock_path, run_dbt
+from portal.project.dbt_runner import DbtResult, cancellable, run_dbt
 from portal.project.statuses import BUILD_FAILED, LIVE_LIFECYCLES, UNPUBLISHED_LIFECYCLES
 from portal.project.sync import run_status, sync
 from portal.runs import start_run
@@ -119,42 +116,25 @@ def due_products(service: PortalService, *, now: datetime | None = None) -> list
 # --- the lock ------------------------------------------------------------------------------
 
 
-def refresh_lock_path(settings: Settings) -> Path:
-    # Per project and catalog: two portals over different catalogs may refresh at the same time
-    # (their dbt invocations still queue on the builder's per-project lock).
-    key = f"{settings.dbt_project_dir.resolve()}|{settings.resolved_catalog_db_url}"
-    return lock_path(settings).parent / f"refresh-{hashlib.sha1(key.encode()).hexdigest()[:12]}.lock"
-
-
 @contextmanager
 def refresh_lock(
     settings: Settings, *, wait: bool = False, on_line: Callable[[str], None] | None = None
 ) -> Iterator[None]:
-    """Hold the refresh lock; raise RefreshBusy when another refresh holds it and `wait` is False."""
-    path = refresh_lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            if not wait:
-                raise RefreshBusy(
-                    f"Another refresh is running ({holder}), so this one stops here; whatever is still due "
-                    "is picked up by the next run."
-                ) from None
-            if on_line:
-                on_line(f"Another refresh is running ({holder}); waiting for it to finish …")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.truncate(0)
-        handle.write(f"pid {os.getpid()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
-        handle.flush()
-        try:
+    """Hold the refresh lock (portal/project/locks.py: across processes and, on a PostgreSQL
+    catalog, hosts); raise RefreshBusy when another refresh holds it and `wait` is False."""
+
+    def waiting(holder: str) -> None:
+        if on_line:
+            on_line(f"Another refresh is running ({holder}); waiting for it to finish …")
+
+    try:
+        with locks.refresh_lock(settings).hold(wait=wait, on_wait=waiting):
             yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except locks.LockBusy as busy:
+        raise RefreshBusy(
+            f"Another refresh is running ({busy.holder}), so this one stops here; whatever is still due "
+            "is picked up by the next run."
+        ) from None
 
 
 # --- refreshing ----------------------------------------------------------------------------

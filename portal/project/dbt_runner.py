@@ -2,9 +2,9 @@
 
 dbt is started with an argv list (never a shell string) and with the portal's settings
 exported as the environment variables `dbt/profiles.yml` reads, so dbt and the portal can
-never disagree about which warehouse they talk to. A file lock per project serialises
-invocations across processes (the Streamlit server, the API and cron may all build), and a
-caller that has to wait is told so rather than left staring at a frozen page.
+never disagree about which warehouse they talk to. A lock per project (portal/project/locks.py)
+serialises invocations across processes and hosts (the Streamlit server, API workers and cron
+may all build), and a caller that has to wait is told so rather than left staring at a frozen page.
 
 Every invocation ends, and ends whole (issue 12: a silent `unique` test held the warehouse and
 the lock for minutes):
@@ -24,8 +24,6 @@ the lock for minutes):
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import queue
@@ -42,7 +40,9 @@ from pathlib import Path
 from typing import IO
 
 from portal.errors import Busy, Unavailable
+from portal.project.locks import LockBusy, build_lock
 from portal.settings import ROOT, Settings, env_of
+from portal.warehouse.snapshot import readers_served
 
 LineSink = Callable[[str], None]
 
@@ -95,31 +95,27 @@ def dbt_executable() -> str:
     return found
 
 
-def lock_path(settings: Settings) -> Path:
-    digest = hashlib.sha1(str(settings.dbt_project_dir.resolve()).encode()).hexdigest()[:12]
-    return ROOT / "var" / "locks" / f"dbt-{digest}.lock"
-
-
 @contextmanager
 def project_lock(settings: Settings, *, wait: bool = True, on_line: LineSink | None = None) -> Iterator[None]:
-    """Hold this project's dbt lock; with wait=False raise DbtBusy instead of queueing."""
-    path = lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise DbtBusy(
-                    f"Another dbt run is in progress on {settings.dbt_project_dir}; try again when it finishes."
-                ) from None
-            if on_line:
-                on_line("Another dbt run is in progress on this project; waiting for it to finish…")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
+    """Hold this project's build lock (portal/project/locks.py: across processes and, on a
+    PostgreSQL catalog, hosts); with wait=False raise DbtBusy instead of queueing.
+
+    On DuckDB the hold also keeps readers served: the warehouse as it was when the hold began is
+    what previews read until it ends (portal/warehouse/snapshot.py), while dbt writes the file.
+    """
+
+    def waiting(holder: str) -> None:
+        if on_line:
+            on_line(f"Another dbt run is in progress on this project ({holder}); waiting for it to finish…")
+
+    try:
+        with build_lock(settings).hold(wait=wait, on_wait=waiting), readers_served(settings):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockBusy as busy:
+        raise DbtBusy(
+            f"Another dbt run is in progress on {settings.dbt_project_dir} ({busy.holder}); try again "
+            "when it finishes."
+        ) from None
 
 
 def dbt_argv(

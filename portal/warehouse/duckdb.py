@@ -1,4 +1,5 @@
-"""The embedded warehouse: a DuckDB file opened read-only, per query.
+"""The embedded warehouse: a DuckDB file opened read-only, per query (or, while a build writes
+the file, the copy of it from before the build: portal/warehouse/snapshot.py).
 
 Each query opens its own read-only connection with external access disabled and the
 configuration locked, so a preview can neither write, nor read files or the network, nor
@@ -29,6 +30,7 @@ from portal.warehouse.base import (
     WarehouseError,
     WarehouseUnavailable,
 )
+from portal.warehouse.snapshot import reading_copy
 
 LOCKED_CONFIG = {
     "enable_external_access": False,
@@ -48,6 +50,8 @@ class DuckDBWarehouse(Warehouse):
         self._held = threading.local()  # the connection of the thread's current session()
 
     def status(self) -> str:
+        if reading_copy(self.path) is not None:
+            return f"DuckDB file {self.path} (a build is writing it: reads are served its copy from before the build)"
         return f"DuckDB file {self.path}"
 
     def table(self, relation: Relation) -> exp.Table:
@@ -61,12 +65,19 @@ class DuckDBWarehouse(Warehouse):
                 f"The warehouse {self.path} has not been built yet. Run `make demo` to build the demo "
                 "warehouse, or set PORTAL_DUCKDB_PATH to your DuckDB file."
             )
+        copy = reading_copy(self.path)
+        if copy is not None:  # a build is writing the file: read it as it was (warehouse/snapshot.py)
+            try:
+                return duckdb.connect(str(copy), read_only=True, config=dict(LOCKED_CONFIG))
+            except duckdb.Error:
+                pass  # the build has just ended and taken its copy away: the file is free again
         try:
             return duckdb.connect(str(self.path), read_only=True, config=dict(LOCKED_CONFIG))
         except duckdb.IOException as exc:
             raise WarehouseUnavailable(
-                f"The warehouse {self.path} is busy (a dbt build is writing it). Try again when the build "
-                f"has finished. ({exc})"
+                f"The warehouse {self.path} is busy: a dbt build is writing it, and it has left no copy "
+                "for readers (the build runs outside the portal, or the file is larger than "
+                f"PORTAL_DUCKDB_READ_COPY_MAX_MB). Try again when the build has finished. ({exc})"
             ) from exc
 
     @contextmanager
