@@ -13,8 +13,9 @@ Three kinds of run become rows of `runs` (with their `node_results`): the portal
 - `registration` is a product's own row, by which its runs are found before the manifest knows
   it (while it is being created);
 - `cancel_run` stops a running creation's or refresh's dbt on behalf of the product's owner or an
-  admin. Runs are cancelled in the process that builds them (portal/project/dbt_runner.py keeps
-  the registry); the run then ends `error`, its details saying `stopped: cancelled` and who.
+  admin, whichever portal process builds it: the process that builds a run stops its dbt
+  (portal/project/dbt_runner.py keeps the registry), directly or when its heartbeat thread finds
+  the request; the run then ends `error`, its details saying `stopped: cancelled` and who.
 
 Closing a run stays with whoever started it: a refresh and a creation finish theirs differently
 (what they sync, what their details keep).
@@ -37,7 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_db.models import DataProduct, NodeResult, Run
+from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
 from portal.audit import record_event
 from portal.auth.access import PermissionDenied, may, role_of
 from portal.auth.identity import Identity
@@ -104,9 +105,12 @@ def start_run(
 LEASE = "lease"
 HEARTBEAT_S = 15.0
 LEASE_S = 90.0  # six missed heartbeats: the process is gone, or so stuck that it may as well be
+# How soon a cancel asked through another portal process reaches the one building the run.
+CANCEL_POLL_S = 1.0
+CANCEL_REQUESTED = "run.cancel_requested"
 
 
-def _process_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """The start time of process `pid` (clock ticks since boot), None if there is none (Linux)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -120,9 +124,18 @@ def _lease() -> dict[str, Any]:
     return {
         "host": socket.gethostname(),
         "pid": pid,
-        "process_start": _process_start(pid),
+        "process_start": process_start(pid),
         "heartbeat": datetime.now(UTC).isoformat(),
     }
+
+
+def _is_mine(lease: Any) -> bool:
+    """Whether `lease` is this process's."""
+    return (
+        isinstance(lease, dict)
+        and lease.get("host") == socket.gethostname()
+        and lease.get("pid") == os.getpid()
+    )
 
 
 def lease_expired(lease: Any, now: datetime | None = None) -> bool:
@@ -131,7 +144,7 @@ def lease_expired(lease: Any, now: datetime | None = None) -> bool:
         return True
     if lease.get("host") == socket.gethostname():
         pid = lease.get("pid")
-        return not isinstance(pid, int) or _process_start(pid) != lease.get("process_start")
+        return not isinstance(pid, int) or process_start(pid) != lease.get("process_start")
     try:
         beat = datetime.fromisoformat(str(lease.get("heartbeat")))
     except ValueError:
@@ -140,7 +153,8 @@ def lease_expired(lease: Any, now: datetime | None = None) -> bool:
 
 
 class _Heartbeats:
-    """One daemon thread per process that renews the leases of the runs this process builds."""
+    """One daemon thread per process that tends the runs this process builds: it renews their
+    leases, and passes on cancels asked through another process (see `cancel_run`)."""
 
     def __init__(self) -> None:
         self._runs: dict[int, sessionmaker[Session]] = {}
@@ -155,19 +169,44 @@ class _Heartbeats:
                 self._thread.start()
 
     def _loop(self) -> None:
+        last_beat = time.monotonic()
         while True:
-            time.sleep(HEARTBEAT_S)
+            time.sleep(CANCEL_POLL_S)
+            beat = time.monotonic() - last_beat >= HEARTBEAT_S
+            if beat:
+                last_beat = time.monotonic()
             with self._lock:
                 runs = dict(self._runs)
             for run_id, sessions in runs.items():
                 try:
-                    still_running = _renew(sessions, run_id)
+                    _pass_on_cancels(sessions, run_id)
+                    still_running = _renew(sessions, run_id) if beat else True
                 except SQLAlchemyError:
-                    log.warning("could not renew the lease of run %s", run_id, exc_info=True)
+                    log.warning("could not tend run %s", run_id, exc_info=True)
                     continue
                 if not still_running:
                     with self._lock:
                         self._runs.pop(run_id, None)
+
+
+def _pass_on_cancels(sessions: sessionmaker[Session], run_id: int) -> None:
+    """Cancel run `run_id`'s dbt here if someone asked another process to (its audit event is
+    the request). Asking again is harmless: the first cancel is the one that counts."""
+    if not dbt_runner.is_cancellable(run_id):
+        return  # not building right now (still queued, or past its build): nothing to stop yet
+    with sessions() as session:
+        asked_by = session.scalar(
+            sa.select(AuditEvent.actor)
+            .where(
+                AuditEvent.object_type == "run",
+                AuditEvent.object_id == str(run_id),
+                AuditEvent.action == CANCEL_REQUESTED,
+            )
+            .order_by(AuditEvent.id)
+            .limit(1)
+        )
+    if asked_by is not None:
+        dbt_runner.cancel(run_id, asked_by)
 
 
 def _renew(sessions: sessionmaker[Session], run_id: int) -> bool:
@@ -553,17 +592,46 @@ def may_cancel(identity: Identity, product: DataProduct | None) -> bool:
     return may(identity, "run", product)
 
 
+def cancel_obstacle(service: PortalService, run_id: int) -> str | None:
+    """Why a cancel of run `run_id` would stop no build, in words; None when it would."""
+    with service.sessions() as session:
+        row = _run_row(session, run_id)
+        status, lease = row.status, (row.details or {}).get(LEASE)
+    return _obstacle(run_id, status, lease)
+
+
+def _obstacle(run_id: int, status: str, lease: Any) -> str | None:
+    if status not in ("queued", "running"):
+        return f"Run {run_id} has already finished ({status}); there is nothing to cancel."
+    if dbt_runner.is_cancellable(run_id):
+        return None
+    if lease_expired(lease):
+        return (
+            f"Run {run_id} was left `running` by a portal process that is gone, so there is no build "
+            "to stop; the portal ends it as interrupted at its next start or submission, after which "
+            "its product can be discarded or resubmitted."
+        )
+    if _is_mine(lease):
+        return f"Run {run_id} is past its dbt build and finishing; there is nothing left to stop."
+    return None  # another live portal process builds it, and passes the cancel on
+
+
 def cancel_run(service: PortalService, run_id: int, identity: Identity) -> RunDetail:
     """Stop run `run_id`'s dbt build; returns the run, still running, which ends `error` shortly.
 
+    The build may run in this process or in another portal process (an API worker, the UI, cron,
+    on this host or another): the request is audited (`run.cancel_requested`), and that audit
+    event is what the building process's heartbeat thread looks for, within CANCEL_POLL_S.
+
     NotFound for no such run, PermissionDenied unless `may_cancel`, NotCancellable when it has
-    finished or is not being built by this process. The request is audited (`run.cancel_requested`);
-    the run's own record says it was cancelled and by whom once it has stopped. A cancel that meets
-    the build as it ends comes too late: the run then finishes as it would have.
+    finished, when this process builds it but is past its dbt build, or when the process that built
+    it is gone. The run's own record says it was cancelled and by whom once it has stopped. A
+    cancel that meets the build as it ends comes too late: the run then finishes as it would have.
     """
     with service.sessions() as session:
         row = _run_row(session, run_id)
         product, status, selector = row.product, row.status, row.selector
+        lease = (row.details or {}).get(LEASE)
     if not may_cancel(identity, product):
         role = role_of(identity)
         if role not in ("creator", "admin"):
@@ -579,19 +647,15 @@ def cancel_run(service: PortalService, run_id: int, identity: Identity) -> RunDe
                 f"{product.owner or 'nobody'}; ask one of them or an admin"
             )
         raise PermissionDenied(f"{identity.user} may not cancel run {run_id}: {why}.")
-    if status not in ("queued", "running"):
-        raise NotCancellable(f"Run {run_id} has already finished ({status}); there is nothing to cancel.")
-    if not dbt_runner.cancel(run_id, identity.user):
-        raise NotCancellable(
-            f"Run {run_id} is not building in this process: it is past its dbt build and finishing "
-            "(look again in a moment), or it is built by another portal process (the UI, cron, another "
-            "API worker), where it can be cancelled. A run left `running` by a portal that died can "
-            "no longer be stopped; its product can be discarded or resubmitted."
-        )
+    obstacle = _obstacle(run_id, status, lease)
+    if obstacle is not None:
+        raise NotCancellable(obstacle)
+    # Built here: stopped now. Built elsewhere: the audit event below is the request.
+    dbt_runner.cancel(run_id, identity.user)
     record_event(
         service,
         identity.user,
-        "run.cancel_requested",
+        CANCEL_REQUESTED,
         "run",
         str(run_id),
         {"product": product.name if product is not None else None, "selector": selector},
@@ -607,6 +671,7 @@ __all__ = [
     "PublishRecord",
     "RunDetail",
     "RunSummary",
+    "cancel_obstacle",
     "cancel_run",
     "may_cancel",
     "product_runs",

@@ -9,7 +9,8 @@ ends the run as interrupted and puts the product where a failed build would have
   for this), and stays published;
 - a first creation becomes `failed`, its files pinned to the audit schema (so a full `dbt
   build` of the project cannot put it in gold untested), for its owner to resubmit or discard;
-- what the audit build left behind (the audit table) is dropped.
+- what the audit build left behind is removed: the audit table on DuckDB, the run's Trino catalog
+  and Nessie branch on Trino.
 
 dbt itself dies with the process that started it (`project/dbt_runner.py`), so nothing is
 still writing when this runs. It is cheap when there is nothing to recover (one query), so the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -60,7 +62,7 @@ def _recover(service: PortalService) -> list[str]:
         product = orphan.product
         message = "Interrupted: the portal process building this run ended before it finished."
         if product is not None and "wap" in orphan.details:  # a creation or an edit
-            message += " " + _put_back(service, product, orphan.details.get(RESTORE))
+            message += " " + _put_back(service, product, orphan.details)
             rebuilt = True
         if runs.end_interrupted(service, orphan.id, message):
             done.append(f"run {orphan.id}" + (f" ({product})" if product else "") + f": {message}")
@@ -71,10 +73,22 @@ def _recover(service: PortalService) -> list[str]:
     return done
 
 
-def _put_back(service: PortalService, name: str, restore: object) -> str:
+def _put_back(service: PortalService, name: str, details: dict[str, Any]) -> str:
     """The product of an interrupted creation run, as a failed build would have left it."""
     settings = service.settings
-    publisher_for(settings).drop_audit(name)
+    left = ""
+    record = details.get("wap")
+    try:  # the audit relation (DuckDB), or the run's Trino catalog and Nessie branch
+        publisher_for(settings).drop_audit(name, record if isinstance(record, dict) else None)
+    except Exception as exc:  # the warehouse may be down: recover the product all the same
+        log.warning("could not remove what the interrupted audit of %s left", name, exc_info=True)
+        where = (
+            f" (Nessie branch {record.get('branch')})"
+            if isinstance(record, dict) and record.get("branch")
+            else ""
+        )
+        left = f" What its audit build left{where} could not be removed, so remove it by hand: {exc}"
+    restore = details.get(RESTORE)
     now = datetime.now(UTC)
     with service.sessions.begin() as session:
         row = session.scalar(sa.select(DataProduct).where(DataProduct.name == name))
@@ -92,7 +106,7 @@ def _put_back(service: PortalService, name: str, restore: object) -> str:
         audit.add_event(
             session, ACTOR, "product.build_interrupted", "data_product", name, {"status": row.status}
         )
-    return outcome
+    return outcome + left
 
 
 __all__ = ["recover_interrupted"]

@@ -5,7 +5,8 @@ checkout of the dbt project and its own target directory) sharing the catalog an
 - 20 concurrent creations of one name, spread over both API processes, give exactly one product;
 - a `refresh --due` on each host at once refreshes each due product exactly once;
 - the build and refresh locks hold across hosts (advisory locks in the catalog database), where
-  the lock files of each checkout cannot see each other.
+  the lock files of each checkout cannot see each other;
+- a cancel sent to one API process stops the build the other runs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from portal.settings import ROOT, Settings
 from tests.api.conftest import wait_for_run
 from tests.api.test_crash import api_process
 from tests.conftest import copy_demo
+from tests.integration.test_build_timeout import SLOW_SQL
 from tests.integration.test_postgres import BIN, Server
 
 pytestmark = [
@@ -173,3 +175,22 @@ def test_refresh_due_on_two_hosts_at_once_refreshes_each_product_once(
         assert (
             "ok  " in output or "Another refresh is running (pid" in output or "Nothing is due" in output
         ), output
+
+
+def test_a_cancel_sent_to_one_process_stops_the_build_of_the_other(
+    hosts: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    first, _second = hosts
+    slow = {**RACE, "name": "dp_cancelled_elsewhere", "source_query": SLOW_SQL, "primary_key": ["id"]}
+    with api_process(first) as (_one, builder), api_process(first) as (_two, other):
+        accepted = httpx.post(f"{builder}{BASE}/", json={**slow, "materialization": "view"}, timeout=300)
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["run"]["id"]
+        asked = httpx.post(f"{other}/api/v1/runs/{run_id}/cancel", json={}, timeout=60)
+        assert asked.status_code == 202, asked.text  # a request: the builder stops it
+        with httpx.Client(base_url=other, timeout=30) as http:
+            run = wait_for_run(http.get, run_id, timeout=300)
+        assert run["status"] == "error", run
+        assert "cancelled by local-user" in run["log_tail"], run["log_tail"]
+        product = httpx.get(f"{other}{BASE}/dp_cancelled_elsewhere", timeout=30).json()
+        assert product["lifecycle"] == "failed", product

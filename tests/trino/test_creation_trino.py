@@ -1,26 +1,36 @@
 """Creating and editing products on Trino: the portal's own flow publishes through a Nessie branch.
 
 The same `creation.create` / `creation.edit` the form and the API call, on a private copy of the
-dbt project whose tables were built on main by the session's `dbt build --target trino`.
+dbt project whose tables were built on main by the session's `dbt build --target trino`. Last, a
+child process creating a product is killed with kill -9 once its audit's branch catalog exists:
+recovery (as the API runs it at its next start) removes the branch and the catalog it left.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 from trino_stack import CATALOG_FILE, fetch, main_state
 
-from catalog_db.models import Run
+from catalog_db.models import DataProduct, Run
 from portal.auth.identity import Identity
 from portal.catalog.browse import CatalogQuery, browse
 from portal.catalog.preview import preview as catalog_preview
 from portal.creation import flow as creation
 from portal.creation import lifecycle
 from portal.creation.publish.nessie import NessieClient, WapConfig
+from portal.creation.recovery import recover_interrupted
 from portal.creation.spec import ProductSpec
 from portal.project.dbt_runner import DbtResult
 from portal.service import PortalService
@@ -229,3 +239,88 @@ def test_the_form_and_the_run_view_show_the_branch_and_its_outcome(
     assert branch not in nessie.branches()
     shown = "\n".join(m.value for m in at.markdown)
     assert f"branch `{branch}`" in shown and ":green[published]" in shown
+
+
+# --- a portal killed mid-creation ---------------------------------------------------------
+
+KILLED = "dp_trino_killed"
+
+
+def _child(service: PortalService) -> subprocess.Popen[str]:
+    settings = service.settings
+    overrides = {
+        "warehouse": "trino",
+        "dbt_target": "trino",
+        "dbt_project_dir": str(settings.dbt_project_dir),
+        "dbt_target_dir": str(settings.target_dir),
+        "catalog_db_url": settings.resolved_catalog_db_url,
+        "trino_catalog_properties": str(settings.trino_catalog_properties),
+    }
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from portal.auth.identity import Identity
+        from portal.creation import flow
+        from portal.creation.spec import ProductSpec
+        from portal.service import PortalService
+        from portal.settings import Settings
+        overrides = json.loads(sys.argv[1])
+        for key in ("dbt_project_dir", "trino_catalog_properties"):
+            overrides[key] = Path(overrides[key])
+        service = PortalService(Settings.from_env(**overrides))
+        spec = ProductSpec(
+            name={KILLED!r}, description="Built by a portal that is killed mid-build.",
+            data_product_type="CUSTOM", owner="crash-team", update_frequency="daily",
+            primary_key=("customer_id",), materialization="table", sql={ORDERS_PER_CUSTOMER!r},
+        )
+        flow.create(service, spec, Identity("crash-owner"), on_line=print)
+        """
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script, json.dumps(overrides)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _wap_catalogs(service: PortalService) -> set[str]:
+    return {str(row[0]) for row in fetch(service.settings, "show catalogs") if str(row[0]).startswith("wap_")}
+
+
+def test_recovery_removes_the_branch_and_catalog_of_a_killed_build(
+    service: PortalService, nessie: NessieClient
+) -> None:
+    catalogs_before = _wap_catalogs(service)
+    child = _child(service)
+    try:
+        deadline = time.monotonic() + 240
+        while not _wap_catalogs(service) - catalogs_before:  # the audit has its branch and catalog
+            assert child.poll() is None, "the creation ended before it could be killed"
+            assert time.monotonic() < deadline, "the audit never created its branch catalog"
+            time.sleep(0.3)
+    finally:  # dbt takes seconds to start on the branch: it is killed before it has built anything
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    with service.sessions() as session:
+        run = session.scalars(
+            sa.select(Run)
+            .join(DataProduct, Run.product_id == DataProduct.id)
+            .where(DataProduct.name == KILLED)
+        ).one()
+        branch = str(run.details["wap"]["branch"])
+        assert run.status == "running"
+    assert branch in nessie.branches()  # what a killed portal leaves
+
+    done = recover_interrupted(service)
+
+    assert any(KILLED in line for line in done), done
+    assert branch not in nessie.branches()
+    assert _wap_catalogs(service) == catalogs_before
+    with service.sessions() as session:
+        run = session.get_one(Run, run.id)
+        product = session.scalars(sa.select(DataProduct).where(DataProduct.name == KILLED)).one()
+        assert run.status == "error" and "Interrupted" in (run.log or "")
+        assert product.status == "failed"

@@ -1,17 +1,21 @@
-"""The Runs tab's Cancel button: shown for a running run this portal process builds, to whoever
-may cancel it, and pressing it asks that run's dbt to stop. AppTest over a private copy of the demo."""
+"""The Runs tab's Cancel button: shown for a running run that a live portal process builds (this
+one or another), to whoever may cancel it, and pressing it asks that run's dbt to stop. AppTest over a private copy of the demo."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from catalog_db.models import AuditEvent, Run
 from portal.project.dbt_runner import cancellable
-from portal.runs import registration, start_run
+from portal.runs import LEASE, process_start, registration, start_run
 from portal.service import PortalService
 from portal.settings import Settings
 from tests.conftest import copy_demo
@@ -72,4 +76,32 @@ def test_cancel_asks_the_running_build_to_stop(start: Callable[[], AppTest], run
 def test_no_button_for_a_run_this_process_does_not_build(start: Callable[[], AppTest], running: int) -> None:
     at = start()
     assert f"runs_{PRODUCT}_cancel" not in {b.key for b in at.button}
-    assert any("not building in this portal process" in c.value for c in at.caption)
+    assert any("past its dbt build" in c.value for c in at.caption)
+
+
+def test_a_run_another_process_builds_can_be_cancelled_from_here(
+    start: Callable[[], AppTest], running: int, environ: dict[str, str]
+) -> None:
+    """The button asks; the process that builds the run finds the request and stops its dbt
+    (tests/integration/test_two_portals.py follows a request to its end)."""
+    builder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    service = PortalService(Settings.from_env(environ))
+    try:
+        with service.sessions.begin() as session:
+            run = session.get_one(Run, running)
+            lease = {**run.details[LEASE], "pid": builder.pid, "process_start": process_start(builder.pid)}
+            run.details = {**run.details, LEASE: lease}
+        at = start()
+        at.button(key=f"runs_{PRODUCT}_cancel").click().run()
+        assert not at.exception, at.exception
+        assert any(f"Run #{running} is being stopped" in s.value for s in at.success)
+        with service.sessions() as session:
+            asked = session.scalars(
+                sa.select(AuditEvent.actor).where(
+                    AuditEvent.action == "run.cancel_requested", AuditEvent.object_id == str(running)
+                )
+            ).all()
+        assert asked == ["local-user"]
+    finally:
+        builder.kill()
+        builder.wait(10)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,8 +128,9 @@ class Publisher(ABC):
         published and nothing half-built is left where a retry would build."""
 
     @abstractmethod
-    def drop_audit(self, name: str) -> None:
-        """Remove what a failed audit build of `name` left behind."""
+    def drop_audit(self, name: str, record: Mapping[str, Any] | None = None) -> None:
+        """Remove what a failed audit build of `name` left behind. `record` is its run's
+        details["wap"] when the audit never reached its own clean-up (its process died)."""
 
     def audit_target(self, name: str) -> Path:
         """The audit build's dbt target directory, per product (see `audit_dir_name`)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -129,9 +129,10 @@ class DuckDBPublisher(Publisher):
         stopped = {"outcome": "failed", "stopped": build.stopped, "message": build.message}
         return Audit(build, outcomes, published=False, record={**record, **stopped})
 
-    def drop_audit(self, name: str) -> None:
-        """Remove what a failed or stopped audit build left in the audit schema: the relation, and
-        the intermediate ones dbt renames into place (a build stopped in between leaves them)."""
+    def drop_audit(self, name: str, record: Mapping[str, Any] | None = None) -> None:
+        """Remove what a failed, stopped or interrupted audit build left in the audit schema: the
+        relation, and the intermediate ones dbt renames into place (a build stopped in between
+        leaves them). The audit schema is the same for every run, so `record` adds nothing."""
         if not self.settings.duckdb_path.exists():
             return
         with _writable_warehouse(self.settings) as con:

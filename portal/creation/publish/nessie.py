@@ -242,7 +242,7 @@ def write_audit_publish(
     run_id = run_id or f"{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}_{secrets.token_hex(3)}"
     if not _RUN_ID.fullmatch(run_id):
         raise WapError(f"run id {run_id!r} must be lower-case letters, digits and _ (at most 41).")
-    branch, catalog = branch_for(run_id), f"wap_{run_id}"
+    branch, catalog = branch_for(run_id), catalog_for(run_id)
     started_at = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
 
@@ -363,6 +363,11 @@ def branch_for(run_id: str) -> str:
     return f"wap-{run_id.replace('_', '-')}"
 
 
+def catalog_for(run_id: str) -> str:
+    """The Trino catalog, on the run's branch, that the run's dbt build writes through."""
+    return f"wap_{run_id}"
+
+
 class NessiePublisher(Publisher):
     """A run's Nessie branch as the staging area, and the merge into main as the publish."""
 
@@ -458,8 +463,21 @@ class NessiePublisher(Publisher):
             row_count = None
         return Audit(build, outcomes, published=True, row_count=row_count, record=record)
 
-    def drop_audit(self, name: str) -> None:
-        """Nothing to remove: every audit deletes its branch and its catalog at the end."""
+    def drop_audit(self, name: str, record: Mapping[str, Any] | None = None) -> None:
+        """Remove the Trino catalog and the Nessie branch of an audit that never reached its own
+        clean-up (its process died; `record` names the branch). An audit that ran to its end
+        removed both itself, so without a record there is nothing to remove."""
+        branch = record.get("branch") if record else None
+        if not isinstance(branch, str) or not branch.startswith("wap-"):
+            return
+        wap_id = branch.removeprefix("wap-").replace("-", "_")  # branch_for, inverted
+        if not _RUN_ID.fullmatch(wap_id) or branch_for(wap_id) != branch:
+            raise WapError(f"{branch!r} is not the branch of a portal audit; leaving it alone.")
+        with _trino(self.settings) as cursor:
+            _execute(cursor, f'DROP CATALOG IF EXISTS "{catalog_for(wap_id)}"')
+        with NessieClient(self.config().nessie_uri) as nessie:
+            if branch in nessie.branches():
+                nessie.delete_branch(branch, nessie.head(branch))
 
 
 def create_catalog_sql(catalog: str, properties: Mapping[str, str], branch: str) -> str:

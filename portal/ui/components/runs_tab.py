@@ -14,9 +14,17 @@ import streamlit as st
 
 from portal.catalog.detail import ProductDetail
 from portal.observability import refresh
-from portal.project.dbt_runner import is_cancellable
 from portal.project.statuses import UNPUBLISHED_LIFECYCLES
-from portal.runs import NodeTiming, cancel_run, may_cancel, registration, run_history, run_log, run_timings
+from portal.runs import (
+    NodeTiming,
+    cancel_obstacle,
+    cancel_run,
+    may_cancel,
+    registration,
+    run_history,
+    run_log,
+    run_timings,
+)
 from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity, product_detail
@@ -136,15 +144,15 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
 
 def render_cancel(service: PortalService, run_id: int, product: str, key: str) -> None:
     """A Cancel button for a running run, to whoever may cancel it (its product's owner or creator,
-    or an admin), when this portal process builds it: runs are stopped where they run."""
+    or an admin), whichever portal process builds it; why not, when there is no build to stop."""
     identity = current_identity()
     if not may_cancel(identity, registration(service, product)):
         return
-    if not is_cancellable(run_id):
-        st.caption(
-            f"Run #{run_id} is not building in this portal process (the API or cron started it, or it "
-            f"is past its build); cancel it where it runs, e.g. `POST /api/v1/runs/{run_id}/cancel`."
-        )
+    found = attempt(lambda: (cancel_obstacle(service, run_id),))  # a tuple: None is the failure
+    if found is None:
+        return
+    if found[0] is not None:
+        st.caption(found[0])
         return
     pressed = st.button(
         "Cancel run",
