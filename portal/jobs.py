@@ -6,7 +6,8 @@ in its own thread and lets the caller wait only until there is something to answ
 
 - the call finished at once: it was refused (nothing written) or done;
 - its run exists in the catalog database: the caller can hand out the run id to follow;
-- it is queued behind another build on the project (nothing to follow yet).
+- it is queued behind another build on the project (a creation's queued run can be followed
+  already; a refresh has no run until it starts).
 
 The service functions create their run rows themselves, so the run is found in the catalog
 database the moment they report progress (a stage line, a progress callback); a run of this
@@ -171,11 +172,13 @@ class Jobs:
     def _said(self, submission: Submission, line: str) -> None:
         """A creation's progress: its own stage lines tell when to look for the run."""
         if line == creation.WAITING:
+            self._look_for_run(submission, answer=False)  # a creation's queued run, to follow
             submission.waiting()
         elif line.startswith(creation.STAGE) and submission.run_id is None:
             self._look_for_run(submission)
 
-    def _look_for_run(self, submission: Submission) -> None:
+    def _look_for_run(self, submission: Submission, *, answer: bool = True) -> None:
+        """The submission's run, once it exists; `answer`: the caller may be answered with it."""
         query = sa.select(sa.func.max(Run.id)).where(Run.id > submission.run_mark)
         if submission.kind == "refresh":
             query = query.where(
@@ -187,4 +190,7 @@ class Jobs:
         with self.service.sessions() as session:
             found = session.scalar(query)
         if found is not None:
-            submission.started(found)
+            if answer:
+                submission.started(found)
+            else:
+                submission.run_id = found

@@ -67,8 +67,10 @@ def start_run(
     product_id: int | None,
     details: dict[str, Any] | Callable[[int], dict[str, Any]] | None = None,
     command: str = "build",
+    queued: bool = False,
 ) -> int:
-    """Record a run as running, started now on the configured target; returns its id.
+    """Record a run as running (or `queued`: waiting for the build lock), started (or requested)
+    now on the configured target; returns its id. Either way it holds a lease from now on.
 
     `details` may be a function of the new run's id, for details that name the run (a creation's
     Nessie branch): they are written in the same transaction, so no reader sees the run without them.
@@ -78,7 +80,7 @@ def start_run(
             command=command,
             selector=selector,
             target=service.settings.dbt_target,
-            status="running",
+            status="queued" if queued else "running",
             triggered_by=triggered_by,
             product_id=product_id,
             started_at=datetime.now(UTC),
@@ -90,6 +92,26 @@ def start_run(
         run_id = run.id
     _heartbeats.beat_for(service, run_id)
     return run_id
+
+
+def begin_queued(
+    service: PortalService, run_id: int, details: dict[str, Any] | Callable[[int], dict[str, Any]]
+) -> None:
+    """A queued run starts: running from now, with `details` (its lease stays)."""
+    with service.sessions.begin() as session:
+        run = session.get_one(Run, run_id)
+        given = details(run_id) if callable(details) else details
+        run.status, run.started_at = "running", datetime.now(UTC)
+        run.details = {**given, LEASE: (run.details or {}).get(LEASE) or _lease()}
+
+
+def forget_queued(service: PortalService, run_id: int) -> None:
+    """Delete a queued run that never started because its submission was refused at once (the
+    caller heard why; a run record would only be noise)."""
+    with service.sessions.begin() as session:
+        run = session.get(Run, run_id)
+        if run is not None and run.status == "queued":
+            session.delete(run)
 
 
 # --- leases: a running run belongs to a live process ----------------------------------------
@@ -127,15 +149,6 @@ def _lease() -> dict[str, Any]:
         "process_start": process_start(pid),
         "heartbeat": datetime.now(UTC).isoformat(),
     }
-
-
-def _is_mine(lease: Any) -> bool:
-    """Whether `lease` is this process's."""
-    return (
-        isinstance(lease, dict)
-        and lease.get("host") == socket.gethostname()
-        and lease.get("pid") == os.getpid()
-    )
 
 
 def lease_expired(lease: Any, now: datetime | None = None) -> bool:
@@ -611,22 +624,23 @@ def _obstacle(run_id: int, status: str, lease: Any) -> str | None:
             "to stop; the portal ends it as interrupted at its next start or submission, after which "
             "its product can be discarded or resubmitted."
         )
-    if _is_mine(lease):
-        return f"Run {run_id} is past its dbt build and finishing; there is nothing left to stop."
-    return None  # another live portal process builds it, and passes the cancel on
+    # A live portal process (this one or another) has it, queued or about to build or building:
+    # its heartbeat thread passes the request on as soon as its dbt runs (`_pass_on_cancels`).
+    return None
 
 
 def cancel_run(service: PortalService, run_id: int, identity: Identity) -> RunDetail:
     """Stop run `run_id`'s dbt build; returns the run, still running, which ends `error` shortly.
 
     The build may run in this process or in another portal process (an API worker, the UI, cron,
-    on this host or another): the request is audited (`run.cancel_requested`), and that audit
-    event is what the building process's heartbeat thread looks for, within CANCEL_POLL_S.
+    on this host or another), and may still be queued: the request is audited
+    (`run.cancel_requested`), and that audit event is what the process holding the run looks for
+    (its heartbeat thread, every CANCEL_POLL_S), stopping its dbt as soon as it runs.
 
     NotFound for no such run, PermissionDenied unless `may_cancel`, NotCancellable when it has
-    finished, when this process builds it but is past its dbt build, or when the process that built
-    it is gone. The run's own record says it was cancelled and by whom once it has stopped. A
-    cancel that meets the build as it ends comes too late: the run then finishes as it would have.
+    finished or the process that held it is gone. The run's own record says it was cancelled and
+    by whom once it has stopped. A cancel that meets the build as it ends comes too late: the run
+    then finishes as it would have.
     """
     with service.sessions() as session:
         row = _run_row(session, run_id)
@@ -650,7 +664,7 @@ def cancel_run(service: PortalService, run_id: int, identity: Identity) -> RunDe
     obstacle = _obstacle(run_id, status, lease)
     if obstacle is not None:
         raise NotCancellable(obstacle)
-    # Built here: stopped now. Built elsewhere: the audit event below is the request.
+    # Building here: stopped now. Otherwise the audit event below is the request.
     dbt_runner.cancel(run_id, identity.user)
     record_event(
         service,
@@ -671,8 +685,10 @@ __all__ = [
     "PublishRecord",
     "RunDetail",
     "RunSummary",
+    "begin_queued",
     "cancel_obstacle",
     "cancel_run",
+    "forget_queued",
     "may_cancel",
     "product_runs",
     "registration",

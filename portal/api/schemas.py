@@ -363,7 +363,9 @@ class Submitted(BaseModel):
     """The answer to a create, edit or refresh: the product and the run to follow."""
 
     product: ProductOut
-    run: RunRef | None = Field(description="The run building it; null while queued behind another build.")
+    run: RunRef | None = Field(
+        description="The run building it (a creation's run also while queued); null while a refresh is queued."
+    )
     state: Literal[
         "accepted", "queued", "published", "failed", "restored", "unchanged", "success", "partial", "error"
     ] = Field(

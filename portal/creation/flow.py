@@ -77,7 +77,7 @@ from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
 from portal.project.artifacts import Artifacts, find_artifact, load_manifest, load_run_results
 from portal.project.dbt_runner import DbtBusy, DbtResult, cancellable, project_lock, run_dbt
 from portal.project.sync import run_status, sync
-from portal.runs import PublishRecord, end_interrupted, start_run
+from portal.runs import PublishRecord, begin_queued, end_interrupted, forget_queued, start_run
 from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import Warehouse, WarehouseError, WarehouseUnavailable
@@ -87,6 +87,7 @@ SAMPLE_ROWS = 10
 STAGE = "==> "
 WAITING = STAGE + "Waiting for another build on this project to finish (queued)…"
 RESTORE = "restore"  # a run's details: the published files an interrupted edit puts back
+QUEUED = "queued"  # a run's details: a creation's run waiting for the build lock (nothing written)
 
 LineSink = Callable[[str], None]
 
@@ -301,23 +302,27 @@ def create(
     if isinstance(claim, Problem):
         return flow.refused([claim])
     try:
+        # From the claim on, a run holds a lease on the submission: should this process die while
+        # it queues, recovery finds the run and frees the name (creation/recovery.py).
+        flow.queue_run(claim.row_id)
         with flow.locked(wait):
             validation = flow.recheck()
             if not validation.ok:
                 if flow.queued:  # nobody heard this refusal: keep it where the submitter looks
-                    flow.run_id = refuse_queued(service, claim, identity, validation.problems)
+                    assert flow.run_id is not None
+                    refuse_queued(service, claim, identity, validation.problems, flow.run_id)
                 else:
-                    release(service, claim)
+                    flow.abandon(claim)
                 return flow.refused(validation.problems, validation)
             assert validation.files is not None
             try:
                 paths = write_product(models_dir(service.settings), validation.files)
             except ProductExistsError as exc:
-                release(service, claim)
+                flow.abandon(claim)
                 return flow.refused([Problem("name", str(exc))], validation)
             return flow.build(claim.row_id, validation, paths, action="product.created")
     except DbtBusy as exc:
-        release(service, claim)
+        flow.abandon(claim)
         return flow.refused([Problem("build", f"{exc} (The submission was not queued: wait=False.)")])
     except BaseException:
         flow.crashed(claim)
@@ -378,6 +383,7 @@ def edit(
                 current.status, current.updated_at = "building", datetime.now(UTC)
             restore = before if previous_status == "published" else None
             try:
+                flow.start_run(row.id, restore)  # at once: a building product always has its run
                 paths = write_product(models_dir(service.settings), validation.files, overwrite=True)
                 return flow.build(
                     row.id, validation, paths, action="product.edited", changes=changes, restore=restore
@@ -425,6 +431,7 @@ class _Flow:
         self.lines: list[str] = []
         self.started = time.perf_counter()
         self.run_id: int | None = None
+        self.wap_id: str | None = None  # once the run is running
         self.written = False
         self.queued = False  # it waited for another build: its caller was answered "queued"
 
@@ -474,10 +481,29 @@ class _Flow:
         self.stage(f"Checking {self.spec.name} against the project and the warehouse …")
         return check(self.service, self.spec, self.identity, editing=self.spec.name)
 
+    def queue_run(self, row_id: int) -> None:
+        """The submission's run, `queued` until it has the build lock (see `start_run`)."""
+        self.run_id = start_run(
+            self.service,
+            selector=self.spec.name,
+            triggered_by=self.identity.user,
+            product_id=row_id,
+            details={QUEUED: True},
+            queued=True,
+        )
+
+    def abandon(self, claim: Claim) -> None:
+        """A submission refused before anything was written, to a caller who hears why: no trace."""
+        if self.run_id is not None:
+            forget_queued(self.service, self.run_id)
+            self.run_id = None
+        release(self.service, claim)
+
     def crashed(self, claim: Claim) -> None:
         """An unexpected error after the claim: free the name if nothing was written, else mark the
         product failed so its owner can resubmit or discard it."""
         if not self.written:
+            self.close_run()
             release(self.service, claim)
             return
         self.close_run()
@@ -509,7 +535,7 @@ class _Flow:
         self.written = True
         name = self.spec.name
         self.stage(f"Wrote {paths[0].name} and {paths[1].name}")
-        wap_id = self._start_run(row_id, restore)
+        wap_id = self.start_run(row_id, restore)
         audit_dir = self.publisher.prepare_audit(name, paths[0])
         # The manifest must say what the files say: the published model, or the failed one with its
         # tests, so the catalog and the product page show what failed. `dbt parse` of the project
@@ -572,31 +598,36 @@ class _Flow:
             publish=audit.publish,
         )
 
-    def _start_run(self, row_id: int, restore: GeneratedFiles | None) -> str:
-        """Record the run as running; returns the id of its write-audit-publish (its Nessie branch).
+    def start_run(self, row_id: int, restore: GeneratedFiles | None) -> str:
+        """Record the run as running (a creation's queued run starts); returns the id of its
+        write-audit-publish (its Nessie branch). Once running, calling it again changes nothing.
 
         An edit's run also keeps the published version's files: should this process die during
         the build, recovery (creation/recovery.py) puts them back, and the product stays published.
         """
-        wap_id = ""
+        if self.wap_id is not None:
+            return self.wap_id
 
         def pending(run_id: int) -> dict[str, Any]:
             # The branch is named after the run, so the id exists only once the run row does.
-            nonlocal wap_id
-            wap_id = wap_run_id(run_id)
-            details: dict[str, Any] = {"wap": self.publisher.pending_record(wap_id)}
+            self.wap_id = wap_run_id(run_id)
+            details: dict[str, Any] = {"wap": self.publisher.pending_record(self.wap_id)}
             if restore is not None:
                 details[RESTORE] = {"sql": restore.sql_text, "yml": restore.yml_text}
             return details
 
-        self.run_id = start_run(
-            self.service,
-            selector=self.spec.name,
-            triggered_by=self.identity.user,
-            product_id=row_id,
-            details=pending,
-        )
-        return wap_id
+        if self.run_id is not None:
+            begin_queued(self.service, self.run_id, pending)
+        else:
+            self.run_id = start_run(
+                self.service,
+                selector=self.spec.name,
+                triggered_by=self.identity.user,
+                product_id=row_id,
+                details=pending,
+            )
+        assert self.wap_id is not None
+        return self.wap_id
 
     def _record(
         self,

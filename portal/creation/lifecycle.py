@@ -171,34 +171,23 @@ def release(service: PortalService, claim: Claim) -> None:
 
 
 def refuse_queued(
-    service: PortalService, claim: Claim, identity: Identity, problems: Sequence[Problem]
-) -> int:
-    """A submission that queued (its caller was told "accepted, queued") and was then refused by
-    the recheck: the name is free again, as after any refusal, but the refusal is kept as a run
-    and an audit event, so the submitter can read why. Returns the run's id."""
+    service: PortalService, claim: Claim, identity: Identity, problems: Sequence[Problem], run_id: int
+) -> None:
+    """A submission that queued (its caller was told "accepted, queued", with its run) and was
+    then refused by the recheck: the name is free again, as after any refusal, but the refusal is
+    kept in its run and an audit event, so the submitter can read why."""
     now = datetime.now(UTC)
     messages = [problem.message for problem in problems]
     with service.sessions.begin() as session:
         row = session.get_one(DataProduct, claim.row_id)
         row.status, row.updated_at = "removed", now
-        run = Run(
-            command="build",
-            selector=row.name,
-            target=service.settings.dbt_target,
-            status="error",
-            triggered_by=identity.user,
-            product_id=row.id,
-            started_at=now,
-            finished_at=now,
-            elapsed_s=0.0,
-            log="\n".join(["Refused after waiting for another build:", *messages]),
-            details={"refused": [{"field": p.field, "message": p.message} for p in problems]},
-        )
-        session.add(run)
-        session.flush()
+        run = session.get_one(Run, run_id)
+        run.status, run.finished_at = "error", now
+        run.elapsed_s = (now - run.started_at).total_seconds()
+        run.log = "\n".join(["Refused after waiting for another build:", *messages])
+        run.details = {"refused": [{"field": p.field, "message": p.message} for p in problems]}
         detail = {"run_id": run.id, "problems": messages}
         audit.add_event(session, identity.user, "product.refused", "data_product", row.name, detail)
-        return run.id
 
 
 def why_missing(service: PortalService, name: str) -> str | None:

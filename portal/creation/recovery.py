@@ -5,6 +5,7 @@ went away) leaves its run `running` and its product `building`, which refuses ev
 it. Each running run holds a lease (`portal/runs.py`); once the lease has expired this module
 ends the run as interrupted and puts the product where a failed build would have left it:
 
+- a creation still waiting for the build lock had written nothing: its name is freed;
 - an edit of a published product gets the published files back (kept in the run's details
   for this), and stays published;
 - a first creation becomes `failed`, its files pinned to the audit schema (so a full `dbt
@@ -27,7 +28,7 @@ import sqlalchemy as sa
 
 from catalog_db.models import DataProduct
 from portal import audit, runs
-from portal.creation.flow import RESTORE
+from portal.creation.flow import QUEUED, RESTORE
 from portal.creation.lifecycle import models_dir, pin_to_audit
 from portal.creation.publish.registry import publisher_for
 from portal.creation.scaffold import GeneratedFiles, write_product
@@ -61,7 +62,9 @@ def _recover(service: PortalService) -> list[str]:
     for orphan in runs.orphan_runs(service):  # again, in the lock: another process may have recovered some
         product = orphan.product
         message = "Interrupted: the portal process building this run ended before it finished."
-        if product is not None and "wap" in orphan.details:  # a creation or an edit
+        if product is not None and orphan.details.get(QUEUED):  # a creation that never started
+            message += " " + _free_name(service, product)
+        elif product is not None and "wap" in orphan.details:  # a creation or an edit
             message += " " + _put_back(service, product, orphan.details)
             rebuilt = True
         if runs.end_interrupted(service, orphan.id, message):
@@ -71,6 +74,20 @@ def _recover(service: PortalService) -> list[str]:
         if not parse.ok:
             log.warning("dbt parse failed after recovering interrupted runs:\n%s", parse.tail())
     return done
+
+
+def _free_name(service: PortalService, name: str) -> str:
+    """The product of a creation interrupted while it waited for the build lock: nothing was
+    written, so its name is free again, as after a refusal."""
+    with service.sessions.begin() as session:
+        row = session.scalar(sa.select(DataProduct).where(DataProduct.name == name))
+        if row is None or row.status != "building":
+            return "Its product had already moved on."
+        row.status, row.updated_at = "removed", datetime.now(UTC)
+        audit.add_event(
+            session, ACTOR, "product.build_interrupted", "data_product", name, {"status": row.status}
+        )
+    return "It was waiting for another build, so nothing was written and its name is free: submit it again."
 
 
 def _put_back(service: PortalService, name: str, details: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 from catalog_db.models import AuditEvent, DataProduct, UsageEvent
 from portal.api import create_app
 from portal.creation.spec import ProductSpec, validate_spec
+from portal.project.dbt_runner import project_lock
+from portal.settings import Settings
 from tests.api.conftest import LOCAL, LOCAL_URL, bearer, wait_for_run
 
 pytestmark = pytest.mark.slow
@@ -512,3 +514,19 @@ def test_creator_edits_refreshes_and_deprecates_their_product(
         row = session.scalar(sa.select(DataProduct).where(DataProduct.name == "dp_carl_orders"))
     assert {"product.created", "product.edited", "product.refresh_requested", "product.deprecated"} <= actions
     assert row is not None and row.status == "deprecated"
+
+
+def test_a_queued_creation_answers_with_its_run(
+    client: TestClient, tokens: dict[str, str], api_settings: Settings
+) -> None:
+    """Queued behind another build, a creation already has its run to follow (and to recover,
+    should the process die while it waits)."""
+    headers = bearer(tokens["creator"])
+    body = {**CARL, "name": "Carl Queued"}
+    with project_lock(api_settings):  # another build holds the project
+        queued = client.post(f"{BASE}/", json=body, headers=headers)
+        assert queued.status_code == 202, queued.text
+        assert queued.json()["state"] == "queued" and queued.json()["run"]["status"] == "queued"
+        run_id = queued.json()["run"]["id"]
+    finished = wait_for_run(lambda url: client.get(url, headers=headers), run_id)
+    assert finished["status"] == "success" and finished["product"] == "dp_carl_queued"

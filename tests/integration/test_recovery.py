@@ -1,4 +1,5 @@
-"""Recovery of an edit whose process was killed mid-build: the published version comes back.
+"""Recovery of work whose process was killed: an edit mid-build gets its published version back,
+a creation killed while it queued frees its name.
 
 A real edit in a real child process, a real SIGKILL, then `recover_interrupted` as the next
 portal process would run it.
@@ -22,7 +23,7 @@ from portal.auth.identity import Identity
 from portal.creation.flow import create
 from portal.creation.lifecycle import current_files
 from portal.creation.recovery import recover_interrupted
-from portal.project.dbt_runner import run_dbt
+from portal.project.dbt_runner import project_lock, run_dbt
 from portal.runs import orphan_runs
 from portal.service import PortalService
 from portal.settings import ROOT, Settings
@@ -103,3 +104,44 @@ def test_a_creation_stopped_by_its_caller_ends_its_run_and_pins_its_files(
         assert run is not None and run.status == "error" and run.details and "interrupted" in run.details
     assert "schema='audit'" in current_files(settings, NAME).sql_text  # never gold untested
     assert orphan_runs(service) == []
+
+
+def test_a_creation_killed_while_it_queued_frees_its_name(demo_env: dict[str, str], tmp_path: Path) -> None:
+    """Between the claim of a name and its build there is a wait for the build lock; a process
+    killed then left the product `building` with no run, refusing every change, for ever."""
+    environ = copy_demo(demo_env, tmp_path / "portal")
+    settings = Settings.from_env(environ)
+    service = PortalService(settings)
+    creator = textwrap.dedent(
+        """
+        from portal.auth.identity import Identity
+        from portal.creation.flow import create
+        from portal.service import PortalService
+        from portal.settings import Settings
+        from tests.integration.test_build_timeout import CHEAP_SQL, spec
+        create(PortalService(Settings.from_env()), spec(CHEAP_SQL), Identity("tester"))
+        """
+    )
+    with project_lock(settings):  # another build holds the project: the creation queues
+        child = subprocess.Popen([sys.executable, "-c", creator], env={**os.environ, **environ}, cwd=ROOT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with service.sessions() as session:
+                queued = session.scalars(sa.select(Run).where(Run.status == "queued")).all()
+            if queued:
+                break
+            time.sleep(0.2)
+        assert queued and queued[0].selector == NAME, "the creation never queued"
+        assert orphan_runs(service) == []  # its process lives: not an orphan
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    with service.sessions() as session:
+        assert session.scalar(sa.select(DataProduct.status).where(DataProduct.name == NAME)) == "building"
+
+    (done,) = recover_interrupted(service)
+    assert NAME in done and "nothing was written and its name is free" in done
+    with service.sessions() as session:
+        assert session.scalar(sa.select(DataProduct.status).where(DataProduct.name == NAME)) == "removed"
+        run = session.get_one(Run, queued[0].id)
+        assert run.status == "error" and "waiting for another build" in (run.log or "")
+    assert create(service, spec(CHEAP_SQL), Identity("tester")).status == "published"  # free again

@@ -1,5 +1,6 @@
-"""The Runs tab's Cancel button: shown for a running run that a live portal process builds (this
-one or another), to whoever may cancel it, and pressing it asks that run's dbt to stop. AppTest over a private copy of the demo."""
+"""The Runs tab's Cancel button: shown for a running run that a live portal process holds (this
+one or another), to whoever may cancel it, and pressing it asks that run's dbt to stop; not
+shown for a run whose process is gone. AppTest over a private copy of the demo."""
 
 from __future__ import annotations
 
@@ -73,10 +74,18 @@ def test_cancel_asks_the_running_build_to_stop(start: Callable[[], AppTest], run
         assert any(f"Run #{running} is being stopped" in s.value for s in at.success)
 
 
-def test_no_button_for_a_run_this_process_does_not_build(start: Callable[[], AppTest], running: int) -> None:
+def test_no_button_for_a_run_whose_process_is_gone(
+    start: Callable[[], AppTest], running: int, environ: dict[str, str]
+) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(30)
+    service = PortalService(Settings.from_env(environ))
+    with service.sessions.begin() as session:
+        run = session.get_one(Run, running)
+        run.details = {**run.details, LEASE: {**run.details[LEASE], "pid": gone.pid, "process_start": "0"}}
     at = start()
     assert f"runs_{PRODUCT}_cancel" not in {b.key for b in at.button}
-    assert any("past its dbt build" in c.value for c in at.caption)
+    assert any("by a portal process that is gone" in c.value for c in at.caption)
 
 
 def test_a_run_another_process_builds_can_be_cancelled_from_here(

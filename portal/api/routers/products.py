@@ -145,11 +145,18 @@ def _answer(
             message=getattr(result, "message", ""),
         )
     response.status_code = 202
-    if submission.run_id is None:
-        message = (
-            "Queued behind another build on this project; its run appears in GET .../runs once it starts."
+    if submission.queued:
+        if submission.run_id is None:  # a refresh: its run starts with its build
+            message = (
+                "Queued behind another build on this project; its run appears in GET .../runs once it starts."
+            )
+        else:
+            message = (
+                "Queued behind another build on this project; follow the run: it starts when that build ends."
+            )
+        return Submitted(
+            product=product, run=_run_ref(service, submission.run_id), state="queued", message=message
         )
-        return Submitted(product=product, run=None, state="queued", message=message)
     return Submitted(
         product=product,
         run=_run_ref(service, submission.run_id),
