@@ -32,6 +32,7 @@ import yaml
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from portal.errors import Busy
 from portal.settings import ROOT, Settings
 
 LOCKS_DIR = ROOT / "var" / "locks"
@@ -40,11 +41,11 @@ LOCKS_DIR = ROOT / "var" / "locks"
 _PG_NAMESPACE = 0x41534744  # "ASGD"
 
 
-class LockBusy(Exception):
-    """The lock is held and the caller chose not to wait."""
+class LockBusy(Busy):
+    """The lock is held and the caller chose not to wait; `holder` says who holds it."""
 
     def __init__(self, holder: str) -> None:
-        super().__init__(holder)
+        super().__init__(f"The lock is held by {holder}.")
         self.holder = holder
 
 

@@ -116,11 +116,11 @@ def test_the_builder_waits_for_a_reader_that_opened_the_file_first(warehouse_fil
         text=True,
     )
     assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
-    with readers_served(_settings(warehouse_file)):
-        # Had it not waited, dbt would now fail to open the file the reader still held.
-        assert reader.poll() is not None
-        with duckdb.connect(str(warehouse_file)) as con:
-            con.execute("insert into gold.t values (3)")
+    # Had the builder not waited (the copy takes milliseconds, the reader holds the file 1.5 s),
+    # this open for writing, as dbt's, would fail on the reader's lock.
+    with readers_served(_settings(warehouse_file)), duckdb.connect(str(warehouse_file)) as con:
+        con.execute("insert into gold.t values (3)")
+    reader.wait(30)
 
 
 def test_a_copy_left_by_a_builder_that_died_is_never_served(warehouse_file: Path) -> None:
