@@ -30,7 +30,7 @@ $(STAMP): requirements.txt | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/python -m portal demo --if-missing
-	$(BIN)/streamlit run portal/ui/app.py --server.address $(HOST) --server.port $(PORT)
+	$(BIN)/python -m portal ui --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

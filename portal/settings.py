@@ -8,6 +8,7 @@ portal behaves the same whatever directory it is started from.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -78,6 +79,46 @@ def _type_list(value: str) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"{', '.join(bad)} must be UPPER_SNAKE_CASE names of 2 to 40 characters")
     return types
+
+
+ROLE_NAMES = ("viewer", "creator", "admin")  # least to most; the catalog's token roles agree
+
+
+def _role_map(value: str) -> tuple[tuple[str, str], ...]:
+    """`group=role,...` in order; `*` stands for any signed-in user."""
+    pairs = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        group, separator, role = (text.strip() for text in item.partition("="))
+        if not separator or not group or role not in ROLE_NAMES:
+            raise ValueError(
+                f"{item!r} must be GROUP=ROLE with ROLE one of {', '.join(ROLE_NAMES)} "
+                "(e.g. `analytics-admins=admin,team-*=creator,*=viewer`)"
+            )
+        pairs.append((group, role))
+    return tuple(pairs)
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or networks (`10.0.0.5`, `10.0.0.0/24`, `::1`)."""
+    found = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
+    return tuple(found)
+
+
+def _header(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,100}", value):
+        raise ValueError("must be an HTTP header name: letters, digits and -")
+    return value
 
 
 def _bool(value: str) -> bool:
@@ -245,6 +286,64 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "api_max_body_bytes", "1048576", _positive_int, "The largest request body the API accepts (bytes)."
     ),
+    Setting(
+        "auth",
+        "local",
+        _choice("local", "oidc", "proxy"),
+        "How people sign in to the UI: `local` is the single local user of the embedded default (loopback "
+        "only), `oidc` signs in with OpenID Connect, `proxy` trusts the user headers of a sign-in proxy "
+        "(oauth2-proxy). The API takes the same identities besides its own tokens.",
+    ),
+    Setting(
+        "oidc_issuer",
+        "",
+        _text,
+        "The OpenID Connect issuer (e.g. https://sso.example.com/realms/asgard): its discovery document "
+        "and signing keys are read from there.",
+    ),
+    Setting("oidc_client_id", "", _text, "The portal's OIDC client id."),
+    Setting(
+        "oidc_client_secret",
+        "",
+        _text,
+        "The portal's OIDC client secret (or give PORTAL_OIDC_CLIENT_SECRET_FILE, a file outside git).",
+    ),
+    Setting("oidc_client_secret_file", "", _text, "A file holding the OIDC client secret."),
+    Setting(
+        "oidc_redirect_uri",
+        "",
+        _text,
+        "The UI's public address followed by /oauth2callback (e.g. https://portal.example.com/oauth2callback).",
+    ),
+    Setting(
+        "oidc_audience",
+        "",
+        _text,
+        "The audience an access token must name to be accepted by the API; empty means the client id.",
+    ),
+    Setting("oidc_user_claim", "email", _text, "The token claim that names the user."),
+    Setting("oidc_groups_claim", "groups", _text, "The token claim that lists the user's groups (teams)."),
+    Setting(
+        "auth_proxy_addresses",
+        "",
+        _networks,
+        "Addresses of the sign-in proxy (comma-separated IPs or networks); its user headers are honoured "
+        "from these addresses only, never from anyone else.",
+    ),
+    Setting("auth_proxy_user_header", "X-Auth-Request-Email", _header, "The proxy's header naming the user."),
+    Setting(
+        "auth_proxy_groups_header",
+        "X-Auth-Request-Groups",
+        _header,
+        "The proxy's header listing the user's groups, comma-separated.",
+    ),
+    Setting(
+        "role_map",
+        "*=viewer",
+        _role_map,
+        "Roles from groups, `GROUP=ROLE` comma-separated (a trailing `*` matches any group, a lone `*` any "
+        "user); a user gets the highest role of every entry that matches.",
+    ),
 )
 
 
@@ -288,6 +387,19 @@ class Settings:
     api_port: int
     api_anonymous: str
     api_max_body_bytes: int
+    auth: str
+    oidc_issuer: str
+    oidc_client_id: str
+    oidc_client_secret: str
+    oidc_client_secret_file: str
+    oidc_redirect_uri: str
+    oidc_audience: str
+    oidc_user_claim: str
+    oidc_groups_claim: str
+    auth_proxy_addresses: tuple[str, ...]
+    auth_proxy_user_header: str
+    auth_proxy_groups_header: str
+    role_map: tuple[tuple[str, str], ...]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

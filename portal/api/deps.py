@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from portal.api.errors import ApiProblem
 from portal.api.schemas import FieldError
 from portal.auth import access as auth
+from portal.auth.proxy import proxy_identity
 from portal.jobs import Jobs
 from portal.service import PortalService
 
@@ -48,17 +49,25 @@ def token_holder(
 def identity(
     request: Request, holder: Annotated[auth.Principal | None, Depends(token_holder)]
 ) -> auth.Principal:
-    """The token's holder; without a token, the local user where that is allowed; else 401.
+    """The token's holder; without a token, the user a trusted sign-in proxy vouches for, or the
+    local user where that is allowed; else 401.
 
-    Whether a call without a token may act as the local user is decided in the core, from the
-    bind, the peer's address and every header (proxies, Host, Origin): `auth.anonymous_principal`.
+    Both are decided in the core: the proxy's headers count only from its own addresses
+    (`proxy.proxy_identity`), and local access from the bind, the peer's address and every header
+    (proxies, Host, Origin: `auth.anonymous_principal`). The peer is the TCP peer: the API's
+    server never rewrites it from forwarding headers (portal/cli/main.py serves it so).
     """
     if holder is not None:
         return holder
+    settings = request.app.state.settings
+    client_host = request.client.host if request.client else None
+    signed_in = proxy_identity(settings, client_host=client_host, headers=request.headers.items())
+    if signed_in is not None:
+        return signed_in
     return auth.anonymous_principal(
-        request.app.state.settings,
+        settings,
         bind_host=request.app.state.bind_host,
-        client_host=request.client.host if request.client else None,
+        client_host=client_host,
         headers=request.headers.items(),
     )
 

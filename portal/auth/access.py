@@ -3,8 +3,9 @@
 Roles, from least to most:
 
 - **viewer**: list and read products, query their data, trace lineage, read runs and quality;
-- **creator**: also create products, and edit, refresh, deprecate or discard *their own* (the
-  ones they created or own, the same rule as `portal.creation.lifecycle.can_edit`);
+- **creator**: also create products, and edit, refresh, deprecate or discard *their own*: for a
+  signed-in user the products their teams own, for a token's holder the ones they created or own
+  (`owns`; `portal.creation.lifecycle.can_edit` asks the same);
 - **admin**: everything, including products written by hand in dbt.
 
 Tokens are random secrets shown once; the catalog database keeps only their SHA-256, so a
@@ -39,7 +40,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db.models import TOKEN_ROLES, ApiToken
 from portal import audit
-from portal.auth.identity import PARTY_RE, Identity
+from portal.auth.identity import PARTY_RE, Identity, Principal
+from portal.auth.proxy import proxy_headers
 from portal.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from portal.settings import Settings
 
@@ -95,6 +97,7 @@ PROXY_HEADER_PREFIXES = (
     "x-appengine-",
     "x-vercel-",
     "x-nf-",  # Netlify
+    "x-auth-request-",  # oauth2-proxy's user headers (and PORTAL_AUTH_PROXY_*_HEADER, see below)
 )
 # The names a request for this machine may carry as its Host: an IP literal cannot be rebound.
 LOOPBACK_NAMES = frozenset({"localhost"})
@@ -125,14 +128,6 @@ class PermissionDenied(Forbidden):
     """The identity's role does not allow the action (HTTP 403); the message says who may."""
 
 
-@dataclass(frozen=True)
-class Principal(Identity):
-    """An identity with a role: a token's holder, or the local user calling without one."""
-
-    role: str = "viewer"
-    token_id: int | None = None
-
-
 class OwnedProduct(Protocol):
     """What ownership is decided on: a `catalog_db.models.DataProduct` row has these."""
 
@@ -150,6 +145,11 @@ def role_of(identity: Identity) -> str:
 
 
 def owns(identity: Identity, product: OwnedProduct) -> bool:
+    """Whether `identity` may change `product` as its owner. Teams are owners: a signed-in user
+    owns the products whose owner is one of their teams (groups), whoever created them. A token's
+    holder (no groups) owns what they created or what names them as its owner."""
+    if identity.signed_in:
+        return product.owner is not None and product.owner in identity.groups
     return identity.user in {product.created_by, product.owner}
 
 
@@ -184,16 +184,27 @@ def authorize(identity: Identity, action: str, product: OwnedProduct | None = No
             )
         if owns(identity, product):
             return
+        if identity.signed_in:
+            teams = ", ".join(identity.groups) or "no team"
+            raise PermissionDenied(
+                f"{identity.user} may {verb} only products of their teams ({teams}); {product.name} is "
+                f"owned by {product.owner or 'no team'}. Ask a member of that team or an admin."
+            )
         raise PermissionDenied(
             f"{identity.user} may {verb} only their own data products; {product.name} was created by "
             f"{product.created_by} and is owned by {product.owner or 'nobody'}. Ask one of them or an admin."
         )
     needed = "admin" if action == "manage_tokens" else "creator or admin"
     target = f" {product.name}" if product is not None and action in OWN_ACTIONS else ""
+    if identity.signed_in:
+        how = "Roles come from your groups (PORTAL_ROLE_MAP); ask an admin to add you to a group that has it."
+    else:
+        how = (
+            f"Ask an admin for a token: python -m portal token create --user {identity.user} --role "
+            f"{'admin' if action == 'manage_tokens' else 'creator'}"
+        )
     raise PermissionDenied(
-        f"{identity.user} has the {role} role; to {verb}{target} you need the {needed} role. Ask an admin "
-        f"for a token: python -m portal token create --user {identity.user} --role "
-        f"{'admin' if action == 'manage_tokens' else 'creator'}"
+        f"{identity.user} has the {role} role; to {verb}{target} you need the {needed} role. {how}"
     )
 
 
@@ -376,7 +387,8 @@ def anonymous_principal(
             f"from {client_host or 'an unknown address'}. {how}"
         )
     pairs = [(name.lower(), value) for name, value in headers]
-    proxied = sorted({name for name, _ in pairs if is_proxy_header(name)})
+    signed = proxy_headers(settings)  # a sign-in proxy's headers, under whatever names it uses
+    proxied = sorted({name for name, _ in pairs if is_proxy_header(name) or name in signed})
     if proxied:
         raise AuthenticationFailed(
             f"This call came through a proxy (it has the header {', '.join(f'`{n}`' for n in proxied)}), "

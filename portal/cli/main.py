@@ -68,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from portal.cli import observability as cli_observability
     from portal.cli import tokens as auth_cli
+    from portal.cli import ui as ui_cli
 
     cli_observability.add_parsers(commands)
     auth_cli.add_parser(commands)
+    ui_cli.add_parser(commands)
     return parser
 
 

@@ -118,5 +118,12 @@ def _api(args: argparse.Namespace) -> int:
         else "every call needs a token"
     )
     print(f"Asgard API on http://{host}:{port} (docs at /docs); {access}.", file=sys.stderr)
-    uvicorn.run(create_app(settings, host=host), host=host, port=port, log_level="info")
+    if settings.auth == "proxy":
+        print(
+            f"Users signed in by the proxy at {', '.join(settings.auth_proxy_addresses) or '(none set)'} are honoured.",
+            file=sys.stderr,
+        )
+    # proxy_headers=False: the peer address must be the TCP peer, which decides local access and
+    # whether a sign-in proxy's headers count; uvicorn would otherwise take X-Forwarded-For from 127.0.0.1.
+    uvicorn.run(create_app(settings, host=host), host=host, port=port, log_level="info", proxy_headers=False)
     return OK

@@ -47,6 +47,7 @@ import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, Run
 from portal.audit import add_event
+from portal.auth.access import authorize, role_of
 from portal.auth.identity import Identity
 from portal.creation.lifecycle import (
     Claim,
@@ -200,6 +201,21 @@ def check(
     )
 
 
+def owner_problems(identity: Identity, spec: ProductSpec) -> list[Problem]:
+    """Teams are owners: a signed-in user gives a product to one of their own teams (an admin to
+    any). Who else could change it afterwards is decided by its owner (portal/auth/access.py)."""
+    if not identity.signed_in or role_of(identity) == "admin" or spec.owner in identity.groups:
+        return []
+    teams = ", ".join(f"`{team}`" for team in identity.groups) or "none"
+    return [
+        Problem(
+            "owner",
+            f"The owner must be one of your teams ({teams}), since the owning team's members are who may "
+            f"change the product; `{spec.owner}` is not one. Choose one of them, or ask an admin.",
+        )
+    ]
+
+
 def _static_problems(
     service: PortalService, spec: ProductSpec, *, editing: str | None
 ) -> tuple[list[Problem], GuardResult | None]:
@@ -291,11 +307,13 @@ def create(
     `on_line` receives progress (lines starting with STAGE, and WAITING when queued) and dbt's
     log. With `wait=False` a submission that would have to queue is refused instead.
     """
+    authorize(identity, "create")  # PermissionDenied: the core decides, whichever face asks
     flow = _Flow(service, spec, identity, on_line)
     refusal = _unsupported(service.settings)
     if refusal:
         return flow.refused([refusal])
     problems, _ = _static_problems(service, spec, editing=None)
+    problems += owner_problems(identity, spec)
     if problems:
         return flow.refused(problems)
     claim = claim_name(service, spec, identity)
@@ -361,6 +379,7 @@ def edit(
             ]
         )
     problems, _ = _static_problems(service, spec, editing=name)
+    problems += owner_problems(identity, spec)
     if problems:
         return flow.refused(problems)
     try:

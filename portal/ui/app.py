@@ -12,9 +12,16 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from portal.ui.components.context import attempt, current_identity, get_service  # noqa: E402
+from portal.auth.access import may  # noqa: E402
+from portal.ui.components.context import attempt, get_service  # noqa: E402
+from portal.ui.components.sign_in import gate, sign_out_control  # noqa: E402
 
 st.set_page_config(page_title="Asgard data products", page_icon=":material/shield:", layout="wide")
+
+service = attempt(get_service)
+if service is None:
+    st.stop()
+identity = gate(service.settings)  # a visitor without an identity sees the sign-in page only
 
 PAGES = [
     st.Page(
@@ -26,16 +33,13 @@ PAGES = [
     st.Page("app_pages/lineage.py", title="Lineage", icon=":material/account_tree:", url_path="lineage"),
     st.Page("app_pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="health"),
 ]
+if not may(identity, "create"):  # viewers: no Create page at all (the core refuses it anyway)
+    PAGES = [p for p in PAGES if p.url_path != "create"]
 page = st.navigation(PAGES)
 
 with st.sidebar:
-    service = attempt(get_service)
-    identity = current_identity() if service else None
-    if identity:
-        st.caption(f":material/person: Signed in as **{identity.label}**")
-    if service:
-        settings = service.settings
-        engine = service.warehouse().engine_name
-        st.caption(f":material/database: {engine} warehouse · project `{settings.dbt_project_dir.name}`")
+    sign_out_control(service.settings, identity)
+    engine = service.warehouse().engine_name
+    st.caption(f":material/database: {engine} warehouse · project `{service.settings.dbt_project_dir.name}`")
 
 page.run()

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from portal.auth.access import authorize, may, role_of
 from portal.creation import flow as creation
 from portal.creation.lifecycle import Refused, deprecate, discard, orphans, spec_of
 from portal.creation.spec import (
@@ -32,6 +33,8 @@ service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
     st.stop()
 identity = current_identity()
+if attempt(lambda: authorize(identity, "create")) is None and not may(identity, "create"):
+    st.stop()  # attempt showed why (the page is hidden from viewers; this is for a direct link)
 editing = st.query_params.get("edit")
 st.title(f"Edit {editing}" if editing else "Create a data product")
 
@@ -84,7 +87,9 @@ def _load_for_edit(name: str) -> None:
 
 if editing:
     _load_for_edit(editing)
-st.session_state.setdefault("create_owner", identity.user)
+# Teams are owners: a signed-in user gives the product to one of their teams (an admin to any).
+teams = identity.groups if identity.signed_in and role_of(identity) != "admin" else ()
+st.session_state.setdefault("create_owner", teams[0] if teams else identity.user)
 
 # A code editor's look for the SQL box, without a component that needs the network.
 st.markdown("<style>.st-key-create_sql textarea {font-family: monospace;}</style>", unsafe_allow_html=True)
@@ -106,7 +111,14 @@ description = st.text_area(
 )
 left, right = st.columns(2)
 product_type = left.selectbox("Type", creation.product_types(service), key="create_type")
-owner = right.text_input("Owner", key="create_owner", help="The team or person accountable for it.")
+if teams:
+    if st.session_state["create_owner"] not in teams:
+        st.session_state["create_owner"] = teams[0]
+    owner = right.selectbox(
+        "Owning team", teams, key="create_owner", help="Its members may edit, refresh and deprecate it."
+    )
+else:
+    owner = right.text_input("Owner", key="create_owner", help="The team or person accountable for it.")
 consumers = left.text_input("Consumers", key="create_consumers", placeholder="Marketing, finance@example.com")
 frequency = right.selectbox("Update frequency", UPDATE_FREQUENCIES, index=1, key="create_frequency")
 tags = left.text_input("Tags", key="create_tags", placeholder="customer, orders")

@@ -20,6 +20,7 @@ from portal.errors import Kind, PortalError
 from portal.project.artifacts import ArtifactError
 from portal.service import PortalService
 from portal.settings import SettingError, Settings
+from portal.ui.components.sign_in import session_identity
 from portal.warehouse import WarehouseUnavailable
 
 log = logging.getLogger("portal.ui")
@@ -32,7 +33,11 @@ def get_service() -> PortalService:
 
 
 def current_identity() -> Identity:
-    return Identity(user=get_service().settings.local_user, kind="local")
+    """This session's identity (the app's `gate` has let only sessions with one through)."""
+    identity = session_identity(get_service().settings)
+    if identity is None:
+        st.stop()  # signed out meanwhile (a page run on its own): show nothing
+    return identity
 
 
 # How each kind of refusal looks: the caller's to fix (a warning) or the platform's (an error).

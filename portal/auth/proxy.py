@@ -1,0 +1,92 @@
+"""Trusted-proxy sign-in: a sign-in proxy in front of the portal (oauth2-proxy or similar) has
+signed the user in and says who they are in request headers.
+
+Those headers are worth what the address they come from is worth, so they are honoured only
+from the proxy's own addresses (PORTAL_AUTH_PROXY_ADDRESSES), checked against the TCP peer and
+nothing a client can write; from anyone else they are ignored, and a call carrying them gets no
+local access either (portal/auth/access.py counts them as signs of a proxy). The UI and the API
+read the same headers through `proxy_identity`.
+
+This module imports no web framework (DESIGN principle 1).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from portal.auth.identity import PARTY_RE, Principal
+from portal.auth.roles import role_for
+from portal.errors import Forbidden, Unauthenticated
+from portal.settings import Settings
+
+MAX_GROUPS = 200
+
+
+class ProxySignInFailed(Unauthenticated):
+    """The proxy's headers do not name a user the portal can accept; the message says why."""
+
+
+class NoRole(Forbidden):
+    """The user is signed in, but no entry of PORTAL_ROLE_MAP gives them a role."""
+
+
+def from_proxy(settings: Settings, client_host: str | None) -> bool:
+    """Whether the TCP peer `client_host` is one of the configured sign-in proxy addresses."""
+    if not client_host or not settings.auth_proxy_addresses:
+        return False
+    try:
+        address = ipaddress.ip_address(client_host.strip("[]"))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network) for network in settings.auth_proxy_addresses)
+
+
+def proxy_headers(settings: Settings) -> frozenset[str]:
+    """The (lower-case) names of the headers the sign-in proxy sets."""
+    return frozenset({settings.auth_proxy_user_header.lower(), settings.auth_proxy_groups_header.lower()})
+
+
+def proxy_identity(
+    settings: Settings, *, client_host: str | None, headers: Iterable[tuple[str, str]]
+) -> Principal | None:
+    """The user the sign-in proxy vouches for, with their groups and role; None when the call did not come from
+    the proxy (or the portal is not in proxy mode). ProxySignInFailed when it came from the proxy
+    without a usable user; NoRole when the user's groups give no role."""
+    if settings.auth != "proxy" or not from_proxy(settings, client_host):
+        return None
+    pairs = [(name.lower(), value) for name, value in headers]
+    users = [value.strip() for name, value in pairs if name == settings.auth_proxy_user_header.lower()]
+    if len(users) != 1 or not users[0]:
+        raise ProxySignInFailed(
+            f"The sign-in proxy sent {len(users) or 'no'} `{settings.auth_proxy_user_header}` header(s); it must "
+            "send exactly one, naming the signed-in user. Check the proxy's configuration (oauth2-proxy: "
+            "--set-xauthrequest) or PORTAL_AUTH_PROXY_USER_HEADER."
+        )
+    user = users[0]
+    if not PARTY_RE.match(user):
+        raise ProxySignInFailed(
+            f"The sign-in proxy named the user {user[:100]!r}, which is not a name the portal accepts "
+            "(letters, digits and . _ @ -, at most 100)."
+        )
+    listed = [value for name, value in pairs if name == settings.auth_proxy_groups_header.lower()]
+    groups = tuple(
+        dict.fromkeys(g.strip().lstrip("/") for value in listed for g in value.split(",") if g.strip())
+    )[:MAX_GROUPS]
+    groups = tuple(g for g in groups if PARTY_RE.match(g))  # a name no team can have is no team
+    role = role_for(groups, settings.role_map)
+    if role is None:
+        raise NoRole(no_role_message(user, groups))
+    return Principal(user=user, kind="proxy", groups=groups, role=role)
+
+
+def no_role_message(user: str, groups: tuple[str, ...]) -> str:
+    seen = ", ".join(groups) if groups else "none"
+    return (
+        f"{user} is signed in, but none of their groups ({seen}) has a role in this portal. Ask an admin "
+        "to add them to a group that PORTAL_ROLE_MAP gives a role (e.g. `*=viewer` lets every "
+        "signed-in user read)."
+    )
+
+
+__all__ = ["NoRole", "ProxySignInFailed", "from_proxy", "no_role_message", "proxy_headers", "proxy_identity"]

@@ -1,0 +1,87 @@
+"""The API behind a sign-in proxy: the proxy's user headers name the caller, from its own address
+only; roles come from groups and teams own products. A private copy of the demo, real builds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portal.api import create_app
+from portal.settings import Settings
+
+pytestmark = pytest.mark.slow
+BASE = "/api/v1/data-products"
+PROXY = ("10.0.0.5", 41000)
+ELSEWHERE = ("10.0.0.9", 41000)
+
+
+def who(email: str, groups: str) -> dict[str, str]:
+    return {"X-Auth-Request-Email": email, "X-Auth-Request-Groups": groups}
+
+
+SAM = who("sam@example.com", "team-sales,portal-creators")
+MARIA = who("maria@example.com", "team-marketing,portal-creators")
+VERA = who("vera@example.com", "team-readers")
+EVE = who("eve@example.com", "contractors")
+PRODUCT = {
+    "name": "Sales Orders",
+    "description": "Orders, for the sales team.",
+    "data_product_type": "CUSTOM",
+    "owner": "team-sales",
+    "source_query": "select order_id, customer_id from silver.orders",
+    "primary_key": ["order_id"],
+}
+
+
+@pytest.fixture(scope="module")
+def proxied(api_settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
+    settings = replace(
+        api_settings,
+        auth="proxy",
+        auth_proxy_addresses=("10.0.0.5/32",),
+        role_map=(("analytics-admins", "admin"), ("portal-creators", "creator"), ("team-*", "viewer")),
+    )
+    app = create_app(settings)
+    base = "http://portal.example.com"
+    with (
+        TestClient(app, client=PROXY, base_url=base, raise_server_exceptions=False) as via_proxy,
+        TestClient(app, client=ELSEWHERE, base_url=base, raise_server_exceptions=False) as direct,
+    ):
+        yield via_proxy, direct
+
+
+def test_the_proxy_names_the_caller(proxied: tuple[TestClient, TestClient]) -> None:
+    via_proxy, direct = proxied
+    assert via_proxy.get(f"{BASE}/", headers=SAM).status_code == 200
+    # the same headers from anyone but the proxy are ignored: no token, no access
+    refused = direct.get(f"{BASE}/", headers=SAM)
+    assert refused.status_code == 401 and "without a token" in refused.json()["detail"], refused.text
+    # signed in, but in no group that has a role
+    nobody = via_proxy.get(f"{BASE}/", headers=EVE)
+    assert nobody.status_code == 403 and "none of their groups (contractors)" in nobody.json()["detail"]
+    missing = via_proxy.get(f"{BASE}/", headers={"X-Auth-Request-Groups": "team-sales"})
+    assert missing.status_code == 401 and "X-Auth-Request-Email" in missing.json()["detail"]
+
+
+def test_teams_own_what_their_members_create(proxied: tuple[TestClient, TestClient]) -> None:
+    via_proxy, _direct = proxied
+    elsewhere = via_proxy.post(f"{BASE}/", json={**PRODUCT, "owner": "team-marketing"}, headers=SAM)
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert elsewhere.json()["errors"][0]["field"] == "owner" and "`team-sales`" in elsewhere.text
+
+    created = via_proxy.post(f"{BASE}/?wait=true", json=PRODUCT, headers=SAM)
+    assert created.status_code == 201, created.text
+    body = via_proxy.get(f"{BASE}/dp_sales_orders", headers=MARIA).json()  # anyone may read it
+    assert body["created_by"] == "sam@example.com" and body["owner"] == "team-sales"
+
+    change = {"description": "Orders, edited by marketing."}
+    other_team = via_proxy.patch(f"{BASE}/dp_sales_orders", json=change, headers=MARIA)
+    assert other_team.status_code == 403, other_team.text
+    assert "only products of their teams (team-marketing, portal-creators)" in other_team.json()["detail"]
+    viewer = via_proxy.post(f"{BASE}/", json={**PRODUCT, "name": "Vera Orders"}, headers=VERA)
+    assert viewer.status_code == 403 and "viewer role" in viewer.json()["detail"], viewer.text
+    same_team = via_proxy.patch(f"{BASE}/dp_sales_orders?wait=true", json=change, headers=SAM)
+    assert same_team.status_code == 200 and same_team.json()["state"] == "published", same_team.text

@@ -1,0 +1,93 @@
+"""The portal behind a sign-in proxy, in a real Chromium: `python -m portal ui` in proxy mode,
+the browser sending the proxy's user headers. From the proxy's address the user is signed in
+with their team and role; from any other address the same headers are ignored and only the
+sign-in page shows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from portal.settings import ROOT
+from tests.e2e.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+SAM = {"X-Auth-Request-Email": "sam@example.com", "X-Auth-Request-Groups": "team-sales,portal-creators"}
+VERA = {"X-Auth-Request-Email": "vera@example.com", "X-Auth-Request-Groups": "team-readers"}
+
+
+@contextmanager
+def portal(demo_env: dict[str, str], log: Path, proxy_addresses: str) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        **demo_env,
+        "PORTAL_AUTH": "proxy",
+        "PORTAL_AUTH_PROXY_ADDRESSES": proxy_addresses,
+        "PORTAL_ROLE_MAP": "portal-creators=creator,team-*=viewer",
+    }
+    argv = [sys.executable, "-m", "portal", "ui", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**env, "STREAMLIT_SERVER_HEADLESS": "true"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the portal did not start; its log:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_the_proxy_signs_people_in(demo_env: dict[str, str], browser, tmp_path: Path) -> None:
+    with portal(demo_env, tmp_path / "proxied.log", "127.0.0.1") as url:
+        page = browser.new_page(extra_http_headers=SAM)
+        page.goto(url, wait_until="networkidle")
+        page.get_by_text("Data product catalog").wait_for(timeout=60_000)
+        page.get_by_text("sam@example.com (team-sales, portal-creators)").wait_for(timeout=30_000)
+        assert page.get_by_role("link", name="Create").count() == 1  # a creator
+        page.close()
+        viewer = browser.new_page(extra_http_headers=VERA)
+        viewer.goto(url, wait_until="networkidle")
+        viewer.get_by_text("Data product catalog").wait_for(timeout=60_000)
+        viewer.get_by_text("vera@example.com (team-readers)").wait_for(timeout=30_000)
+        assert viewer.get_by_role("link", name="Create").count() == 0  # viewers see no Create
+        viewer.close()
+
+
+def test_headers_from_anyone_but_the_proxy_are_ignored(
+    demo_env: dict[str, str],
+    browser,
+    tmp_path: Path,
+) -> None:
+    # The proxy is elsewhere: this browser, on 127.0.0.1, is not it, whatever headers it sends.
+    with portal(demo_env, tmp_path / "direct.log", "10.255.0.1") as url:
+        page = browser.new_page(extra_http_headers=SAM)
+        page.goto(url, wait_until="networkidle")
+        page.get_by_text("You are not signed in").wait_for(timeout=60_000)
+        assert page.get_by_text("Data product catalog").count() == 0
+        assert page.get_by_text("sam@example.com").count() == 0
+        page.close()
