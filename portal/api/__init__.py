@@ -24,6 +24,7 @@ from portal.api import errors, limits
 from portal.api.deps import known_query_parameters
 from portal.api.limits import BodySizeLimit, JsonBodiesOnly, NoCredentialsInUrls
 from portal.api.routers import products, runs, system
+from portal.auth.provider_tokens import ProviderKeys
 from portal.jobs import Jobs
 from portal.service import PortalService
 from portal.settings import Settings
@@ -84,6 +85,8 @@ def create_app(
     )
     # The app's settings decide access (a shared service may have been built with others).
     app.state.settings, app.state.service, app.state.jobs, app.state.bind_host = settings, service, jobs, host
+    # The identity provider's keys, for its access tokens (fetched on first use, then cached).
+    app.state.provider_keys = ProviderKeys(settings.oidc_issuer) if settings.oidc_issuer else None
     errors.install(app)
     # The last added runs first: a token in the URL is refused (and redacted) before anything else.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)

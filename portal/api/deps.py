@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from portal.api.errors import ApiProblem
 from portal.api.schemas import FieldError
 from portal.auth import access as auth
+from portal.auth.provider_tokens import looks_like_jwt, verify
 from portal.auth.proxy import proxy_identity
 from portal.jobs import Jobs
 from portal.service import PortalService
@@ -35,8 +36,12 @@ def get_jobs(request: Request) -> Jobs:
 def token_holder(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> auth.Principal | None:
-    """The bearer token's holder; None without an Authorization header; 401 for a bad one."""
+    """The bearer token's holder (a portal token, or the identity provider's access token when
+    PORTAL_OIDC_ISSUER is set); None without an Authorization header; 401 for a bad one."""
     if credentials is not None:
+        keys = request.app.state.provider_keys
+        if keys is not None and looks_like_jwt(credentials.credentials):
+            return verify(request.app.state.settings, keys, credentials.credentials)
         return auth.authenticate(get_service(request).sessions, credentials.credentials)
     if "authorization" in request.headers:
         raise auth.AuthenticationFailed(
