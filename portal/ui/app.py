@@ -21,7 +21,7 @@ st.set_page_config(page_title="Asgard data products", page_icon=":material/shiel
 service = attempt(get_service)
 if service is None:
     st.stop()
-identity = gate(service.settings)  # a visitor without an identity sees the sign-in page only
+identity = gate(service)  # a visitor without an identity sees the sign-in page only
 
 PAGES = [
     st.Page(

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from catalog_db.models import AuditEvent
 from portal.settings import ROOT
 from tests.e2e.conftest import free_port
 
@@ -70,6 +72,23 @@ def test_the_proxy_signs_people_in(demo_env: dict[str, str], browser, tmp_path: 
         page.get_by_text("sam@example.com (team-sales, portal-creators)").wait_for(timeout=30_000)
         assert page.get_by_role("link", name="Create").count() == 1  # a creator
         page.close()
+        engine = sa.create_engine(demo_env["PORTAL_CATALOG_DB_URL"])
+        with engine.connect() as connection:
+            signed_in = (
+                connection.execute(
+                    sa.select(AuditEvent.detail).where(
+                        AuditEvent.action == "user.signed_in", AuditEvent.actor == "sam@example.com"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        engine.dispose()
+        assert signed_in and signed_in[-1] == {
+            "via": "proxy",
+            "teams": ["team-sales", "portal-creators"],
+            "role": "creator",
+        }
         viewer = browser.new_page(extra_http_headers=VERA)
         viewer.goto(url, wait_until="networkidle")
         viewer.get_by_text("Data product catalog").wait_for(timeout=60_000)

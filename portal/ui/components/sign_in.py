@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from portal.audit import record_event
+from portal.auth.access import role_of
 from portal.auth.identity import Identity
 from portal.auth.oidc import identity_from_claims
 from portal.auth.proxy import proxy_identity
 from portal.auth.sign_in import ui_start_problem
 from portal.errors import PortalError
+from portal.service import PortalService
 from portal.settings import Settings
 
 
@@ -35,8 +38,10 @@ def session_identity(settings: Settings) -> Identity | None:
     return identity_from_claims(settings, st.user.to_dict())
 
 
-def gate(settings: Settings) -> Identity:
-    """The session's identity, or (stopping the script) the sign-in page or the reason it cannot be."""
+def gate(service: PortalService) -> Identity:
+    """The session's identity, or (stopping the script) the sign-in page or the reason it cannot be.
+    A sign-in is recorded in the audit trail once per browser session, with the user's teams."""
+    settings = service.settings
     problem = ui_start_problem(settings, str(st.get_option("server.address") or "127.0.0.1"))
     if problem:
         st.error(f"The portal will not serve this address as configured. {problem}", icon=":material/lock:")
@@ -52,6 +57,10 @@ def gate(settings: Settings) -> Identity:
     if identity is None:
         sign_in_page(settings)
         st.stop()
+    if identity.signed_in and st.session_state.get("asgard_signed_in") != identity.user:
+        detail = {"via": identity.kind, "teams": list(identity.groups), "role": role_of(identity)}
+        record_event(service, identity.user, "user.signed_in", "user", identity.user, detail)
+        st.session_state["asgard_signed_in"] = identity.user
     return identity
 
 
