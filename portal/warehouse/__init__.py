@@ -5,6 +5,7 @@ from __future__ import annotations
 from portal.settings import Settings
 from portal.warehouse.base import (
     FILTER_OPS,
+    AccessDenied,
     BadRequest,
     ColumnInfo,
     Filter,
@@ -19,6 +20,7 @@ from portal.warehouse.base import (
 
 __all__ = [
     "FILTER_OPS",
+    "AccessDenied",
     "BadRequest",
     "ColumnInfo",
     "Filter",

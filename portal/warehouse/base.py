@@ -45,6 +45,12 @@ class WarehouseUnavailable(WarehouseError):
     headline = "The warehouse is not available."
 
 
+class AccessDenied(WarehouseError):
+    """The warehouse's own access control refused the user the query ran as (HTTP 403)."""
+
+    kind = Kind.FORBIDDEN
+
+
 class RelationMissing(WarehouseError):
     """The relation a product points at does not exist in the warehouse (registered, not built yet)."""
 

@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 from sqlglot import exp
 
 from portal.warehouse.base import (
+    AccessDenied,
     ColumnInfo,
     QueryTimeout,
     Relation,
@@ -91,6 +92,12 @@ class TrinoWarehouse(Warehouse):
                 raise QueryTimeout(
                     f"The query ran longer than {self.timeout_s:g} s and Trino stopped it. Ask for fewer rows "
                     "or raise PORTAL_QUERY_TIMEOUT_S."
+                ) from exc
+            if "PERMISSION_DENIED" in text or "Access Denied" in text:
+                denied = text[text.find("Access Denied") :] if "Access Denied" in text else text
+                raise AccessDenied(
+                    f"Trino's access control does not let {self.user} read this: {denied.splitlines()[0]} "
+                    "Queries run as you, so ask whoever grants access to that data in Trino."
                 ) from exc
             if "TABLE_NOT_FOUND" in text or "does not exist" in text:
                 raise RelationMissing(

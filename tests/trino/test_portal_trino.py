@@ -8,8 +8,10 @@ import uuid
 
 import networkx as nx
 import pytest
+from fastapi.testclient import TestClient
 from trino_stack import fetch
 
+from portal.api import create_app
 from portal.auth.identity import Identity
 from portal.catalog.detail import product_detail
 from portal.catalog.preview import preview as catalog_preview
@@ -57,6 +59,24 @@ def test_trino_access_control_applies_to_the_portal_user(built: DbtResult, stack
     assert open_warehouse(stack, user="reader-ann").count(relation) > 0
     with pytest.raises(WarehouseError, match="Access Denied"):
         open_warehouse(stack, user="denied-bob").preview(relation, limit=5)
+
+
+def test_the_signed_in_user_is_who_trino_sees(service: PortalService) -> None:
+    """Behind a sign-in proxy, an API query runs as the signed-in user: Trino's rules decide, and
+    its refusal reaches the caller as a 403 that says who was refused and what to do."""
+    settings = dataclasses.replace(
+        service.settings, auth="proxy", auth_proxy_addresses=("10.0.0.5/32",), role_map=(("*", "viewer"),)
+    )
+    url = "/api/v1/data-products/dp_customer_360/query?limit=3"
+    with TestClient(
+        create_app(settings), client=("10.0.0.5", 40000), base_url="http://portal.example.com"
+    ) as client:
+        reader = client.get(url, headers={"X-Auth-Request-Email": "reader-sam@example.com"})
+        assert reader.status_code == 200 and len(reader.json()["rows"]) == 3, reader.text
+        denied = client.get(url, headers={"X-Auth-Request-Email": "denied-sam@example.com"})
+    assert denied.status_code == 403, denied.text
+    detail = denied.json()["detail"]
+    assert "does not let denied-sam@example.com read" in detail and "Access Denied" in detail, detail
 
 
 def test_catalog_lists_the_products_built_on_trino(service: PortalService) -> None:
