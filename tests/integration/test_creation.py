@@ -428,9 +428,10 @@ def test_edit_then_deprecate_by_owners_only(service: PortalService) -> None:
         discard(service, "dp_customer_orders", ME)
     renamed = edit(service, "dp_customer_orders", spec("dp_other_name"), ME)
     assert renamed.status == "refused" and "cannot be renamed" in renamed.problems[0].message
-    owner = Principal("customer-analytics-team", kind="oidc", role="creator")
+    # teams are owners: a member of the owning team may, whoever created it
+    owner = Principal("ann@example.com", kind="oidc", groups=("customer-analytics-team",), role="creator")
     assert lifecycle.can_edit(owner, product_row(service, "dp_customer_orders"))  # type: ignore[arg-type]
-    viewer = Principal("customer-analytics-team", kind="oidc", role="viewer")
+    viewer = Principal("ann@example.com", kind="oidc", groups=("customer-analytics-team",), role="viewer")
     assert not lifecycle.can_edit(viewer, product_row(service, "dp_customer_orders"))  # type: ignore[arg-type]
     original = spec_of(service, "dp_customer_orders")
     assert original.primary_key == ("customer_id",) and "from int_orders" in original.sql.lower()

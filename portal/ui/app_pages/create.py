@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from portal.auth.access import authorize, may, role_of
+from portal.auth.access import PermissionDenied, authorize, may, role_of
 from portal.creation import flow as creation
 from portal.creation.lifecycle import Refused, deprecate, discard, orphans, spec_of
 from portal.creation.spec import (
@@ -26,6 +26,7 @@ from portal.creation.spec import (
     name_from_display,
 )
 from portal.errors import InvalidInput
+from portal.runs import registration
 from portal.ui.components.context import attempt, current_identity, get_service
 from portal.ui.components.publish import render_publish
 
@@ -37,6 +38,14 @@ if attempt(lambda: authorize(identity, "create")) is None and not may(identity, 
     st.stop()  # attempt showed why (the page is hidden from viewers; this is for a direct link)
 editing = st.query_params.get("edit")
 st.title(f"Edit {editing}" if editing else "Create a data product")
+# The core refuses an edit by someone who may not make it; the page says so before they type.
+edit_refusal: str | None = None
+if editing:
+    try:
+        authorize(identity, "edit", registration(service, editing))
+    except PermissionDenied as refused:
+        edit_refusal = str(refused)
+        st.warning(edit_refusal, icon=":material/lock:")
 
 leftovers = attempt(lambda: orphans(service)) or []
 if leftovers:
@@ -290,11 +299,18 @@ if validate_col.button("Validate", key="create_validate", icon=":material/rule:"
         lambda: creation.check(service, spec, identity, editing=target)
     )
 submitted = submit_col.button(
-    submit_label, key="create_submit", type="primary", icon=":material/rocket_launch:"
+    submit_label,
+    key="create_submit",
+    type="primary",
+    icon=":material/rocket_launch:",
+    disabled=edit_refusal is not None,
+    help=edit_refusal,
 )
 if (
     editing
-    and deprecate_col.button("Deprecate", key="create_deprecate", icon=":material/archive:")
+    and deprecate_col.button(
+        "Deprecate", key="create_deprecate", icon=":material/archive:", disabled=edit_refusal is not None
+    )
     and lifecycle(lambda: deprecate(service, editing, identity))
 ):
     st.success(f"{editing} is deprecated. Its table stays for its consumers.")
