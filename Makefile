@@ -8,7 +8,7 @@ PORT   ?= 8501
 
 API_PORT ?= 8000
 
-.PHONY: run test test-fast lint demo docs clean help api stack-up stack-down test-trino
+.PHONY: run test test-fast lint demo docs clean help api stack-up stack-down test-trino test-sso
 
 help:
 	@echo "make run    start the portal on http://$(HOST):$(PORT) (builds the demo on first run)"
@@ -18,6 +18,7 @@ help:
 	@echo "make docs   generate and serve dbt's own docs site on http://$(HOST):8081"
 	@echo "make lint   ruff and mypy"
 	@echo "make test-trino   the trino tier against a local Trino + Nessie (starts and stops it)"
+	@echo "make test-sso     the sign-in tier against a local Keycloak (downloads, starts and stops it)"
 	@echo "make stack-up / make stack-down   start / stop the local Trino + Nessie stack"
 
 $(BIN)/python:
@@ -73,3 +74,12 @@ test-trino: $(STAMP)
 	fi; \
 	$(BIN)/python -m portal load-trino --scale $(TRINO_TEST_SCALE) || exit 1; \
 	$(BIN)/python -m pytest -m trino tests/trino
+
+# The sign-in tier: Keycloak from Maven Central (cached in ~/.cache/asgard), the realm of
+# tests/sso/realm.json, stopped afterwards unless it was already running.
+test-sso: $(STAMP)
+	@set -e; \
+	if ! deploy/keycloak.sh status >/dev/null 2>&1; then \
+	  trap "deploy/keycloak.sh down" EXIT INT TERM; deploy/keycloak.sh up || exit 1; \
+	fi; \
+	$(BIN)/python -m pytest -m sso tests/sso

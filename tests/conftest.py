@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from portal.settings import ROOT, Settings
+from tests.browser import browser  # noqa: F401  (a fixture, for tests/e2e and tests/sso)
 
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 TEST_SCALE = 0.02  # about 2,000 orders: every model and test runs, in seconds

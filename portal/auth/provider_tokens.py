@@ -141,6 +141,11 @@ def verify(settings: Settings, keys: ProviderKeys, token: str) -> Principal:
     except ExpiredTokenError as exc:
         raise TokenRefused("The token has expired; get a new one from the identity provider.") from exc
     except MissingClaimError as exc:
+        if "aud" in str(exc):
+            raise TokenRefused(
+                f"The token names no audience, so it is not meant for this portal; ask the provider for a "
+                f"token for {audience}."
+            ) from exc
         raise TokenRefused(f"The token lacks a claim the portal needs: {exc}.") from exc
     except InvalidClaimError as exc:
         which = str(exc)

@@ -5,63 +5,31 @@ sign-in page shows."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from catalog_db.models import AuditEvent
-from portal.settings import ROOT
-from tests.e2e.conftest import free_port
+from tests.browser import started_portal
 
 pytestmark = pytest.mark.e2e
 SAM = {"X-Auth-Request-Email": "sam@example.com", "X-Auth-Request-Groups": "team-sales,portal-creators"}
 VERA = {"X-Auth-Request-Email": "vera@example.com", "X-Auth-Request-Groups": "team-readers"}
 
 
-@contextmanager
-def portal(demo_env: dict[str, str], log: Path, proxy_addresses: str) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        **demo_env,
-        "PORTAL_AUTH": "proxy",
-        "PORTAL_AUTH_PROXY_ADDRESSES": proxy_addresses,
-        "PORTAL_ROLE_MAP": "portal-creators=creator,team-*=viewer",
-    }
-    argv = [sys.executable, "-m", "portal", "ui", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env={**env, "STREAMLIT_SERVER_HEADLESS": "true"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the portal did not start; its log:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+def portal(demo_env: dict[str, str], log: Path, proxy_addresses: str) -> AbstractContextManager[str]:
+    """The portal in proxy mode, the proxy being at `proxy_addresses`."""
+    return started_portal(
+        {
+            **demo_env,
+            "PORTAL_AUTH": "proxy",
+            "PORTAL_AUTH_PROXY_ADDRESSES": proxy_addresses,
+            "PORTAL_ROLE_MAP": "portal-creators=creator,team-*=viewer",
+        },
+        log,
+    )
 
 
 def test_the_proxy_signs_people_in(demo_env: dict[str, str], browser, tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -31,7 +30,7 @@ from tests.api.conftest import wait_for_run
 from tests.api.test_crash import api_process
 from tests.conftest import copy_demo
 from tests.integration.test_build_timeout import SLOW_SQL
-from tests.integration.test_postgres import BIN, Server
+from tests.postgres_server import BIN, Server
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,17 +45,6 @@ RACE = {
     "source_query": "select order_id, ordered_at from silver.orders",
     "primary_key": ["order_id"],
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    assert BIN is not None
-    server = Server(BIN)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
