@@ -130,7 +130,7 @@ class Jobs:
 
         def work() -> Any:
             return refresh.refresh_one(
-                self.service, name, triggered_by=identity.user, on_progress=progressed, on_line=said
+                self.service, name, identity=identity, on_progress=progressed, on_line=said
             )
 
         return self._launch(submission, work)

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, Run
+from portal.auth.access import PermissionDenied, authorize, role_of
+from portal.auth.identity import Identity
 from portal.errors import Busy, Conflict
 from portal.observability.freshness import FREQUENCY_PERIODS, describe_age, frequency_period
 from portal.observability.history import profile_product
@@ -196,18 +198,25 @@ def refresh_one(
     key: str,
     *,
     triggered_by: str = "cli",
+    identity: Identity | None = None,
     wait: bool = True,
     on_progress: ProgressSink | None = None,
     on_line: LineSink | None = None,
 ) -> RefreshResult:
     """Build one product with its upstream models, record the run, profile it and record drift.
 
-    Portal products that have not passed their audit (failed, still building, removed) are
-    refused: `dbt build` would put them in gold untested, which only write-audit-publish may do.
+    With `identity` (a face acting for someone), PermissionDenied unless they may refresh it (its
+    owning team, or an admin); the run is then recorded as theirs. Portal products that have not
+    passed their audit (failed, still building, removed) are refused: `dbt build` would put them
+    in gold untested, which only write-audit-publish may do.
     """
     name = service.resolve(key).name  # an unknown name fails here, before taking any lock
     with service.sessions() as session:
-        status = session.scalar(sa.select(DataProduct.status).where(DataProduct.name == name))
+        row = session.scalar(sa.select(DataProduct).where(DataProduct.name == name))
+        status = row.status if row is not None else None
+    if identity is not None:
+        authorize(identity, "run", row)
+        triggered_by = identity.user
     if status in UNPUBLISHED_LIFECYCLES and status != "building":
         raise NotRefreshable(
             f"{name} is {status}: it has not passed its audit build, and a refresh would build it into "
@@ -225,10 +234,19 @@ def refresh_due(
     *,
     now: datetime | None = None,
     triggered_by: str = "cron",
+    identity: Identity | None = None,
     on_progress: ProgressSink | None = None,
     on_line: LineSink | None = None,
 ) -> RefreshReport:
-    """Refresh every due product, one after the other. Raises RefreshBusy if a refresh is running."""
+    """Refresh every due product, one after the other. Raises RefreshBusy if a refresh is running.
+    With `identity`, PermissionDenied unless they are an admin (the products are anyone's)."""
+    if identity is not None:
+        if role_of(identity) != "admin":
+            raise PermissionDenied(
+                f"{identity.user} has the {role_of(identity)} role; refreshing every due product needs "
+                "admin. Refresh your team's products one by one on their Runs tab."
+            )
+        triggered_by = identity.user
     with refresh_lock(service.settings, wait=False):
         checks = due_checks(service, now=now)
         names = [c.name for c in checks if c.due]

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from portal.auth.access import role_of
 from portal.observability import refresh, usage
 from portal.observability.drift import drift_events
 from portal.observability.freshness import describe_age
@@ -14,7 +15,7 @@ from portal.observability.health import health_overview
 from portal.project.statuses import HEALTH_LEVELS
 from portal.runs import slowest_models
 from portal.ui.components.badges import HEALTH_ICON, ago, health_text
-from portal.ui.components.context import attempt, get_service
+from portal.ui.components.context import attempt, current_identity, get_service
 from portal.ui.components.observability_shared import FRESHNESS_ICON, render_drift_table, show_chart
 from portal.ui.components.runs_tab import run_refresh
 from portal.ui.components.usage_tab import period_picker, render_consumers
@@ -43,8 +44,13 @@ left.caption(
     if due
     else "No product is due for a refresh."
 )
+is_admin = role_of(current_identity()) == "admin"  # the core refuses anyone else (refresh_due)
 if right.button(
-    "Refresh due products", key="health_refresh_due", icon=":material/refresh:", disabled=not due
+    "Refresh due products",
+    key="health_refresh_due",
+    icon=":material/refresh:",
+    disabled=not due or not is_admin,
+    help=None if is_admin else "Refreshing every due product needs the admin role.",
 ):
     attempt(lambda: run_refresh(service, None))
     st.rerun()

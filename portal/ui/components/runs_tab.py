@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from portal.auth.access import PermissionDenied, authorize
 from portal.catalog.detail import ProductDetail
 from portal.observability import refresh
 from portal.project.statuses import UNPUBLISHED_LIFECYCLES
@@ -42,11 +43,11 @@ def run_refresh(service: PortalService, names: list[str] | None) -> None:
             bar.progress(progress.fraction, text=refresh.describe_progress(progress))
 
         def work() -> list[refresh.RefreshResult]:
-            user = current_identity().user
+            identity = current_identity()  # the core decides who may refresh what
             if names is None:
-                return refresh.refresh_due(service, triggered_by=user, on_progress=show).results
+                return refresh.refresh_due(service, identity=identity, on_progress=show).results
             return [
-                refresh.refresh_one(service, n, triggered_by=user, wait=False, on_progress=show)
+                refresh.refresh_one(service, n, identity=identity, wait=False, on_progress=show)
                 for n in names
             ]
 
@@ -74,14 +75,22 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
     name = detail.entry.name
     prefix = f"runs_{name}"
     refreshable = detail.entry.lifecycle not in UNPUBLISHED_LIFECYCLES
+    # Disabled, saying why, where the core would refuse: not this user's team's, or not published.
+    try:
+        authorize(current_identity(), "run", registration(service, name))
+        not_theirs = None
+    except PermissionDenied as refused:
+        not_theirs = str(refused)
+    if refreshable:
+        why = not_theirs or f"dbt build --select +{name}, then profile it."
+    else:
+        why = f"{name} is {detail.entry.lifecycle}: resubmit it on the Create page; only a passing audit publishes it."
     if st.button(
         "Refresh now",
         key=f"{prefix}_refresh",
         icon=":material/refresh:",
-        disabled=not refreshable,
-        help=f"dbt build --select +{name}, then profile it."
-        if refreshable
-        else f"{name} is {detail.entry.lifecycle}: resubmit it on the Create page; only a passing audit publishes it.",
+        disabled=not refreshable or not_theirs is not None,
+        help=why,
     ):
         attempt(lambda: run_refresh(service, [name]))
 

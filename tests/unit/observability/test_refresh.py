@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from catalog_db.models import NodeResult, Run
+from portal.auth.access import PermissionDenied
+from portal.auth.identity import Principal
 from portal.cli import observability as cli_observability
 from portal.cli.errors import run_command
 from portal.observability import refresh
@@ -177,6 +180,25 @@ def test_an_overlapping_refresh_exits_cleanly(
             refresh.refresh_due(service)
         assert cli(["refresh", "--due"]) == 0  # cron must not report the overlap as a failure
     assert "Another refresh is running" in capsys.readouterr().out
+
+
+def test_who_may_refresh_is_decided_in_the_core(service: PortalService) -> None:
+    """Teams own products: a signed-in viewer, or a creator of another team, is refused before any
+    build; only an admin refreshes every due product at once."""
+    viewer = Principal("vera@example.com", kind="oidc", groups=("customer-analytics-team",), role="viewer")
+    stranger = Principal("maria@example.com", kind="oidc", groups=("team-marketing",), role="creator")
+    for who in (viewer, stranger):
+        with pytest.raises(PermissionDenied):
+            refresh.refresh_one(service, "dp_customer_360", identity=who)
+    with pytest.raises(PermissionDenied, match="needs admin"):
+        refresh.refresh_due(service, identity=stranger)
+    with service.sessions() as session:  # refused before a run was started
+        assert (
+            session.scalar(
+                sa.select(sa.func.count()).select_from(Run).where(Run.triggered_by.like("%@example.com"))
+            )
+            == 0
+        )
 
 
 # --- command line --------------------------------------------------------------------------
