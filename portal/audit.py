@@ -11,17 +11,20 @@ This is the one module that constructs `AuditEvent` and `UsageEvent` rows
 and its fields the same way, and a change to what an event holds is made in one place. To be
 callable from everything that changes the catalog (the project sync, token management, the
 creation lifecycle, the faces), it sits low: just above `catalog_db`, below `project` and `auth`.
-It therefore imports neither `portal.service` nor `portal.auth`: an actor is a user name, and
-what it needs of the portal service or of an identity it states as the small protocols below,
-which `PortalService` and `Identity` meet as they are.
+It therefore imports neither `portal.service` nor `portal.auth`: an actor is a user name or an
+identity, and what it needs of the portal service or of an identity it states as the small
+protocols below, which `PortalService` and `Identity` meet as they are. An identity's teams (a
+signed-in user's groups) are recorded with every change it makes (`detail["teams"]`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,9 +51,19 @@ class Reader(Protocol):
     def kind(self) -> str: ...
 
 
+class Actor(Protocol):
+    """Who changed something, as an identity (`portal.auth.identity.Identity` has these)."""
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def groups(self) -> tuple[str, ...]: ...
+
+
 def add_event(
     session: Session,
-    actor: str,
+    actor: str | Actor,
     action: str,
     object_type: str,
     object_id: str,
@@ -58,7 +71,13 @@ def add_event(
     *,
     at: datetime | None = None,
 ) -> None:
-    """Record a change by the user `actor` in the caller's transaction, at `at` (default: now)."""
+    """Record a change by `actor` (a user name, or an identity: then with its teams) in the caller's
+    transaction, at `at` (default: now)."""
+    recorded = dict(detail or {})
+    if not isinstance(actor, str):
+        if actor.groups:
+            recorded.setdefault("teams", list(actor.groups))
+        actor = actor.user
     session.add(
         AuditEvent(
             at=at or datetime.now(UTC),
@@ -66,14 +85,14 @@ def add_event(
             action=action,
             object_type=object_type,
             object_id=object_id,
-            detail=detail or {},
+            detail=recorded,
         )
     )
 
 
 def record_event(
     service: HasSessions,
-    actor: str,
+    actor: str | Actor,
     action: str,
     object_type: str,
     object_id: str,
@@ -114,3 +133,35 @@ def record_read(
         log.exception("could not record usage of %s by %s", product, identity.user)
         return False
     return True
+
+
+@dataclass(frozen=True)
+class Change:
+    """One recorded change of a data product, for its History."""
+
+    at: datetime
+    actor: str
+    teams: tuple[str, ...]
+    action: str
+    detail: dict[str, Any]
+
+
+def product_history(service: HasSessions, name: str, *, limit: int = 200) -> list[Change]:
+    """The changes recorded for data product `name`, newest first."""
+    with service.sessions() as session:
+        rows = session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.object_type == "data_product", AuditEvent.object_id == name)
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        ).all()
+    return [
+        Change(
+            at=row.at,
+            actor=row.actor,
+            teams=tuple(str(t) for t in (row.detail or {}).get("teams", [])),
+            action=row.action,
+            detail={k: v for k, v in (row.detail or {}).items() if k != "teams"},
+        )
+        for row in rows
+    ]

@@ -668,7 +668,7 @@ def cancel_run(service: PortalService, run_id: int, identity: Identity) -> RunDe
     dbt_runner.cancel(run_id, identity.user)
     record_event(
         service,
-        identity.user,
+        identity,
         CANCEL_REQUESTED,
         "run",
         str(run_id),

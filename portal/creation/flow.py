@@ -711,7 +711,7 @@ class _Flow:
                     detail["cancelled_by"] = audit.dbt.stopped_by
             add_event(
                 session,
-                self.identity.user,
+                self.identity,  # the user, and their teams
                 action if published else "product.build_failed",
                 "data_product",
                 name,

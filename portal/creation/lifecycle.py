@@ -187,7 +187,7 @@ def refuse_queued(
         run.log = "\n".join(["Refused after waiting for another build:", *messages])
         run.details = {"refused": [{"field": p.field, "message": p.message} for p in problems]}
         detail = {"run_id": run.id, "problems": messages}
-        audit.add_event(session, identity.user, "product.refused", "data_product", row.name, detail)
+        audit.add_event(session, identity, "product.refused", "data_product", row.name, detail)
 
 
 def why_missing(service: PortalService, name: str) -> str | None:
@@ -309,7 +309,7 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
                 current = session.get_one(DataProduct, row.id)
                 audit.add_event(
                     session,
-                    identity.user,
+                    identity,
                     "product.discarded",
                     "data_product",
                     name,
@@ -350,7 +350,7 @@ def deprecate(service: PortalService, name: str, identity: Identity) -> None:
             current = session.get_one(DataProduct, row.id)
             audit.add_event(
                 session,
-                identity.user,
+                identity,
                 "product.deprecated",
                 "data_product",
                 name,

@@ -108,6 +108,8 @@ def test_product_page_smoke(app: Callable[..., AppTest]) -> None:
     tests = frame_with(at, "failures")
     assert set(tests["status"]) == {"pass"}
     assert any("select" in c.value.lower() for c in at.code)
+    history = frame_with(at, "teams")  # the History tab: its registration by the sync, at least
+    assert "registered" in set(history["what"])
 
 
 def test_product_page_without_id_offers_a_choice(app: Callable[..., AppTest]) -> None:

@@ -345,7 +345,7 @@ def run_product(
     submission = background.refresh(node.name, caller).wait(START_WAIT_S)
     audit.record_event(
         service,
-        caller.user,
+        caller,
         "product.refresh_requested",
         "data_product",
         node.name,

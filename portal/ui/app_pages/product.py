@@ -8,6 +8,7 @@ import streamlit as st
 from portal.catalog.detail import product_detail
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
+from portal.ui.components.history_tab import render_history_tab
 from portal.ui.components.lineage_view import render_lineage
 from portal.ui.components.preview import render_preview
 from portal.ui.components.quality_tab import render_quality_tab
@@ -41,8 +42,19 @@ st.caption(
     f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(health)} · {entry.lifecycle}"
 )
 
-overview, columns_tab, sql_tab, tests_tab, lineage_tab, quality_tab, runs_tab, usage_tab, preview_tab = (
-    st.tabs(["Overview", "Columns", "SQL", "Tests", "Lineage", "Quality", "Runs", "Usage", "Preview"])
+(
+    overview,
+    columns_tab,
+    sql_tab,
+    tests_tab,
+    lineage_tab,
+    quality_tab,
+    runs_tab,
+    usage_tab,
+    history_tab,
+    preview_tab,
+) = st.tabs(
+    ["Overview", "Columns", "SQL", "Tests", "Lineage", "Quality", "Runs", "Usage", "History", "Preview"]
 )
 
 with overview:
@@ -127,6 +139,9 @@ with runs_tab:
 
 with usage_tab:
     render_usage_tab(service, detail)
+
+with history_tab:
+    render_history_tab(service, detail)
 
 with preview_tab:
     render_preview(service, detail, prefix="product_preview")

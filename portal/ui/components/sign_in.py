@@ -58,8 +58,8 @@ def gate(service: PortalService) -> Identity:
         sign_in_page(settings)
         st.stop()
     if identity.signed_in and st.session_state.get("asgard_signed_in") != identity.user:
-        detail = {"via": identity.kind, "teams": list(identity.groups), "role": role_of(identity)}
-        record_event(service, identity.user, "user.signed_in", "user", identity.user, detail)
+        detail = {"via": identity.kind, "role": role_of(identity)}  # (and the teams: audit adds them)
+        record_event(service, identity, "user.signed_in", "user", identity.user, detail)
         st.session_state["asgard_signed_in"] = identity.user
     return identity
 

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from catalog_db import open_catalog
+from portal.audit import add_event, product_history
 from portal.auth.access import PermissionDenied, anonymous_principal, authorize, may
 from portal.auth.identity import Identity, Principal
 from portal.auth.oidc import SignInFailed, identity_from_claims, streamlit_auth_secrets
@@ -155,3 +157,21 @@ def test_the_ui_serves_the_network_only_with_a_sign_in(tmp_path: Path) -> None:
         == "https://sso.example.com/realms/asgard/.well-known/openid-configuration"
     )
     assert len(auth["cookie_secret"]) >= 32
+
+
+def test_changes_record_the_teams_of_who_made_them(tmp_path: Path) -> None:
+    sessions = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    sam = Principal("sam@example.com", kind="oidc", groups=("team-sales", "portal-creators"), role="creator")
+    with sessions.begin() as session:
+        add_event(session, "sync", "product.registered", "data_product", "dp_sales", {"origin": "portal"})
+        add_event(
+            session, sam, "product.edited", "data_product", "dp_sales", {"changes": {"description": {}}}
+        )
+    edited, registered = product_history(SimpleNamespace(sessions=sessions), "dp_sales")
+    assert (edited.actor, edited.teams, edited.action) == (
+        "sam@example.com",
+        ("team-sales", "portal-creators"),
+        "product.edited",
+    )
+    assert edited.detail == {"changes": {"description": {}}}  # the teams are not repeated in it
+    assert (registered.actor, registered.teams) == ("sync", ())
