@@ -155,11 +155,17 @@ def owns(identity: Identity, product: OwnedProduct) -> bool:
 
 def may(identity: Identity, action: str, product: OwnedProduct | None = None) -> bool:
     """`authorize` as a yes/no, for a UI deciding which buttons to show."""
+    return why_not(identity, action, product) is None
+
+
+def why_not(identity: Identity, action: str, product: OwnedProduct | None = None) -> str | None:
+    """`authorize`'s refusal in words, or None when it allows: what a UI shows beside a disabled
+    button, so it says exactly what the core would."""
     try:
         authorize(identity, action, product)
-    except PermissionDenied:
-        return False
-    return True
+    except PermissionDenied as refused:
+        return str(refused)
+    return None
 
 
 def authorize(identity: Identity, action: str, product: OwnedProduct | None = None) -> None:
@@ -479,4 +485,5 @@ __all__ = [
     "owns",
     "revoke_token",
     "role_of",
+    "why_not",
 ]

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.auth.identity import PARTY_RE, Principal
-from portal.auth.proxy import MAX_GROUPS, NoRole, no_role_message
-from portal.auth.roles import role_for
+from portal.auth.roles import signed_in_principal
 from portal.errors import Unauthenticated
 from portal.settings import ROOT, Settings, env_of
 
@@ -45,15 +44,7 @@ def identity_from_claims(settings: Settings, claims: Mapping[str, Any]) -> Princ
     listed = claims.get(settings.oidc_groups_claim) or []
     if isinstance(listed, str):
         listed = [listed]
-    if not isinstance(listed, list):
-        listed = []
-    # Keycloak can send full group paths (/team-sales): the team is the last part of the name.
-    names = (str(g).strip().rstrip("/").rsplit("/", 1)[-1] for g in listed)
-    groups = tuple(g for g in dict.fromkeys(names) if PARTY_RE.match(g))[:MAX_GROUPS]
-    role = role_for(groups, settings.role_map)
-    if role is None:
-        raise NoRole(no_role_message(user, groups))
-    return Principal(user=user, kind="oidc", groups=groups, role=role)
+    return signed_in_principal(settings, user, "oidc", listed if isinstance(listed, list) else [])
 
 
 def missing_settings(settings: Settings) -> list[str]:

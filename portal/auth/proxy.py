@@ -16,19 +16,13 @@ import ipaddress
 from collections.abc import Iterable
 
 from portal.auth.identity import PARTY_RE, Principal
-from portal.auth.roles import role_for
-from portal.errors import Forbidden, Unauthenticated
+from portal.auth.roles import signed_in_principal
+from portal.errors import Unauthenticated
 from portal.settings import Settings
-
-MAX_GROUPS = 200
 
 
 class ProxySignInFailed(Unauthenticated):
     """The proxy's headers do not name a user the portal can accept; the message says why."""
-
-
-class NoRole(Forbidden):
-    """The user is signed in, but no entry of PORTAL_ROLE_MAP gives them a role."""
 
 
 def from_proxy(settings: Settings, client_host: str | None) -> bool:
@@ -52,7 +46,7 @@ def proxy_identity(
 ) -> Principal | None:
     """The user the sign-in proxy vouches for, with their groups and role; None when the call did not come from
     the proxy (or the portal is not in proxy mode). ProxySignInFailed when it came from the proxy
-    without a usable user; NoRole when the user's groups give no role."""
+    without a usable user; roles.NoRole when the user's groups give no role."""
     if settings.auth != "proxy" or not from_proxy(settings, client_host):
         return None
     pairs = [(name.lower(), value) for name, value in headers]
@@ -70,23 +64,8 @@ def proxy_identity(
             "(letters, digits and . _ @ -, at most 100)."
         )
     listed = [value for name, value in pairs if name == settings.auth_proxy_groups_header.lower()]
-    groups = tuple(
-        dict.fromkeys(g.strip().lstrip("/") for value in listed for g in value.split(",") if g.strip())
-    )[:MAX_GROUPS]
-    groups = tuple(g for g in groups if PARTY_RE.match(g))  # a name no team can have is no team
-    role = role_for(groups, settings.role_map)
-    if role is None:
-        raise NoRole(no_role_message(user, groups))
-    return Principal(user=user, kind="proxy", groups=groups, role=role)
+    groups = [group for value in listed for group in value.split(",") if group.strip()]
+    return signed_in_principal(settings, user, "proxy", groups)
 
 
-def no_role_message(user: str, groups: tuple[str, ...]) -> str:
-    seen = ", ".join(groups) if groups else "none"
-    return (
-        f"{user} is signed in, but none of their groups ({seen}) has a role in this portal. Ask an admin "
-        "to add them to a group that PORTAL_ROLE_MAP gives a role (e.g. `*=viewer` lets every "
-        "signed-in user read)."
-    )
-
-
-__all__ = ["NoRole", "ProxySignInFailed", "from_proxy", "no_role_message", "proxy_headers", "proxy_identity"]
+__all__ = ["ProxySignInFailed", "from_proxy", "proxy_headers", "proxy_identity"]

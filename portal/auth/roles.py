@@ -15,9 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from portal.settings import ROLE_NAMES
+from portal.auth.identity import PARTY_RE, Principal
+from portal.errors import Forbidden
+from portal.settings import ROLE_NAMES, Settings
 
 _RANK = {role: rank for rank, role in enumerate(ROLE_NAMES)}
+MAX_GROUPS = 200
+
+
+class NoRole(Forbidden):
+    """The user is signed in, but no entry of PORTAL_ROLE_MAP gives them a role."""
 
 
 def _matches(pattern: str, groups: Sequence[str]) -> bool:
@@ -35,9 +42,27 @@ def role_for(groups: Iterable[str], role_map: Sequence[tuple[str, str]]) -> str 
     return max(roles, key=_RANK.__getitem__) if roles else None
 
 
-def higher(role: str, than: str) -> bool:
-    """Whether `role` is above `than` (viewer < creator < admin)."""
-    return _RANK[role] > _RANK[than]
+def teams_of(names: Iterable[object]) -> tuple[str, ...]:
+    """A provider's group names as teams: the last part of a group path (Keycloak can send
+    `/org/team-sales`), each once, in order; a name no team can have (PARTY_RE) is no team."""
+    parts = (str(name).strip().rstrip("/").rsplit("/", 1)[-1] for name in names)
+    return tuple(team for team in dict.fromkeys(parts) if PARTY_RE.match(team))[:MAX_GROUPS]
 
 
-__all__ = ["higher", "role_for"]
+def signed_in_principal(settings: Settings, user: str, kind: str, groups: Iterable[object]) -> Principal:
+    """The portal's identity of `user`, signed in by `kind` (oidc, proxy) with the provider's
+    `groups`: their teams, and the role PORTAL_ROLE_MAP gives them. NoRole (saying which groups
+    were seen) when it gives none."""
+    teams = teams_of(groups)
+    role = role_for(teams, settings.role_map)
+    if role is None:
+        seen = ", ".join(teams) if teams else "none"
+        raise NoRole(
+            f"{user} is signed in, but none of their groups ({seen}) has a role in this portal. Ask an admin "
+            "to add them to a group that PORTAL_ROLE_MAP gives a role (e.g. `*=viewer` lets every "
+            "signed-in user read)."
+        )
+    return Principal(user=user, kind=kind, groups=teams, role=role)
+
+
+__all__ = ["MAX_GROUPS", "NoRole", "role_for", "signed_in_principal", "teams_of"]

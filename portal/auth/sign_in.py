@@ -19,7 +19,7 @@ from portal.settings import Settings, env_of
 def ui_start_problem(settings: Settings, address: str) -> str | None:
     """Why the UI must not serve `address` with these settings, or None."""
     if settings.auth == "local":
-        if is_loopback(address) or address == "localhost":
+        if is_loopback(address):
             return None
         return (
             f"The UI would listen on {address}, but {env_of('auth')}=local signs nobody in: whoever "

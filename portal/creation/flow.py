@@ -201,12 +201,19 @@ def check(
     )
 
 
+def owner_choices(identity: Identity) -> tuple[str, ...] | None:
+    """The owners `identity` may give a product to; None when any will do. Teams are owners: a
+    signed-in user gives a product to one of their own teams (an admin to any). Who else could
+    change it afterwards is decided by its owner (portal/auth/access.py)."""
+    return identity.groups if identity.signed_in and role_of(identity) != "admin" else None
+
+
 def owner_problems(identity: Identity, spec: ProductSpec) -> list[Problem]:
-    """Teams are owners: a signed-in user gives a product to one of their own teams (an admin to
-    any). Who else could change it afterwards is decided by its owner (portal/auth/access.py)."""
-    if not identity.signed_in or role_of(identity) == "admin" or spec.owner in identity.groups:
+    """The spec's owner, when it is not one of `owner_choices`."""
+    choices = owner_choices(identity)
+    if choices is None or spec.owner in choices:
         return []
-    teams = ", ".join(f"`{team}`" for team in identity.groups) or "none"
+    teams = ", ".join(f"`{team}`" for team in choices) or "none"
     return [
         Problem(
             "owner",

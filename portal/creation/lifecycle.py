@@ -40,6 +40,7 @@ from portal.creation.spec import Problem, ProductSpec
 from portal.errors import Conflict
 from portal.project.artifacts import Manifest, find_artifact, load_manifest
 from portal.project.dbt_runner import DbtBusy, project_lock, run_dbt
+from portal.project.locks import LockBusy, build_lock
 from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import WarehouseError
@@ -87,10 +88,10 @@ def orphans(service: PortalService) -> list[Orphan]:
             )
         )
     if building:
-        try:
-            with project_lock(service.settings, wait=False):
+        try:  # a probe of the lock alone: the hold that builds (project_lock) also copies the warehouse
+            with build_lock(service.settings).hold(wait=False):
                 pass
-        except DbtBusy:
+        except LockBusy:
             return found  # a build is running: `building` is true for now
         for row in building:
             sql_path, _ = product_paths(models_dir(service.settings), row.name)

@@ -229,6 +229,16 @@ def refresh_one(
         return _refresh_all(service, [name], triggered_by, on_progress, on_line)[0]
 
 
+def refresh_due_refusal(identity: Identity) -> str | None:
+    """Why `identity` may not refresh every due product at once (the products are anyone's), or None."""
+    if role_of(identity) == "admin":
+        return None
+    return (
+        f"{identity.user} has the {role_of(identity)} role; refreshing every due product needs admin. "
+        "Refresh your team's products one by one on their Runs tab."
+    )
+
+
 def refresh_due(
     service: PortalService,
     *,
@@ -241,11 +251,9 @@ def refresh_due(
     """Refresh every due product, one after the other. Raises RefreshBusy if a refresh is running.
     With `identity`, PermissionDenied unless they are an admin (the products are anyone's)."""
     if identity is not None:
-        if role_of(identity) != "admin":
-            raise PermissionDenied(
-                f"{identity.user} has the {role_of(identity)} role; refreshing every due product needs "
-                "admin. Refresh your team's products one by one on their Runs tab."
-            )
+        refusal = refresh_due_refusal(identity)
+        if refusal:
+            raise PermissionDenied(refusal)
         triggered_by = identity.user
     with refresh_lock(service.settings, wait=False):
         checks = due_checks(service, now=now)

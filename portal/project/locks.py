@@ -25,7 +25,6 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 import yaml
@@ -172,9 +171,4 @@ def refresh_lock(settings: Settings) -> PortalLock:
     return PortalLock(settings, "refresh", file_key=key)
 
 
-def lock_file(settings: Settings) -> Path:
-    """The build lock's file on this host (tests and tools look at it)."""
-    return build_lock(settings).path
-
-
-__all__ = ["LockBusy", "PortalLock", "build_lock", "holder_text", "lock_file", "project_name", "refresh_lock"]
+__all__ = ["LockBusy", "PortalLock", "build_lock", "holder_text", "project_name", "refresh_lock"]

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from portal.auth.access import PermissionDenied, authorize, may, role_of
+from portal.auth.access import why_not
 from portal.creation import flow as creation
 from portal.creation.lifecycle import Refused, deprecate, discard, orphans, spec_of
 from portal.creation.spec import (
@@ -34,18 +34,16 @@ service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
     st.stop()
 identity = current_identity()
-if attempt(lambda: authorize(identity, "create")) is None and not may(identity, "create"):
-    st.stop()  # attempt showed why (the page is hidden from viewers; this is for a direct link)
+refusal = why_not(identity, "create")  # the page is hidden from viewers; this is for a direct link
+if refusal:
+    st.warning(refusal, icon=":material/lock:")
+    st.stop()
 editing = st.query_params.get("edit")
 st.title(f"Edit {editing}" if editing else "Create a data product")
 # The core refuses an edit by someone who may not make it; the page says so before they type.
-edit_refusal: str | None = None
-if editing:
-    try:
-        authorize(identity, "edit", registration(service, editing))
-    except PermissionDenied as refused:
-        edit_refusal = str(refused)
-        st.warning(edit_refusal, icon=":material/lock:")
+edit_refusal = why_not(identity, "edit", registration(service, editing)) if editing else None
+if edit_refusal:
+    st.warning(edit_refusal, icon=":material/lock:")
 
 leftovers = attempt(lambda: orphans(service)) or []
 if leftovers:
@@ -96,8 +94,8 @@ def _load_for_edit(name: str) -> None:
 
 if editing:
     _load_for_edit(editing)
-# Teams are owners: a signed-in user gives the product to one of their teams (an admin to any).
-teams = identity.groups if identity.signed_in and role_of(identity) != "admin" else ()
+# Teams are owners: the core says whom this user may give the product to (None: anyone).
+teams = creation.owner_choices(identity) or ()
 st.session_state.setdefault("create_owner", teams[0] if teams else identity.user)
 
 # A code editor's look for the SQL box, without a component that needs the network.

@@ -7,7 +7,6 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from portal.auth.access import role_of
 from portal.observability import refresh, usage
 from portal.observability.drift import drift_events
 from portal.observability.freshness import describe_age
@@ -44,13 +43,13 @@ left.caption(
     if due
     else "No product is due for a refresh."
 )
-is_admin = role_of(current_identity()) == "admin"  # the core refuses anyone else (refresh_due)
+refusal = refresh.refresh_due_refusal(current_identity())  # what the core would answer
 if right.button(
     "Refresh due products",
     key="health_refresh_due",
     icon=":material/refresh:",
-    disabled=not due or not is_admin,
-    help=None if is_admin else "Refreshing every due product needs the admin role.",
+    disabled=not due or refusal is not None,
+    help=refusal,
 ):
     attempt(lambda: run_refresh(service, None))
     st.rerun()

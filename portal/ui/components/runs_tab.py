@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from portal.auth.access import PermissionDenied, authorize
+from portal.auth.access import why_not
 from portal.catalog.detail import ProductDetail
 from portal.observability import refresh
 from portal.project.statuses import UNPUBLISHED_LIFECYCLES
@@ -76,11 +76,7 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
     prefix = f"runs_{name}"
     refreshable = detail.entry.lifecycle not in UNPUBLISHED_LIFECYCLES
     # Disabled, saying why, where the core would refuse: not this user's team's, or not published.
-    try:
-        authorize(current_identity(), "run", registration(service, name))
-        not_theirs = None
-    except PermissionDenied as refused:
-        not_theirs = str(refused)
+    not_theirs = why_not(current_identity(), "run", registration(service, name))
     if refreshable:
         why = not_theirs or f"dbt build --select +{name}, then profile it."
     else:

@@ -15,8 +15,8 @@ from portal.audit import add_event, product_history
 from portal.auth.access import PermissionDenied, anonymous_principal, authorize, may
 from portal.auth.identity import Identity, Principal
 from portal.auth.oidc import SignInFailed, identity_from_claims, streamlit_auth_secrets
-from portal.auth.proxy import NoRole, ProxySignInFailed, proxy_identity
-from portal.auth.roles import role_for
+from portal.auth.proxy import ProxySignInFailed, proxy_identity
+from portal.auth.roles import NoRole, role_for
 from portal.auth.sign_in import ui_start_problem
 from portal.creation.flow import owner_problems
 from portal.creation.spec import ProductSpec
