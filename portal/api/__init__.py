@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from portal.api import errors, limits
 from portal.api.deps import known_query_parameters
+from portal.api.gate import SignedInOnly
 from portal.api.limits import BodySizeLimit, JsonBodiesOnly, NoCredentialsInUrls
 from portal.api.routers import products, runs, system
 from portal.auth.provider_tokens import ProviderKeys
@@ -47,7 +48,9 @@ Browse, create, refresh and query the portal's data products.
 refused); an admin creates tokens with `python -m portal token create --user NAME --role
 viewer|creator|admin`. On the embedded default, calls from this machine without a token act as
 the local user (`PORTAL_API_ANONYMOUS`), if they come directly (no proxy headers), address it as
-localhost, 127.0.0.1 or [::1], and are not sent by a page of another site (`Origin`).
+localhost, 127.0.0.1 or [::1], and are not sent by a page of another site (`Origin`). Behind a
+trusted sign-in proxy, its user headers identify the caller. Every path needs a caller, these docs,
+`/openapi.json` and `/health` included: a load balancer's probe sends a viewer token.
 
 **Bodies** are JSON: a POST, PATCH or DELETE with another `Content-Type` is refused (415).
 
@@ -88,9 +91,11 @@ def create_app(
     # The identity provider's keys, for its access tokens (fetched on first use, then cached).
     app.state.provider_keys = ProviderKeys(settings.oidc_issuer) if settings.oidc_issuer else None
     errors.install(app)
-    # The last added runs first: a token in the URL is refused (and redacted) before anything else.
+    # The last added runs first: a token in the URL is refused (and redacted) before anything else,
+    # then a caller without an identity, before any path is even looked up.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(JsonBodiesOnly)
+    app.add_middleware(SignedInOnly)
     app.add_middleware(NoCredentialsInUrls)
     limits.redact_access_log()
     for module in (system, products, runs):

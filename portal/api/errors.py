@@ -148,6 +148,19 @@ def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
     return found
 
 
+def core_problem(request: Request, exc: PortalError) -> JSONResponse:
+    """The problem for a refusal of the core: its kind decides the status."""
+    status = STATUS_OF_KIND[exc.kind]
+    headers = None
+    if exc.kind is Kind.UNAUTHENTICATED:
+        headers = {"WWW-Authenticate": 'Bearer realm="asgard"'}
+    elif exc.kind is Kind.BUSY:
+        headers = {"Retry-After": str(RETRY_AFTER_BUSY_S)}
+    if status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return problem_response(request, status, str(exc), _errors_of(exc), headers)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into a problem."""
 
@@ -173,15 +186,7 @@ def install(app: FastAPI) -> None:
 
     async def core_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, PortalError)
-        status = STATUS_OF_KIND[exc.kind]
-        headers = None
-        if exc.kind is Kind.UNAUTHENTICATED:
-            headers = {"WWW-Authenticate": 'Bearer realm="asgard"'}
-        elif exc.kind is Kind.BUSY:
-            headers = {"Retry-After": str(RETRY_AFTER_BUSY_S)}
-        if status >= 500:
-            log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return problem_response(request, status, str(exc), _errors_of(exc), headers)
+        return core_problem(request, exc)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)

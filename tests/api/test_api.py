@@ -80,9 +80,9 @@ def test_unknown_endpoints_and_methods_are_problems_too(client: TestClient, toke
     problem(client.put(f"{BASE}/dp_customer_360", headers=bearer(tokens["viewer"])), 405)
 
 
-def test_openapi_documents_models_and_problem_responses(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
-    schema = client.get("/openapi.json").json()
+def test_openapi_documents_models_and_problem_responses(local: TestClient) -> None:
+    assert local.get("/docs").status_code == 200
+    schema = local.get("/openapi.json").json()
     assert {"ProblemDetails", "ProductCreate", "ProductDetailOut", "QueryResult", "RunOut"} <= set(
         schema["components"]["schemas"]
     )
@@ -121,15 +121,15 @@ def test_openapi_documents_models_and_problem_responses(client: TestClient) -> N
 # --- system --------------------------------------------------------------------------------
 
 
-def test_health_and_version_need_no_token(client: TestClient) -> None:
-    health = client.get("/health")
+def test_health_and_version_answer_the_local_user(local: TestClient) -> None:
+    health = local.get("/health")
     assert health.status_code == 200
     assert {c["name"]: c["ok"] for c in health.json()["checks"]} == {
         "catalog_db": True,
         "artifacts": True,
         "warehouse": True,
     }
-    version = client.get("/api/v1/version").json()
+    version = local.get("/api/v1/version").json()
     assert version["api"] == "v1" and version["warehouse"] == "duckdb" and version["dbt_core"]
 
 

@@ -34,7 +34,7 @@ from portal.api import create_app
 from portal.auth import access as auth
 from portal.auth.access import AuthenticationFailed
 from portal.settings import Settings
-from tests.api.conftest import LOCAL, bearer, serving
+from tests.api.conftest import LOCAL, LOCAL_URL, bearer, serving
 
 pytestmark = pytest.mark.slow
 
@@ -207,8 +207,8 @@ def test_a_cross_site_request_without_an_origin_gets_no_local_access(here: TestC
     refused_locally(here.get(f"{BASE}/", headers={"Sec-Fetch-Site": "cross-site"}), "Sec-Fetch-Site")
 
 
-def test_the_openapi_document_names_these_refusals(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
+def test_the_openapi_document_names_these_refusals(local: TestClient) -> None:
+    schema = local.get("/openapi.json").json()
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             statuses = {"400", "415"} if method in {"post", "patch", "put", "delete"} else {"400"}
@@ -310,8 +310,8 @@ def test_a_token_in_the_url_never_reaches_the_access_log(app: FastAPI, tokens: d
 # --- /health -------------------------------------------------------------------------------
 
 
-def test_anonymous_health_says_ok_or_not_and_nothing_else(client: TestClient, api_settings: Settings) -> None:
-    response = client.get("/health")
+def test_anonymous_health_says_ok_or_not_and_nothing_else(local: TestClient, api_settings: Settings) -> None:
+    response = local.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -328,7 +328,7 @@ def test_a_degraded_health_names_no_path_to_anonymous_callers(
 ) -> None:
     missing = tmp_path / "secret-place" / "warehouse.duckdb"
     broken = create_app(replace(api_settings, duckdb_path=missing))
-    with TestClient(broken, raise_server_exceptions=False) as test_client:
+    with TestClient(broken, client=LOCAL, base_url=LOCAL_URL, raise_server_exceptions=False) as test_client:
         anonymous = test_client.get("/health")
         assert anonymous.status_code == 503 and anonymous.json()["status"] == "degraded"
         assert "secret-place" not in anonymous.text and str(tmp_path) not in anonymous.text
@@ -352,7 +352,8 @@ def test_token_holders_get_the_health_details(client: TestClient, tokens: dict[s
 # --- /docs works offline -------------------------------------------------------------------
 
 
-def test_the_docs_load_nothing_from_another_host(client: TestClient) -> None:
+def test_the_docs_load_nothing_from_another_host(local: TestClient) -> None:
+    client = local
     page = client.get("/docs")
     assert page.status_code == 200
     html = page.text

@@ -1,8 +1,10 @@
-"""`/health` and `/api/v1/version`: open to everyone, for load balancers and support.
+"""`/health` and `/api/v1/version`, for load balancers and support.
 
-Anyone may ask whether each part is up; only a token holder (any role) is told what it found or
-why it failed: those texts name files, hosts and users (`DuckDB file /srv/...`, `Trino https://...
-as portal`), which are nobody else's business.
+Like every path they need a caller (gate.SignedInOnly): the local user on the embedded default,
+a viewer token for a load balancer's probe on a shared portal. Every caller is told whether each
+part is up; only a token holder (any role) is told what it found or why it failed: those texts
+name files, hosts and users (`DuckDB file /srv/...`, `Trino https://... as portal`), which a
+signed-in person in the browser has no use for.
 """
 
 from __future__ import annotations
