@@ -272,7 +272,7 @@ class UsageEvent(Base):
 
 # --- API bearer tokens ---------------------------------------------------------------------
 
-TOKEN_ROLES = ("viewer", "creator", "admin")
+TOKEN_ROLES = ("viewer", "creator", "reviewer", "admin")  # least to most
 
 
 class ApiToken(Base):

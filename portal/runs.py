@@ -39,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_db.models import AuditEvent, DataProduct, NodeResult, Run
-from portal.audit import record_event
+from portal.audit import Change, product_history, record_event
 from portal.auth.access import PermissionDenied, may, role_of
 from portal.auth.identity import Identity
 from portal.errors import Conflict
@@ -422,6 +422,22 @@ def registration(service: PortalService, key: str) -> DataProduct | None:
                 sa.or_(DataProduct.name == key, DataProduct.unique_id == key), DataProduct.status != "removed"
             )
         )
+
+
+def product_changes(service: PortalService, key: str, *, limit: int = 200) -> list[Change]:
+    """A product's recorded changes, newest first, by name or dbt unique id; also while it is being
+    created, and after it was discarded (its history is all that is left of it)."""
+    try:
+        name = service.resolve(key).name
+    except NotFound:
+        row = registration(service, key)
+        if row is not None:
+            name = row.name
+        elif product_history(service, key, limit=1):
+            name = key
+        else:
+            raise
+    return product_history(service, name, limit=limit)
 
 
 def product_runs(service: PortalService, key: str, *, limit: int = 50) -> list[RunSummary]:

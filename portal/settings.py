@@ -81,7 +81,7 @@ def _type_list(value: str) -> tuple[str, ...]:
     return types
 
 
-ROLE_NAMES = ("viewer", "creator", "admin")  # least to most; the catalog's token roles agree
+ROLE_NAMES = ("viewer", "creator", "reviewer", "admin")  # least to most; the catalog's token roles agree
 
 
 def _role_map(value: str) -> tuple[tuple[str, str], ...]:

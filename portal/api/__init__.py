@@ -46,7 +46,7 @@ Browse, create, refresh and query the portal's data products.
 
 **Authentication**: send `Authorization: Bearer <token>` (never in the URL: `?access_token=` is
 refused); an admin creates tokens with `python -m portal token create --user NAME --role
-viewer|creator|admin`. On the embedded default, calls from this machine without a token act as
+viewer|creator|reviewer|admin`. On the embedded default, calls from this machine without a token act as
 the local user (`PORTAL_API_ANONYMOUS`), if they come directly (no proxy headers), address it as
 localhost, 127.0.0.1 or [::1], and are not sent by a page of another site (`Origin`). Behind a
 trusted sign-in proxy, its user headers identify the caller. Every path needs a caller, these docs,

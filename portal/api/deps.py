@@ -20,7 +20,7 @@ from portal.service import PortalService
 CALLER = "caller"  # request.state's key for what resolve_caller found (gate.SignedInOnly sets it)
 bearer = HTTPBearer(
     auto_error=False,
-    description="A token from `python -m portal token create --user NAME --role viewer|creator|admin`.",
+    description="A token from `python -m portal token create --user NAME --role viewer|creator|reviewer|admin`.",
 )
 
 

@@ -308,6 +308,20 @@ class RunSummaryOut(BaseModel):
     publish: PublishOut | None = Field(default=None, description="Creation runs: write-audit-publish.")
 
 
+class ChangeOut(BaseModel):
+    """One recorded change of a product: who (with the teams they had then), what, when."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str = Field(description="Who asked: the signed-in user, the token's holder or the local user.")
+    teams: list[str] = Field(description="The teams (groups) the actor had when they asked.")
+    action: str = Field(
+        description="e.g. product.created, product.edited, product.deprecated, run.requested."
+    )
+    detail: dict[str, Any] = Field(description="What changed, as the audit trail recorded it.")
+
+
 class NodeTimingOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

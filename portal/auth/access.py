@@ -6,6 +6,8 @@ Roles, from least to most:
 - **creator**: also create products, and edit, refresh, deprecate or discard *their own*: for a
   signed-in user the products their teams own, for a token's holder the ones they created or own
   (`owns`; `portal.creation.lifecycle.can_edit` asks the same);
+- **reviewer**: what a creator may, and also review others' proposals (the review of products as
+  code decides on them);
 - **admin**: everything, including products written by hand in dbt.
 
 Tokens are random secrets shown once; the catalog database keeps only their SHA-256, so a
@@ -45,7 +47,7 @@ from portal.auth.proxy import proxy_headers
 from portal.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from portal.settings import Settings
 
-ROLES = TOKEN_ROLES  # viewer < creator < admin
+ROLES = TOKEN_ROLES  # viewer < creator < reviewer < admin
 TOKEN_PREFIX = "asg_"
 # How stale `last_used_at` may get: writing it on every request would serialise reads on SQLite.
 LAST_USED_GRANULARITY = timedelta(minutes=5)
@@ -107,7 +109,11 @@ _AUTHORITY = re.compile(
 
 READ_ACTIONS = frozenset({"read", "query"})
 OWN_ACTIONS = frozenset({"edit", "run", "deprecate", "discard"})
-ACTIONS = READ_ACTIONS | OWN_ACTIONS | {"create", "manage_tokens"}
+ACTIONS = READ_ACTIONS | OWN_ACTIONS | {"create", "review", "manage_tokens"}
+# The least role each action needs (own-actions also need ownership, below admin).
+NEEDS = {"create": "creator", "review": "reviewer", "manage_tokens": "admin"} | dict.fromkeys(
+    OWN_ACTIONS, "creator"
+)
 _VERBS = {
     "read": "read data products",
     "query": "query data products",
@@ -116,6 +122,7 @@ _VERBS = {
     "run": "refresh",
     "deprecate": "deprecate",
     "discard": "discard",
+    "review": "review others' proposals",
     "manage_tokens": "manage API tokens",
 }
 
@@ -180,37 +187,35 @@ def authorize(identity: Identity, action: str, product: OwnedProduct | None = No
     if role == "admin" or action in READ_ACTIONS:
         return
     verb = _VERBS[action]
-    if role == "creator" and action == "create":
-        return
-    if role == "creator" and action in OWN_ACTIONS:
-        if product is None:
-            raise PermissionDenied(
-                f"Only an admin may {verb} a model that is not a registered data product; "
-                f"{identity.user} is a creator."
-            )
-        if owns(identity, product):
-            return
+    needed = NEEDS[action]
+    if ROLES.index(role) < ROLES.index(needed):
+        target = f" {product.name}" if product is not None and action in OWN_ACTIONS else ""
         if identity.signed_in:
-            teams = ", ".join(identity.groups) or "no team"
-            raise PermissionDenied(
-                f"{identity.user} may {verb} only products of their teams ({teams}); {product.name} is "
-                f"owned by {product.owner or 'no team'}. Ask a member of that team or an admin."
-            )
+            how = "Roles come from your groups (PORTAL_ROLE_MAP); ask an admin to add you to a group that has it."
+        else:
+            how = f"Ask an admin for a token: python -m portal token create --user {identity.user} --role {needed}"
+        roles = needed if needed == "admin" else f"{needed} or admin"
         raise PermissionDenied(
-            f"{identity.user} may {verb} only their own data products; {product.name} was created by "
-            f"{product.created_by} and is owned by {product.owner or 'nobody'}. Ask one of them or an admin."
+            f"{identity.user} has the {role} role; to {verb}{target} you need the {roles} role. {how}"
         )
-    needed = "admin" if action == "manage_tokens" else "creator or admin"
-    target = f" {product.name}" if product is not None and action in OWN_ACTIONS else ""
+    if action not in OWN_ACTIONS:
+        return
+    # An own-action below admin: the product must be theirs.
+    if product is None:
+        raise PermissionDenied(
+            f"Only an admin may {verb} a model that is not a registered data product; {identity.user} is a {role}."
+        )
+    if owns(identity, product):
+        return
     if identity.signed_in:
-        how = "Roles come from your groups (PORTAL_ROLE_MAP); ask an admin to add you to a group that has it."
-    else:
-        how = (
-            f"Ask an admin for a token: python -m portal token create --user {identity.user} --role "
-            f"{'admin' if action == 'manage_tokens' else 'creator'}"
+        teams = ", ".join(identity.groups) or "no team"
+        raise PermissionDenied(
+            f"{identity.user} may {verb} only products of their teams ({teams}); {product.name} is "
+            f"owned by {product.owner or 'no team'}. Ask a member of that team or an admin."
         )
     raise PermissionDenied(
-        f"{identity.user} has the {role} role; to {verb}{target} you need the {needed} role. {how}"
+        f"{identity.user} may {verb} only their own data products; {product.name} was created by "
+        f"{product.created_by} and is owned by {product.owner or 'nobody'}. Ask one of them or an admin."
     )
 
 

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from portal.cli.errors import OK
+from portal.settings import ROLE_NAMES
 
 
 def add_parser(subparsers: Any) -> None:
@@ -23,9 +24,7 @@ def add_parser(subparsers: Any) -> None:
 
     create = actions.add_parser("create", help="create a token and print its secret (shown only this once)")
     create.add_argument("--user", required=True, help="who the token acts as (a login or e-mail address)")
-    create.add_argument(
-        "--role", required=True, choices=("viewer", "creator", "admin"), help="what it may do"
-    )
+    create.add_argument("--role", required=True, choices=ROLE_NAMES, help="what it may do")
     create.add_argument("--note", default="", help="what the token is for, shown by `token list`")
     create.set_defaults(func=_create)
 

@@ -699,6 +699,7 @@ class _Flow:
                         artifacts,
                         data_products_path=self.settings.data_products_path,
                         actor=self.identity.user,
+                        explained=(name,),  # this build's own event, below, says what changed
                     )
             if audit.error or audit.dbt.stopped:  # a stopped build is no success, not even a partial one
                 run.status = "error"

@@ -9,7 +9,7 @@ flushes, the caller commits (or rolls everything back).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,10 +73,18 @@ def sync(
     *,
     data_products_path: str = "models/data_products",
     actor: str = "dbt-sync",
+    explained: Collection[str] = (),
 ) -> SyncReport:
-    """Bring the catalog database in line with `artifacts`; returns what changed."""
+    """Bring the catalog database in line with `artifacts`; returns what changed.
+
+    `explained` names products whose change the caller records in an event of its own (the
+    portal's creation or edit, in the same transaction): their rows are updated without a
+    `product.updated` event repeating what that event says.
+    """
     now = datetime.now(UTC)  # one timestamp for everything this sync changes
-    added, updated, removed = _sync_products(session, artifacts, data_products_path, actor, now)
+    added, updated, removed = _sync_products(
+        session, artifacts, data_products_path, actor, now, frozenset(explained)
+    )
     runs_added, results_added = _sync_run(session, artifacts, actor)
     session.flush()
     return SyncReport(added, updated, removed, runs_added, results_added)
@@ -86,7 +94,12 @@ def sync(
 
 
 def _sync_products(
-    session: Session, artifacts: Artifacts, data_products_path: str, actor: str, now: datetime
+    session: Session,
+    artifacts: Artifacts,
+    data_products_path: str,
+    actor: str,
+    now: datetime,
+    explained: frozenset[str],
 ) -> tuple[int, int, int]:
     manifest = artifacts.manifest
     group_owners = _group_owners(manifest)
@@ -115,7 +128,7 @@ def _sync_products(
             detail = {"unique_id": node.unique_id, "status": product.status}
             _audit(session, now, actor, "product.registered", name, detail)
             added += 1
-        elif _update(session, product, facts, deprecated, actor, now):
+        elif _update(session, product, facts, deprecated, actor, now, audited=name not in explained):
             updated += 1
         _record_row_count(product, node.unique_id, artifacts.catalog)
 
@@ -129,7 +142,14 @@ def _sync_products(
 
 
 def _update(
-    session: Session, product: DataProduct, facts: dict[str, Any], deprecated: bool, actor: str, now: datetime
+    session: Session,
+    product: DataProduct,
+    facts: dict[str, Any],
+    deprecated: bool,
+    actor: str,
+    now: datetime,
+    *,
+    audited: bool = True,
 ) -> bool:
     """Apply what dbt says to an existing product; True when anything changed."""
     changes = {
@@ -140,13 +160,14 @@ def _update(
     status = _next_status(product.status, deprecated)
     if not changes and status == product.status:
         return False
-    if changes:
+    if changes and audited:
         _audit(session, now, actor, "product.updated", product.name, changes)
-        for column, change in changes.items():
-            setattr(product, column, change["to"])
+    for column, change in changes.items():
+        setattr(product, column, change["to"])
     if status != product.status:
         action = "product.deprecated" if status == "deprecated" else "product.restored"
-        _audit(session, now, actor, action, product.name, {"from_status": product.status})
+        if audited:
+            _audit(session, now, actor, action, product.name, {"from_status": product.status})
         product.status = status
     product.updated_at = now
     return True

@@ -95,6 +95,7 @@ def test_openapi_documents_models_and_problem_responses(local: TestClient) -> No
         ("/api/v1/data-products/{id}", "delete"),
         ("/api/v1/data-products/{id}/run", "post"),
         ("/api/v1/data-products/{id}/runs", "get"),
+        ("/api/v1/data-products/{id}/history", "get"),
         ("/api/v1/data-products/{id}/query", "get"),
         ("/api/v1/data-products/{id}/lineage", "get"),
         ("/api/v1/data-products/{id}/quality", "get"),

@@ -36,6 +36,7 @@ READS = [
     "/api/v1/data-products/",
     "/api/v1/data-products/{id}",
     "/api/v1/data-products/{id}/runs",
+    "/api/v1/data-products/{id}/history",
     "/api/v1/data-products/{id}/query",
     "/api/v1/data-products/{id}/lineage",
     "/api/v1/data-products/{id}/quality",

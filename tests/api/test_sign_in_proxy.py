@@ -85,3 +85,26 @@ def test_teams_own_what_their_members_create(proxied: tuple[TestClient, TestClie
     assert viewer.status_code == 403 and "viewer role" in viewer.json()["detail"], viewer.text
     same_team = via_proxy.patch(f"{BASE}/dp_sales_orders?wait=true", json=change, headers=SAM)
     assert same_team.status_code == 200 and same_team.json()["state"] == "published", same_team.text
+
+
+def test_the_history_names_who_changed_the_product_and_their_teams(
+    proxied: tuple[TestClient, TestClient],
+) -> None:
+    via_proxy, direct = proxied
+    history = via_proxy.get(f"{BASE}/dp_sales_orders/history", headers=VERA)  # any reader may see it
+    assert history.status_code == 200, history.text
+    changes = history.json()
+    # newest first; the build's own event says what changed, with no sync event repeating it
+    assert [c["action"] for c in changes] == ["product.edited", "product.created"], changes
+    created = changes[-1]
+    assert created["actor"] == "sam@example.com" and created["teams"] == ["team-sales", "portal-creators"]
+    edited = changes[0]
+    assert edited["actor"] == "sam@example.com" and edited["detail"]["changes"]["description"] == {
+        "from": "Orders, for the sales team.",
+        "to": "Orders, edited by marketing.",
+    }
+    # marketing's refused edit changed nothing, so it is not a change of the product
+    assert "maria@example.com" not in {c["actor"] for c in changes}
+    assert direct.get(f"{BASE}/dp_sales_orders/history", headers=VERA).status_code == 401
+    missing = via_proxy.get(f"{BASE}/dp_no_such_product/history", headers=VERA)
+    assert missing.status_code == 404 and "dp_no_such_product" in missing.json()["detail"]

@@ -13,6 +13,7 @@ from portal import audit, jobs, runs
 from portal.api.deps import Background, Caller, Service
 from portal.api.errors import ApiProblem, documented, refusal
 from portal.api.schemas import (
+    ChangeOut,
     ColumnOut,
     DriftOut,
     FieldError,
@@ -364,6 +365,16 @@ def product_runs(
 ) -> list[RunSummaryOut]:
     authorize(caller, "read")
     return [RunSummaryOut.model_validate(r) for r in runs.product_runs(service, id, limit=limit)]
+
+
+@router.get("/{id}/history", response_model=list[ChangeOut], responses=READ)
+def product_history(
+    id: str, service: Service, caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[ChangeOut]:
+    """The product's audit trail, newest first: every create, edit, deprecate, discard and refresh,
+    with who asked and their teams. A discarded product keeps its history here."""
+    authorize(caller, "read")
+    return [ChangeOut.model_validate(c) for c in runs.product_changes(service, id, limit=limit)]
 
 
 def _filters(texts: list[str]) -> list[Filter]:

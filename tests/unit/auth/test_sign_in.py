@@ -64,6 +64,27 @@ def test_teams_own_products() -> None:
     assert may(carl, "edit", product("sales", created_by="carl")) and not may(carl, "edit", owned)
 
 
+def test_reviewers_review_and_create_and_own_like_creators() -> None:
+    mapping = Settings.from_env({"PORTAL_ROLE_MAP": "data-stewards=reviewer," + ROLE_MAP}).role_map
+    assert role_for(["data-stewards", "portal-creators"], mapping) == "reviewer"  # above creator
+    assert role_for(["data-stewards", "analytics-admins"], mapping) == "admin"
+    rita = Principal("rita@example.com", kind="oidc", groups=("team-sales", "data-stewards"), role="reviewer")
+    sam = Principal("sam@example.com", kind="oidc", groups=("team-sales",), role="creator")
+    ada = Principal("ada@example.com", kind="oidc", groups=("analytics-admins",), role="admin")
+    assert may(rita, "review") and may(ada, "review") and may(rita, "create")
+    assert may(rita, "edit", product("team-sales")) and not may(rita, "edit", product("team-marketing"))
+    with pytest.raises(
+        PermissionDenied,
+        match=r"sam@example.com has the creator role; to review others' "
+        r"proposals you need the reviewer or admin role\. Roles come from your groups",
+    ):
+        authorize(sam, "review")
+    with pytest.raises(
+        PermissionDenied, match=r"you need the admin role\. Ask an admin for a token: .*--role admin"
+    ):
+        authorize(Principal("carl", kind="token", role="reviewer"), "manage_tokens")
+
+
 def test_a_signed_in_creator_gives_products_to_their_own_teams() -> None:
     spec = ProductSpec(
         name="dp_sales",

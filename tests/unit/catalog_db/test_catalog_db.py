@@ -58,7 +58,7 @@ def revision(url: str) -> str | None:
 
 
 def test_there_is_one_head() -> None:
-    assert HEAD == "0003"
+    assert HEAD == "0004"
 
 
 def test_migrate_creates_everything_and_is_idempotent(tmp_path: Path) -> None:
@@ -163,6 +163,27 @@ def test_check_constraints_refuse_unknown_statuses(tmp_path: Path) -> None:
         session.add(DataProduct(name="x", status="shipped", origin="dbt", created_by="t"))
         session.flush()
     sessions.kw["bind"].dispose()
+
+
+def test_tokens_take_the_reviewer_role_after_0004_and_lose_it_going_back(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "catalog.db")
+    migrate(url)
+    engine = make_engine(url)
+    insert = text(
+        "insert into api_tokens (user, role, secret_sha256, note, created_at, created_by) "
+        "values (:user, :role, :sha, '', '2026-12-03 00:00:00', 'tests')"
+    )
+    with engine.begin() as connection:
+        connection.execute(insert, {"user": "rita", "role": "reviewer", "sha": "a" * 64})
+    with engine.begin() as connection, pytest.raises(Exception, match="CHECK constraint failed"):
+        connection.execute(insert, {"user": "x", "role": "superuser", "sha": "b" * 64})
+    with engine.begin() as connection:  # the reviewer's token becomes a creator's
+        command.downgrade(alembic_config(connection), "0003")
+    with engine.connect() as connection:
+        assert connection.execute(text("select role from api_tokens")).scalars().all() == ["creator"]
+    with engine.begin() as connection, pytest.raises(Exception, match="CHECK constraint failed"):
+        connection.execute(insert, {"user": "y", "role": "reviewer", "sha": "c" * 64})
+    engine.dispose()
 
 
 def test_unknown_revision_is_reported_with_the_fix(tmp_path: Path) -> None:
