@@ -22,6 +22,7 @@ NESSIE_VERSION="${NESSIE_VERSION:-0.104.1}"   # also in deploy/nessie/pom.xml
 CACHE="${ASGARD_CACHE:-$HOME/.cache/asgard}"
 STACK="${ASGARD_STACK_DIR:-$ROOT/var/stack}"
 TRINO_PORT="${TRINO_PORT:-8080}"
+TRINO_HTTPS_PORT="${TRINO_HTTPS_PORT:-8443}"
 NESSIE_PORT="${NESSIE_PORT:-19120}"
 TRINO_HEAP="${TRINO_HEAP:-3G}"
 TIMEOUT_S="${ASGARD_STACK_TIMEOUT:-240}"
@@ -106,16 +107,46 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 render() { # template -> file, filling in this stack's values
   sed -e "s#@STACK_DIR@#$STACK#g" -e "s#@WAREHOUSE_DIR@#$STACK/warehouse#g" \
     -e "s#@TRINO_PORT@#$TRINO_PORT#g" -e "s#@NESSIE_PORT@#$NESSIE_PORT#g" \
+    -e "s#@TRINO_HTTPS_PORT@#$TRINO_HTTPS_PORT#g" -e "s#@SHARED_SECRET@#${SHARED_SECRET:-}#g" \
     -e "s#@TRINO_HEAP@#$TRINO_HEAP#g" "$1" >"$2"
+}
+
+pbkdf2() { # password -> the PBKDF2 entry Trino's password file takes (iterations:salt:hash, hex)
+  python3 -c 'import hashlib, os, sys
+salt = os.urandom(16)
+key = hashlib.pbkdf2_hmac("sha1", sys.argv[1].encode(), salt, 1000, dklen=64)  # what Trino verifies
+print(f"1000:{salt.hex()}:{key.hex()}")' "$1"
+}
+
+credentials() { # a self-signed certificate for HTTPS and a password per service user, new at each `up`
+  command -v openssl >/dev/null || die "openssl is not installed: apt-get install -y openssl"
+  mkdir -p "$STACK/etc/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$STACK/etc/tls/key.pem" -out "$STACK/etc/tls/cert.pem" 2>/dev/null ||
+    die "openssl could not make the stack's certificate"
+  cat "$STACK/etc/tls/key.pem" "$STACK/etc/tls/cert.pem" >"$STACK/etc/tls/trino.pem"  # Trino's keystore
+  chmod 600 "$STACK/etc/tls/key.pem" "$STACK/etc/tls/trino.pem"
+  local user secret
+  : >"$STACK/etc/password.db"
+  for user in portal other-service; do
+    secret="$(openssl rand -hex 24)"
+    (umask 077 && printf '%s\n' "$secret" >"$STACK/etc/$user.password")
+    printf '%s:%s\n' "$user" "$(pbkdf2 "$secret")" >>"$STACK/etc/password.db"
+  done
 }
 
 configure() {
   rm -rf "$STACK/etc" "$STACK/warehouse" "$STACK/trino-data/var/log"
   mkdir -p "$STACK/etc/catalog" "$STACK/warehouse" "$STACK/trino-data"
+  credentials
+  SHARED_SECRET="$(openssl rand -hex 32)"  # between Trino's own nodes, required once clients sign in
   local f
-  for f in node.properties jvm.config config.properties log.properties access-control.properties rules.json; do
+  for f in node.properties jvm.config config.properties log.properties access-control.properties rules.json \
+    password-authenticator.properties; do
     render "$HERE/trino/local/$f" "$STACK/etc/$f"
   done
+  chmod 600 "$STACK/etc/config.properties"
   render "$HERE/trino/local/catalog/nessie.properties" "$STACK/etc/catalog/nessie.properties"
 }
 
@@ -137,8 +168,8 @@ up() {
     down
   fi
   local port
-  for port in "$TRINO_PORT" "$NESSIE_PORT"; do
-    port_taken "$port" && die "port $port on 127.0.0.1 is already in use by another program; stop it or set TRINO_PORT / NESSIE_PORT"
+  for port in "$TRINO_PORT" "$TRINO_HTTPS_PORT" "$NESSIE_PORT"; do
+    port_taken "$port" && die "port $port on 127.0.0.1 is already in use by another program; stop it or set TRINO_PORT / TRINO_HTTPS_PORT / NESSIE_PORT"
   done
   fetch
   configure
@@ -167,7 +198,7 @@ up() {
   local took
   took=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   echo "$took" >"$STACK/last-start-seconds"
-  say "up in ${took}s: Trino http://127.0.0.1:$TRINO_PORT (catalog nessie), Nessie http://127.0.0.1:$NESSIE_PORT/api/v2"
+  say "up in ${took}s: Trino http://127.0.0.1:$TRINO_PORT and https://127.0.0.1:$TRINO_HTTPS_PORT (passwords in $STACK/etc/*.password, CA $STACK/etc/tls/cert.pem; catalog nessie), Nessie http://127.0.0.1:$NESSIE_PORT/api/v2"
 }
 
 stop_pid() { # name pid-file

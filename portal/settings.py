@@ -12,9 +12,11 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import certifi
 
 from portal.errors import Unavailable
 
@@ -179,6 +181,23 @@ TABLE: tuple[Setting, ...] = (
     Setting("trino_user", "portal", _text, "Trino user when no portal identity is known."),
     Setting("trino_catalog", "nessie", _text, "Trino catalog holding the Iceberg tables."),
     Setting("trino_http_scheme", "http", _choice("http", "https"), "Scheme of the Trino coordinator."),
+    Setting(
+        "trino_password",
+        "",
+        _text,
+        "The password of `PORTAL_TRINO_USER`, the portal's service user (or give PORTAL_TRINO_PASSWORD_FILE). "
+        "With it the portal signs in to Trino over HTTPS and runs each person's previews and queries with them "
+        "as the session user (impersonation: Trino's rules must let the service user act as them); builds run "
+        "as the service user.",
+    ),
+    Setting("trino_password_file", "", _text, "A file holding the Trino service user's password."),
+    Setting(
+        "trino_ca_file",
+        "",
+        _text,
+        "A PEM file of the certificate authorities that Trino's HTTPS certificate is checked against "
+        "(default: the system's).",
+    ),
     Setting(
         "trino_catalog_properties",
         "var/stack/etc/catalog/nessie.properties",
@@ -362,6 +381,9 @@ class Settings:
     trino_user: str
     trino_catalog: str
     trino_http_scheme: str
+    trino_password: str = field(repr=False)
+    trino_password_file: str
+    trino_ca_file: str
     trino_catalog_properties: Path
     catalog_db_url: str
     local_user: str
@@ -442,6 +464,7 @@ class Settings:
 
     def dbt_env(self) -> dict[str, str]:
         """The environment variables `dbt/profiles.yml` reads, so dbt and the portal agree."""
+        password = self.trino_service_password()
         return {
             "PORTAL_DUCKDB_PATH": str(self.duckdb_path),
             "PORTAL_TRINO_HOST": self.trino_host,
@@ -449,7 +472,29 @@ class Settings:
             "PORTAL_TRINO_USER": self.trino_user,
             "PORTAL_TRINO_CATALOG": self.trino_catalog,
             "PORTAL_TRINO_HTTP_SCHEME": self.trino_http_scheme,
+            # What requests checks Trino's certificate against when no file is named.
+            "PORTAL_TRINO_CA_FILE": self.trino_ca_file or certifi.where(),
+            # requests takes this over the `cert` dbt passes (psf/requests#3829): name the same file.
+            **({"REQUESTS_CA_BUNDLE": self.trino_ca_file} if self.trino_ca_file else {}),
+            # dbt keeps DBT_ENV_SECRET_* variables out of its logs (and a profile cannot test them:
+            # dbt hands them to Jinja wrapped), so the method comes in a variable of its own.
+            "DBT_ENV_SECRET_TRINO_PASSWORD": password or "",
+            "PORTAL_TRINO_DBT_METHOD": "ldap" if password else "none",
         }
+
+    def trino_service_password(self) -> str | None:
+        """The Trino service user's password, from the setting or its file; None when neither is set."""
+        if self.trino_password:
+            return self.trino_password
+        if not self.trino_password_file:
+            return None
+        path = Path(self.trino_password_file).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingError(
+                f"PORTAL_TRINO_PASSWORD_FILE names {path}, which cannot be read ({exc.strerror})."
+            ) from exc
 
 
 def env_of(field: str) -> str:

@@ -26,6 +26,7 @@ import trino
 from portal.demo.silver import TABLES, frames
 from portal.errors import Unavailable
 from portal.settings import Settings
+from portal.warehouse.trino import service_connection
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The most characters of JSON per INSERT statement: Trino refuses statements longer than
@@ -123,13 +124,7 @@ def _check_name(kind: str, name: str) -> str:
 
 
 def connect(settings: Settings, *, catalog: str | None = None) -> trino.dbapi.Connection:
-    return trino.dbapi.connect(
-        host=settings.trino_host,
-        port=settings.trino_port,
-        user=settings.trino_user,
-        catalog=catalog or settings.trino_catalog,
-        http_scheme=settings.trino_http_scheme,
-    )
+    return service_connection(settings, catalog=catalog)
 
 
 def execute(cursor: trino.dbapi.Cursor, sql: str) -> list[list[Any]]:

@@ -38,8 +38,9 @@ __all__ = [
 def open_warehouse(settings: Settings, user: str | None = None) -> Warehouse:
     """The configured warehouse; on Trino, queries run as `user` when given."""
     if settings.warehouse == "trino":
-        from portal.warehouse.trino import TrinoWarehouse
+        from portal.warehouse.trino import TrinoWarehouse, service_password
 
+        password = service_password(settings)
         return TrinoWarehouse(
             host=settings.trino_host,
             port=settings.trino_port,
@@ -48,6 +49,9 @@ def open_warehouse(settings: Settings, user: str | None = None) -> Warehouse:
             http_scheme=settings.trino_http_scheme,
             timeout_s=settings.query_timeout_s,
             max_rows=settings.preview_max_rows,
+            service_user=settings.trino_user,
+            password=password,
+            ca_file=settings.trino_ca_file or None,
         )
     from portal.warehouse.duckdb import DuckDBWarehouse
 

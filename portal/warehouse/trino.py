@@ -2,18 +2,26 @@
 SQLAlchemy dialect.
 
 The portal's user is passed to Trino as the session user, so Trino's own access control
-decides what each person may read. Every statement carries `query_max_run_time`, so Trino
-itself stops a query that runs past the timeout, and runs in a read-only transaction.
+decides what each person may read. On a Trino that authenticates its clients, the portal signs in
+as its service user (`service_user`, with its password, over HTTPS) and sets the person as the
+session user: Trino checks that the service user may impersonate them, then checks the person's
+own rights. Every statement carries `query_max_run_time`, so Trino itself stops a query that
+runs past the timeout, and runs in a read-only transaction.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import requests
 import sqlalchemy as sa
+import trino.dbapi
 from sqlalchemy.pool import NullPool
 from sqlglot import exp
+from trino.auth import BasicAuthentication
+from trino.exceptions import HttpError
 
+from portal.settings import SettingError, Settings
 from portal.warehouse.base import (
     AccessDenied,
     ColumnInfo,
@@ -40,6 +48,9 @@ class TrinoWarehouse(Warehouse):
         http_scheme: str = "http",
         timeout_s: float,
         max_rows: int,
+        service_user: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         super().__init__(timeout_s=timeout_s, max_rows=max_rows)
         self.host, self.port, self.catalog, self.user, self.http_scheme = (
@@ -49,14 +60,26 @@ class TrinoWarehouse(Warehouse):
             user,
             http_scheme,
         )
+        # Who signs in: the service user when it has a password (the session user is then
+        # impersonated); else the session user itself, on a Trino that trusts the name it is told.
+        self.service_user = service_user or user
+        self._password, self._ca_file = password, ca_file
+        connect_args: dict[str, Any] = {
+            "http_scheme": http_scheme,
+            "session_properties": {"query_max_run_time": f"{max(1, int(self.timeout_s))}s"},
+        }
+        if password is not None:
+            connect_args["auth"] = BasicAuthentication(self.service_user, password)
         self._engine = sa.create_engine(
             sa.URL.create("trino", username=user, host=host, port=port, database=catalog),
-            connect_args={
-                "http_scheme": http_scheme,
-                "session_properties": {"query_max_run_time": f"{max(1, int(self.timeout_s))}s"},
-            },
+            connect_args=connect_args,
             poolclass=NullPool,
         )
+        if ca_file:
+
+            @sa.event.listens_for(self._engine, "do_connect")
+            def _checked_against(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+                params["http_session"] = checked_session(ca_file)  # one per connection: it closes it
 
     def for_user(self, user: str) -> TrinoWarehouse:
         """The same warehouse, queried as `user` (Trino's access control applies to them)."""
@@ -68,10 +91,14 @@ class TrinoWarehouse(Warehouse):
             http_scheme=self.http_scheme,
             timeout_s=self.timeout_s,
             max_rows=self.max_rows,
+            service_user=self.service_user,
+            password=self._password,
+            ca_file=self._ca_file,
         )
 
     def status(self) -> str:
-        return f"Trino {self.http_scheme}://{self.host}:{self.port} catalog {self.catalog} as {self.user}"
+        signed_in = f", signed in as {self.service_user}" if self.service_user != self.user else ""
+        return f"Trino {self.http_scheme}://{self.host}:{self.port} catalog {self.catalog} as {self.user}{signed_in}"
 
     def table(self, relation: Relation) -> exp.Table:
         return super().table(Relation(relation.database or self.catalog, relation.schema, relation.name))
@@ -81,6 +108,13 @@ class TrinoWarehouse(Warehouse):
             with self._engine.connect() as con:
                 result = con.exec_driver_sql(sql)
                 return list(result.keys()), [tuple(row) for row in result.fetchall()]
+        except HttpError as exc:  # refused before any query: the sign-in
+            if "401" in str(exc):
+                raise WarehouseUnavailable(
+                    f"Trino at {self.host}:{self.port} refused the portal's sign-in as {self.service_user}: "
+                    "check PORTAL_TRINO_USER and PORTAL_TRINO_PASSWORD (or PORTAL_TRINO_PASSWORD_FILE)."
+                ) from exc
+            raise WarehouseUnavailable(f"Trino at {self.host}:{self.port} answered {exc}.") from exc
         except sa.exc.OperationalError as exc:
             raise WarehouseUnavailable(
                 f"Trino at {self.host}:{self.port} did not answer ({exc.orig}). Start it (`make stack-up`) or "
@@ -92,6 +126,12 @@ class TrinoWarehouse(Warehouse):
                 raise QueryTimeout(
                     f"The query ran longer than {self.timeout_s:g} s and Trino stopped it. Ask for fewer rows "
                     "or raise PORTAL_QUERY_TIMEOUT_S."
+                ) from exc
+            if "cannot impersonate" in text:
+                raise AccessDenied(
+                    f"Trino does not let the portal's service user {self.service_user} act as {self.user}, so "
+                    f"nothing can be read for them. An admin of Trino adds an impersonation rule for "
+                    f"{self.service_user} (file-based access control: `impersonation`)."
                 ) from exc
             if "PERMISSION_DENIED" in text or "Access Denied" in text:
                 denied = text[text.find("Access Denied") :] if "Access Denied" in text else text
@@ -132,6 +172,44 @@ class TrinoWarehouse(Warehouse):
                 f"Build it with `dbt build --target trino --select {relation.name}`."
             )
         return [ColumnInfo(name, str(dtype)) for name, dtype in names_rows]
+
+
+def service_password(settings: Settings) -> str | None:
+    """The service user's password, refused over plain HTTP (it would travel in the clear)."""
+    password = settings.trino_service_password()
+    if password is not None and settings.trino_http_scheme != "https":
+        raise SettingError(
+            "PORTAL_TRINO_PASSWORD is set but PORTAL_TRINO_HTTP_SCHEME is http: a password goes to Trino "
+            "over HTTPS only. Set PORTAL_TRINO_HTTP_SCHEME=https (and PORTAL_TRINO_PORT to Trino's HTTPS port)."
+        )
+    return password
+
+
+def checked_session(ca_file: str) -> requests.Session:
+    """An HTTP session that checks Trino's certificate against `ca_file` and nothing else.
+
+    requests lets REQUESTS_CA_BUNDLE (set on many machines) override a session's own `verify`
+    (psf/requests#3829), so the session ignores the environment; that also means no proxy from
+    HTTPS_PROXY, which a coordinator the portal reaches directly does not need.
+    """
+    session = requests.Session()
+    session.verify, session.trust_env = ca_file, False
+    return session
+
+
+def service_connection(settings: Settings, *, catalog: str | None = None) -> trino.dbapi.Connection:
+    """A DB-API connection as the portal's service user, for what the portal does itself (branch
+    catalogs of write-audit-publish, loading the demo), signed in when it has a password."""
+    password = service_password(settings)
+    return trino.dbapi.connect(
+        host=settings.trino_host,
+        port=settings.trino_port,
+        user=settings.trino_user,
+        catalog=catalog or settings.trino_catalog,
+        http_scheme=settings.trino_http_scheme,
+        auth=BasicAuthentication(settings.trino_user, password) if password is not None else None,
+        http_session=checked_session(settings.trino_ca_file) if settings.trino_ca_file else None,
+    )
 
 
 def _quote(text: str) -> str:

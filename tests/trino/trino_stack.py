@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import trino
 
 from portal.creation.publish.nessie import NessieClient
@@ -9,6 +12,8 @@ from portal.settings import ROOT, Settings
 
 STACK_DIR = ROOT / "var" / "stack"
 CATALOG_FILE = STACK_DIR / "etc" / "catalog" / "nessie.properties"
+HTTPS_PORT = int(os.environ.get("TRINO_HTTPS_PORT", "8443"))  # deploy/stack.sh's default
+CA_FILE = STACK_DIR / "etc" / "tls" / "cert.pem"  # the stack's self-signed certificate
 HOW_TO_START = (
     "Run the trino tier with `make test-trino` (it starts the stack, loads the silver data and stops "
     "the stack afterwards), or start it yourself with `make stack-up` and load the data with "
@@ -21,6 +26,20 @@ def trino_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {"warehouse": "trino", "dbt_target": "trino"}
     values.update(overrides)
     return Settings.from_env(**values)
+
+
+def signed_in(settings: Settings, service_user: str = "portal", **overrides: object) -> Settings:
+    """`settings` over the stack's HTTPS port, signing in as `service_user` with its password
+    (deploy/stack.sh writes one per service user into etc/<user>.password)."""
+    return dataclasses.replace(
+        settings,
+        trino_http_scheme="https",
+        trino_port=HTTPS_PORT,
+        trino_user=service_user,
+        trino_password_file=str(STACK_DIR / "etc" / f"{service_user}.password"),
+        trino_ca_file=str(CA_FILE),
+        **overrides,
+    )
 
 
 def trino_cursor(settings: Settings, user: str | None = None) -> trino.dbapi.Cursor:

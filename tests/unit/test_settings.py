@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from portal.settings import ROOT, TABLE, SettingError, Settings, settings_markdown
@@ -63,3 +66,26 @@ def test_extra_product_types_come_from_a_setting() -> None:
     )
     with pytest.raises(SettingError, match="risk must be UPPER_SNAKE_CASE"):
         Settings.from_env({"PORTAL_PRODUCT_TYPES": "risk"})
+
+
+def test_the_trino_password_goes_over_https_only_and_to_dbt_as_a_secret(tmp_path: Path) -> None:
+    from portal.warehouse import open_warehouse
+
+    secret = tmp_path / "trino-password"
+    secret.write_text("s3cret-pass\n")
+    over_http = Settings.from_env({"PORTAL_WAREHOUSE": "trino", "PORTAL_TRINO_PASSWORD_FILE": str(secret)})
+    with pytest.raises(SettingError, match=r"over HTTPS only\. Set PORTAL_TRINO_HTTP_SCHEME=https"):
+        open_warehouse(over_http)
+    settings = dataclasses.replace(over_http, trino_http_scheme="https")
+    assert settings.trino_service_password() == "s3cret-pass"  # the file's line, without its newline
+    env = settings.dbt_env()
+    assert env["DBT_ENV_SECRET_TRINO_PASSWORD"] == "s3cret-pass"  # dbt scrubs DBT_ENV_SECRET_* from logs
+    assert Path(env["PORTAL_TRINO_CA_FILE"]).is_file()  # requests' own bundle when none is named
+    shown = repr(Settings.from_env({"PORTAL_TRINO_PASSWORD": "s3cret-pass"}))
+    assert "s3cret-pass" not in shown
+    missing = dataclasses.replace(settings, trino_password_file=str(tmp_path / "nothing"))
+    with pytest.raises(
+        SettingError, match=r"PORTAL_TRINO_PASSWORD_FILE names .*nothing, which cannot be read"
+    ):
+        missing.trino_service_password()
+    assert Settings.from_env({}).dbt_env()["DBT_ENV_SECRET_TRINO_PASSWORD"] == ""  # method none

@@ -42,6 +42,7 @@ from portal.errors import Unavailable
 from portal.project.dbt_runner import DbtResult, StopRequest, run_dbt
 from portal.settings import ROOT, Settings
 from portal.warehouse import Relation, WarehouseError, open_warehouse
+from portal.warehouse.trino import service_connection
 
 # Nessie's reference-name rule, and a stricter one for the names we make ourselves.
 _NESSIE_REF = re.compile(r"[A-Za-z](?:(?:(?![.][.])[A-Za-z0-9./_-])*[A-Za-z0-9_-])?")
@@ -510,12 +511,7 @@ def read_properties(path: Path) -> dict[str, str]:
 
 @contextmanager
 def _trino(settings: Settings) -> Iterator[trino.dbapi.Cursor]:
-    con = trino.dbapi.connect(
-        host=settings.trino_host,
-        port=settings.trino_port,
-        user=settings.trino_user,
-        http_scheme=settings.trino_http_scheme,
-    )
+    con = service_connection(settings)
     try:
         yield con.cursor()
     finally:
