@@ -77,7 +77,7 @@ def test_sign_in_teams_and_sign_out(portal: tuple[str, dict[str, str]], browser:
     assert creation.create(service, spec, sam_identity).status == "published"
 
     sam = sign_in(browser, url, "sam")
-    sam.get_by_text(re.compile(r"sam@example\.com \(.*team-sales.*\)")).wait_for(timeout=30_000)
+    sam.get_by_text(re.compile(r"sam@example\.com \(.*team-sales.*\) · creator")).wait_for(timeout=30_000)
     assert sam.get_by_role("link", name="Create").count() == 1
     sam.get_by_role("button", name="Sign out").click()
     sam.get_by_role("button", name="Sign in").wait_for(timeout=60_000)  # back to the sign-in page

@@ -81,6 +81,7 @@ def sign_in_page(settings: Settings) -> None:
 
 def sign_out_control(settings: Settings, identity: Identity) -> None:
     """The sidebar's line about who is signed in, with a way out where there is one."""
-    st.caption(f":material/person: Signed in as **{identity.label}**")
+    role = f" · {role_of(identity)}" if identity.signed_in else ""
+    st.caption(f":material/person: Signed in as **{identity.label}**{role}")
     if settings.auth == "oidc" and st.button("Sign out", icon=":material/logout:", key="sign_out"):
         st.logout()
