@@ -146,7 +146,22 @@ class Setting:
 
 # The table. Order is the order of the README's settings table.
 TABLE: tuple[Setting, ...] = (
-    Setting("dbt_project_dir", "dbt", _path, "The dbt project the portal serves (holds dbt_project.yml)."),
+    Setting(
+        "dbt_project_dir",
+        "var/project",
+        _path,
+        "The dbt project the portal serves (holds dbt_project.yml): a git repository of its own, where every "
+        "product change is a commit by the person who asked (made on first use if the directory is not one). "
+        "The embedded demo copies the repository's `dbt/` there on first run.",
+    ),
+    Setting(
+        "git_remote",
+        "",
+        _text,
+        "Where the project repository's main goes after every published change: empty for nowhere, a path "
+        "to a bare repository, or an ssh/https URL (credentials from the environment: ssh agent, credential "
+        "helper, GIT_ASKPASS). A remote that moved on is merged in first; a push that fails loses nothing.",
+    ),
     Setting(
         "dbt_target_dir",
         "",
@@ -369,6 +384,7 @@ TABLE: tuple[Setting, ...] = (
 @dataclass(frozen=True)
 class Settings:
     dbt_project_dir: Path
+    git_remote: str
     dbt_target_dir: str
     dbt_profiles_dir: str
     dbt_target: str

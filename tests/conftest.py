@@ -24,6 +24,7 @@ def demo_environ(base: Path) -> dict[str, str]:
         "PORTAL_DUCKDB_PATH": str(base / "warehouse.duckdb"),
         "PORTAL_CATALOG_DB_URL": f"sqlite:///{base / 'catalog.db'}",
         "PORTAL_DBT_TARGET_DIR": str(base / "target"),
+        "PORTAL_DBT_PROJECT_DIR": str(base / "project"),  # the demo copies dbt/ there (a git repository)
         "PORTAL_DEMO_SCALE": str(TEST_SCALE),
     }
 
@@ -56,8 +57,8 @@ def copy_demo(demo_env: dict[str, str], dest: Path) -> dict[str, str]:
         src.backup(dst)  # consistent even with a WAL the source has not checkpointed
         dst.execute("delete from usage_events")
     shutil.copytree(source / "target", dest / "target")
-    shutil.copytree(
-        ROOT / "dbt",
+    shutil.copytree(  # with its git repository: the copy's commits are its own
+        Path(demo_env["PORTAL_DBT_PROJECT_DIR"]),
         dest / "dbt",
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
     )

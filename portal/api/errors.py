@@ -104,10 +104,11 @@ def field_errors(problems: Iterable[Problem]) -> list[FieldError]:
 
 def refusal(problems: Sequence[Problem], name: str) -> ApiProblem:
     """A creation or edit refused by the core: 409 when the name is taken, 503 when the warehouse
-    could not be reached, else 422 with every problem."""
+    could not be reached or the project's git repository cannot take commits, else 422 with every
+    problem."""
     if any(p.field == "name" for p in problems) and NAME_RE.match(name):
         status = 409  # a well-formed name refused: it collides with an existing product or model
-    elif any(p.field == "warehouse" for p in problems):
+    elif any(p.field in ("warehouse", "project") for p in problems):  # the platform's fault, not the input's
         status = 503
     else:
         status = 422

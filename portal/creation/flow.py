@@ -49,6 +49,7 @@ from catalog_db.models import DataProduct, Run
 from portal.audit import add_event
 from portal.auth.access import authorize, role_of
 from portal.auth.identity import Identity
+from portal.creation import commits
 from portal.creation.lifecycle import (
     Claim,
     Refused,
@@ -75,6 +76,7 @@ from portal.creation.scaffold import (
 )
 from portal.creation.spec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
 from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
+from portal.errors import PortalError
 from portal.project.artifacts import Artifacts, find_artifact, load_manifest, load_run_results
 from portal.project.dbt_runner import DbtBusy, DbtResult, cancellable, project_lock, run_dbt
 from portal.project.sync import run_status, sync
@@ -316,7 +318,7 @@ def create(
     """
     authorize(identity, "create")  # PermissionDenied: the core decides, whichever face asks
     flow = _Flow(service, spec, identity, on_line)
-    refusal = _unsupported(service.settings)
+    refusal = _unsupported(service.settings) or _repository_problem(service.settings)
     if refusal:
         return flow.refused([refusal])
     problems, _ = _static_problems(service, spec, editing=None)
@@ -368,7 +370,7 @@ def edit(
     previous files are put back, so the published product stays as it was (status `restored`).
     """
     flow = _Flow(service, spec, identity, on_line)
-    refusal = _unsupported(service.settings)
+    refusal = _unsupported(service.settings) or _repository_problem(service.settings)
     if refusal:
         return flow.refused([refusal])
     try:
@@ -429,6 +431,15 @@ def _abandon_edit(service: PortalService, row_id: int, before: GeneratedFiles, p
         row = session.get(DataProduct, row_id)
         if row is not None and row.status == "building":
             row.status = previous_status
+
+
+def _repository_problem(settings: Settings) -> Problem | None:
+    """Why the project's git repository cannot take the change, before anything is written."""
+    try:
+        commits.repository(settings)
+    except PortalError as exc:
+        return Problem("project", str(exc))
+    return None
 
 
 def _unsupported(settings: Settings) -> Problem | None:
@@ -562,6 +573,7 @@ class _Flow:
         name = self.spec.name
         self.stage(f"Wrote {paths[0].name} and {paths[1].name}")
         wap_id = self.start_run(row_id, restore)
+        proposal = self.propose(validation, action)
         audit_dir = self.publisher.prepare_audit(name, paths[0])
         # The manifest must say what the files say: the published model, or the failed one with its
         # tests, so the catalog and the product page show what failed. `dbt parse` of the project
@@ -607,7 +619,8 @@ class _Flow:
                 "dbt parse failed: the catalog shows the product's changes once the project parses again."
             )
         status = "published" if published else ("restored" if restore is not None else "failed")
-        self._record(row_id, audit, parse, status, action, changes)
+        git = self.publish_proposal(proposal, action) if published else self.kept(proposal)
+        self._record(row_id, audit, parse, status, action, changes, git)
         self.service.reload()
         rows = f" ({audit.row_count:,} rows)" if audit.row_count is not None else ""
         self.stage(f"{name} is published{rows}." if published else f"{name} was not published.")
@@ -623,6 +636,52 @@ class _Flow:
             elapsed_s=time.perf_counter() - self.started,
             publish=audit.publish,
         )
+
+    def propose(self, validation: Validation, action: str) -> commits.Proposal | None:
+        """Commit the files on the proposal's branch, as the person who asked (commits.py)."""
+        assert validation.files is not None and self.run_id is not None
+        name = self.spec.name
+        try:
+            proposal = commits.propose(
+                self.settings,
+                name,
+                validation.files,
+                self.identity,
+                branch=str(self.run_id),
+                message=commits.message_for(action, name, self.identity, self.spec.description),
+            )
+        except PortalError as exc:  # checked before the claim; a race can still lose it
+            self.stage(f"The change could not be committed to the project's git repository: {exc}")
+            return None
+        author = commits.author_of(self.identity)
+        self.stage(f"Committed {proposal.commit[:12]} on {proposal.branch}, by {author}")
+        return proposal
+
+    def publish_proposal(self, proposal: commits.Proposal | None, action: str) -> dict[str, Any] | None:
+        """Merge the published change into main and push it; what happened, for the run."""
+        if proposal is None:
+            return None
+        record: dict[str, Any] = {"branch": proposal.branch, "commit": proposal.commit}
+        message = commits.message_for(action, self.spec.name, self.identity, f"Merge {proposal.branch}.")
+        try:
+            record["main"] = commits.merge(self.settings, proposal, self.identity, message=message)
+        except PortalError as exc:
+            self.stage(f"Published, but {proposal.branch} could not be merged into main: {exc}")
+            return {**record, "error": str(exc)}
+        try:
+            pushed = commits.push(self.settings)
+        except PortalError as exc:  # main holds the commit; the next push takes it along
+            self.stage(f"Merged into main ({record['main'][:12]}), but not pushed: {exc}")
+            return {**record, "pushed": False, "push": str(exc)}
+        where = "pushed to the remote" if pushed.pushed else f"not pushed ({pushed.reason})"
+        self.stage(f"Merged into main ({record['main'][:12]}), {where}.")
+        return {**record, "pushed": pushed.pushed, "push": pushed.reason}
+
+    def kept(self, proposal: commits.Proposal | None) -> dict[str, Any] | None:
+        if proposal is None:
+            return None
+        self.stage(f"Main is unchanged; the proposal stays on {proposal.branch}.")
+        return {"branch": proposal.branch, "commit": proposal.commit}
 
     def start_run(self, row_id: int, restore: GeneratedFiles | None) -> str:
         """Record the run as running (a creation's queued run starts); returns the id of its
@@ -663,6 +722,7 @@ class _Flow:
         status: str,
         action: str,
         changes: Mapping[str, Any] | None,
+        git: Mapping[str, Any] | None = None,
     ) -> None:
         """The run, its node results, the product's status and the audit event, in one transaction."""
         name, now = self.spec.name, datetime.now(UTC)
@@ -682,6 +742,7 @@ class _Flow:
                 # stopped: timeout or cancelled (then by whom); the log's stage line says which
                 **({"stopped": audit.dbt.stopped} if audit.dbt.stopped else {}),
                 **({"cancelled_by": audit.dbt.stopped_by} if audit.dbt.stopped_by else {}),
+                **({"git": dict(git)} if git is not None else {}),
             }
             run.status = "error"
             if results is not None and results.invocation_id:
@@ -709,6 +770,8 @@ class _Flow:
             if published:
                 row.row_count, row.row_count_measured_at = audit.row_count, now
             detail: dict[str, Any] = {"run_id": self.run_id, "status": status}
+            if git is not None:
+                detail["commit"] = git["commit"]
             if changes is not None:
                 detail["changes"] = dict(changes)
             if not published:

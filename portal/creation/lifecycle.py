@@ -9,6 +9,7 @@ framework (DESIGN principle 1).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from catalog_db.models import DataProduct, Run
 from portal import audit
 from portal.auth import access as auth
 from portal.auth.identity import Identity
+from portal.creation import commits
 from portal.creation.publish.base import AUDIT_SCHEMA
 from portal.creation.publish.registry import publisher_for
 from portal.creation.scaffold import (
@@ -37,13 +39,15 @@ from portal.creation.scaffold import (
     write_product,
 )
 from portal.creation.spec import Problem, ProductSpec
-from portal.errors import Conflict
+from portal.errors import Conflict, PortalError
 from portal.project.artifacts import Manifest, find_artifact, load_manifest
 from portal.project.dbt_runner import DbtBusy, project_lock, run_dbt
 from portal.project.locks import LockBusy, build_lock
 from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import WarehouseError
+
+log = logging.getLogger(__name__)
 
 _CONFIG_END = "\n) }}\n"
 _JINJA_RELATION = re.compile(r"\{\{ (ref|source)\(((?:'[A-Za-z0-9_]+'(?:, )?)+)\) \}\}")
@@ -301,6 +305,12 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
         with project_lock(settings, wait=row.status != "building"):
             removed = remove_product(models_dir(settings), name)
             publisher_for(settings).drop_audit(name)
+            # Never published, so never on main: its proposals' branches are all git has of it.
+            try:
+                branches = commits.discard(settings, name)
+            except PortalError as exc:  # the files are gone either way; say what git kept
+                log.warning("%s's proposal branches could not be removed: %s", name, exc)
+                branches = []
             manifest_path = find_artifact(settings.target_dir, "manifest")
             if manifest_path and model_of(load_manifest(manifest_path), name):
                 parse = run_dbt(settings, ["parse"], lock=False)
@@ -314,7 +324,7 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
                     "product.discarded",
                     "data_product",
                     name,
-                    {"from_status": current.status, "files": [p.name for p in removed]},
+                    {"from_status": current.status, "files": [p.name for p in removed], "branches": branches},
                 )
                 current.status, current.updated_at = "removed", datetime.now(UTC)
     except DbtBusy:
@@ -344,6 +354,8 @@ def deprecate(service: PortalService, name: str, identity: Identity) -> None:
         model.setdefault("config", {}).setdefault("meta", {})["deprecated"] = True
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
         files = GeneratedFiles(name, sql_path.read_text(encoding="utf-8"), text)
+        if row.status == "published":  # a published product's files are main's: the change is a commit
+            _commit_deprecation(settings, files, identity)
         write_product(models_dir(settings), files, overwrite=True)
         # The catalog first, so the sync after the parse finds nothing to change (and records no
         # second, anonymous deprecation).
@@ -365,6 +377,19 @@ def deprecate(service: PortalService, name: str, identity: Identity) -> None:
             f"{name} is deprecated, but dbt parse failed, so the catalog shows it once the project "
             f"parses again:\n{parse.tail()}"
         )
+
+
+def _commit_deprecation(settings: Settings, files: GeneratedFiles, identity: Identity) -> None:
+    """Deprecating is a commit on a branch of its own, merged into main at once (nothing to build);
+    the checkout gets the new YAML from the merge, before the catalog says deprecated."""
+    branch = datetime.now(UTC).strftime("deprecate-%Y%m%dT%H%M%S%f")
+    message = commits.message_for("product.deprecated", files.name, identity)
+    proposal = commits.propose(settings, files.name, files, identity, branch=branch, message=message)
+    commits.merge(settings, proposal, identity, message=message)
+    try:
+        commits.push(settings)
+    except PortalError as exc:  # main holds the commit; the next push takes it along
+        log.warning("%s is deprecated and committed, but main was not pushed: %s", files.name, exc)
 
 
 # --- reading a product back into a spec ----------------------------------------------------

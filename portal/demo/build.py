@@ -6,6 +6,7 @@ the test suite's session fixture (a small scale in a temporary directory).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,9 +15,15 @@ from portal.errors import UpstreamError
 from portal.observability import history
 from portal.project.artifacts import find_artifact
 from portal.project.dbt_runner import DbtResult, run_dbt
-from portal.settings import Settings
+from portal.project.repository import ProjectRepository
+from portal.settings import ROOT, Settings
 
 Say = Callable[[str], None]
+# The demo project as the portal ships it. The portal serves a copy (PORTAL_DBT_PROJECT_DIR,
+# var/project by default) that is a git repository of its own: products created in the portal
+# are commits there, never files in the portal's own source tree.
+DEMO_TEMPLATE = ROOT / "dbt"
+TEMPLATE_OUTPUT = shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml")
 
 
 class DemoBuildFailed(UpstreamError):
@@ -35,7 +42,8 @@ def demo_is_built(settings: Settings) -> bool:
     """The warehouse file and the artifacts the portal reads are all there."""
     target = settings.target_dir
     return (
-        settings.duckdb_path.exists()
+        (settings.dbt_project_dir / "dbt_project.yml").exists()
+        and settings.duckdb_path.exists()
         and find_artifact(target, "manifest") is not None
         and find_artifact(target, "catalog") is not None
     )
@@ -47,6 +55,22 @@ def _checked(result: DbtResult, what: str) -> DbtResult:
             f"{what} failed (exit {result.returncode}). The end of dbt's log:\n{result.tail()}"
         )
     return result
+
+
+def ensure_demo_project(settings: Settings, *, say: Say = print) -> None:
+    """Copy the demo project to PORTAL_DBT_PROJECT_DIR unless a project is there, and make the
+    copy a git repository of its own (its first commit: the project as shipped)."""
+    project = settings.dbt_project_dir
+    if (project / "dbt_project.yml").exists():
+        return
+    if project.exists() and any(project.iterdir()):
+        raise DemoBuildFailed(
+            f"{project} is not empty but holds no dbt_project.yml: move it away, or set "
+            "PORTAL_DBT_PROJECT_DIR to the dbt project the portal should serve."
+        )
+    say(f"Copying the demo dbt project to {project}, a git repository of its own …")
+    shutil.copytree(DEMO_TEMPLATE, project, ignore=TEMPLATE_OUTPUT, dirs_exist_ok=True)
+    ProjectRepository.ensure(project, remote=settings.git_remote or None)
 
 
 def build_demo(settings: Settings, *, say: Say = print) -> DemoReport:
@@ -69,6 +93,7 @@ def build_demo(settings: Settings, *, say: Say = print) -> DemoReport:
         schema=settings.silver_schema,
     )
     say("  " + ", ".join(f"{table}: {count:,}" for table, count in rows.items()))
+    ensure_demo_project(settings, say=say)
     say("Running dbt build …")
     build = _checked(run_dbt(settings, ["build"], on_line=say), "dbt build")
     service = PortalService(settings)

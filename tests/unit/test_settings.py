@@ -12,8 +12,9 @@ def test_defaults_are_the_embedded_portal() -> None:
     settings = Settings.from_env({})
     assert settings.warehouse == "duckdb"
     assert settings.duckdb_path == ROOT / "var" / "warehouse.duckdb"
-    assert settings.target_dir == ROOT / "dbt" / "target"
-    assert settings.profiles_dir == ROOT / "dbt"
+    assert settings.dbt_project_dir == ROOT / "var" / "project"  # a copy of dbt/, a git repository
+    assert settings.target_dir == ROOT / "var" / "project" / "target"
+    assert settings.profiles_dir == ROOT / "var" / "project"
     assert settings.resolved_catalog_db_url == f"sqlite:///{ROOT / 'var' / 'catalog.db'}"
     assert settings.preview_default_rows == 100
 

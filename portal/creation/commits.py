@@ -1,0 +1,108 @@
+"""Every change of a portal product is a git commit in the project's own repository.
+
+A creation or an edit is committed, before it is built, on the proposal's branch
+`product/<name>/<run id>`, authored by the person who asked; a deprecation likewise on a branch
+of its own. When the product is published the branch is merged into main (the branch then goes:
+main's history holds its commits) and main is pushed to PORTAL_GIT_REMOTE. A proposal that
+fails keeps its branch, so what was tried stays on record; discarding the product removes its
+branches. The repository itself is `portal.project.repository`; this module only says which
+files and whose name.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from portal.auth.identity import Identity
+from portal.creation.scaffold import GeneratedFiles, product_paths
+from portal.project.repository import Author, ProjectRepository, PushResult
+from portal.settings import Settings
+
+BRANCHES = "product/"
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\Z")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A product change as committed: its branch and commit."""
+
+    branch: str
+    commit: str
+
+
+def repository(settings: Settings) -> ProjectRepository:
+    """The served project's repository, made on first use (PortalError when it cannot be)."""
+    return ProjectRepository.ensure(settings.dbt_project_dir, remote=settings.git_remote or None)
+
+
+def author_of(identity: Identity) -> Author:
+    """The commit author for `identity`: a signed-in user's name is their e-mail address; any
+    other name gets an address on this host, so `git log` still says who it was."""
+    if _EMAIL.match(identity.user):
+        return Author(identity.user, identity.user)
+    return Author(identity.user, f"{identity.user}@{socket.gethostname() or 'localhost'}")
+
+
+def _changes(settings: Settings, name: str, files: GeneratedFiles | None) -> Mapping[str, bytes | None]:
+    """The product's two files as repository paths: their new text, or None to remove them."""
+    repo_root = settings.dbt_project_dir.resolve()
+    models = (settings.dbt_project_dir / settings.data_products_path).resolve()
+    sql_path, yml_path = (path.relative_to(repo_root).as_posix() for path in product_paths(models, name))
+    if files is None:
+        return {sql_path: None, yml_path: None}
+    return {sql_path: files.sql_text.encode(), yml_path: files.yml_text.encode()}
+
+
+def propose(
+    settings: Settings,
+    name: str,
+    files: GeneratedFiles | None,
+    identity: Identity,
+    *,
+    branch: str,
+    message: str,
+) -> Proposal:
+    """Commit the product's files (None: their removal) on `product/<name>/<branch>`."""
+    repo = repository(settings)
+    full = f"{BRANCHES}{name}/{branch}"
+    sha = repo.commit(full, _changes(settings, name, files), author=author_of(identity), message=message)
+    return Proposal(full, sha)
+
+
+def merge(settings: Settings, proposal: Proposal, identity: Identity, *, message: str) -> str:
+    """Merge the proposal into main and drop its branch (main's history holds its commits)."""
+    repo = repository(settings)
+    main = repo.merge(proposal.branch, author=author_of(identity), message=message)
+    repo.delete_branch(proposal.branch)
+    return main
+
+
+def push(settings: Settings) -> PushResult:
+    """Send main to PORTAL_GIT_REMOTE (a no-op without one)."""
+    return repository(settings).push()
+
+
+def discard(settings: Settings, name: str) -> list[str]:
+    """Remove every proposal branch of `name` (a discarded product's tries); returns them."""
+    repo = repository(settings)
+    branches = repo.branches(f"{BRANCHES}{name}/")
+    for branch in branches:
+        repo.delete_branch(branch)
+    return branches
+
+
+def message_for(action: str, name: str, identity: Identity, detail: str = "") -> str:
+    """A commit message that says what and who, in git's shape (a subject line, then why)."""
+    verb = {
+        "product.created": "Create",
+        "product.edited": "Edit",
+        "product.deprecated": "Deprecate",
+    }.get(action, action)
+    body = f"\n\n{detail}" if detail else ""
+    return f"{verb} data product {name}{body}\n\nAsked by {identity.user} in the Asgard portal."
+
+
+__all__ = ["Proposal", "author_of", "discard", "merge", "message_for", "propose", "push", "repository"]
