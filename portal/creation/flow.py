@@ -573,7 +573,7 @@ class _Flow:
         name = self.spec.name
         self.stage(f"Wrote {paths[0].name} and {paths[1].name}")
         wap_id = self.start_run(row_id, restore)
-        proposal = self.propose(validation, action)
+        proposal = self.propose(validation, action, changes)
         audit_dir = self.publisher.prepare_audit(name, paths[0])
         # The manifest must say what the files say: the published model, or the failed one with its
         # tests, so the catalog and the product page show what failed. `dbt parse` of the project
@@ -637,10 +637,14 @@ class _Flow:
             publish=audit.publish,
         )
 
-    def propose(self, validation: Validation, action: str) -> commits.Proposal | None:
+    def propose(
+        self, validation: Validation, action: str, changes: Mapping[str, Any] | None
+    ) -> commits.Proposal | None:
         """Commit the files on the proposal's branch, as the person who asked (commits.py)."""
         assert validation.files is not None and self.run_id is not None
         name = self.spec.name
+        # The message's body: what an edit changed, or what a new product is.
+        why = f"Changed: {', '.join(sorted(changes))}." if changes else self.spec.description
         try:
             proposal = commits.propose(
                 self.settings,
@@ -648,7 +652,7 @@ class _Flow:
                 validation.files,
                 self.identity,
                 branch=str(self.run_id),
-                message=commits.message_for(action, name, self.identity, self.spec.description),
+                message=commits.message_for(action, name, self.identity, why),
             )
         except PortalError as exc:  # checked before the claim; a race can still lose it
             self.stage(f"The change could not be committed to the project's git repository: {exc}")

@@ -14,7 +14,7 @@ import yaml
 
 from catalog_db.models import AuditEvent, Run
 from portal.auth.access import Principal
-from portal.creation.flow import create
+from portal.creation.flow import create, edit
 from portal.creation.lifecycle import deprecate, discard
 from portal.creation.spec import ProductSpec
 from portal.service import PortalService
@@ -82,6 +82,14 @@ def test_a_published_creation_is_its_authors_commit_on_main_and_on_the_remote(
     assert details["git"]["main"] == main and details["git"]["pushed"] is True
     assert event.detail["commit"] == details["git"]["commit"]
     assert any("Committed" in line and "by sam@example.com" in line for line in result.log.splitlines())
+
+    sql = "select customer_id, count(*) as orders from int_orders group by 1"
+    changed = replace(spec("dp_sales_customers", sql), description="Orders per customer, edited.")
+    edited = edit(service, "dp_sales_customers", changed, SAM)
+    assert edited.status == "published", edited.log
+    assert git(project, "log", "-1", "--format=%ae|%s|%b", "main").startswith(
+        "sam@example.com|Edit data product dp_sales_customers|Changed: description."
+    )
 
     deprecate(service, "dp_sales_customers", ADA)
     assert git(project, "log", "-1", "--format=%ae|%s", "main") == (
