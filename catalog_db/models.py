@@ -293,3 +293,31 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None]
+
+
+# --- proposals: each product change as a git commit ----------------------------------------
+
+# open: committed, being built; published: merged into main; failed: its build or tests failed
+# (the branch stays); discarded: the product was discarded (the branch is gone).
+PROPOSAL_STATES = ("open", "published", "failed", "discarded")
+
+
+class Proposal(Base):
+    """One change of a product as git holds it: the proposal's branch and commit in the project's
+    own repository, who made it, and what became of it. Its files are in git, not here."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (CheckConstraint(_one_of("state", PROPOSAL_STATES), name="state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product: Mapped[str] = mapped_column(index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    branch: Mapped[str] = mapped_column(unique=True)
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    base_sha: Mapped[str] = mapped_column(String(64))  # main when the proposal was made
+    author: Mapped[str] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    merged_sha: Mapped[str | None] = mapped_column(String(64))  # main after the merge
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]

@@ -322,6 +322,38 @@ class ChangeOut(BaseModel):
     detail: dict[str, Any] = Field(description="What changed, as the audit trail recorded it.")
 
 
+class ProposalOut(BaseModel):
+    """A product change as a git commit in the project's own repository, and what became of it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    product: str
+    action: str = Field(description="product.created, product.edited or product.deprecated.")
+    branch: str = Field(description="The proposal's branch, `product/<name>/<run id>`.")
+    commit_sha: str
+    base_sha: str = Field(description="main when the proposal was made.")
+    author: str
+    state: str = Field(description="open (being built), published (merged into main), failed, discarded.")
+    run_id: int | None
+    merged_sha: str | None = Field(description="main after the merge, once published.")
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class FileChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    path: str
+    status: Literal["added", "modified", "deleted"]
+    before: str | None = Field(description="The file on main before the proposal; null if added.")
+    after: str | None = Field(description="The file as proposed; null if deleted.")
+
+
+class ProposalDetailOut(ProposalOut):
+    files: list[FileChangeOut] = Field(description="Every file the proposal changes, before and after.")
+
+
 class NodeTimingOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

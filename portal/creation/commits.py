@@ -15,10 +15,16 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog_db.models import Proposal
 from portal.auth.identity import Identity
 from portal.creation.scaffold import GeneratedFiles, product_paths
-from portal.project.repository import Author, ProjectRepository, PushResult
+from portal.errors import NotFound
+from portal.project.repository import Author, FileChange, ProjectRepository, PushResult
 from portal.settings import Settings
 
 BRANCHES = "product/"
@@ -26,11 +32,12 @@ _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\Z")
 
 
 @dataclass(frozen=True)
-class Proposal:
-    """A product change as committed: its branch and commit."""
+class Committed:
+    """A product change as committed: its branch, its commit, and main when it was made."""
 
     branch: str
     commit: str
+    base: str
 
 
 def repository(settings: Settings) -> ProjectRepository:
@@ -64,15 +71,17 @@ def propose(
     *,
     branch: str,
     message: str,
-) -> Proposal:
-    """Commit the product's files (None: their removal) on `product/<name>/<branch>`."""
+) -> Committed:
+    """Commit the product's files (None: their removal) on `product/<name>/<branch>`, from main."""
     repo = repository(settings)
     full = f"{BRANCHES}{name}/{branch}"
+    base = repo.head()
+    assert base is not None  # ensure() made main
     sha = repo.commit(full, _changes(settings, name, files), author=author_of(identity), message=message)
-    return Proposal(full, sha)
+    return Committed(full, sha, base)
 
 
-def merge(settings: Settings, proposal: Proposal, identity: Identity, *, message: str) -> str:
+def merge(settings: Settings, proposal: Committed, identity: Identity, *, message: str) -> str:
     """Merge the proposal into main and drop its branch (main's history holds its commits)."""
     repo = repository(settings)
     main = repo.merge(proposal.branch, author=author_of(identity), message=message)
@@ -94,6 +103,84 @@ def discard(settings: Settings, name: str) -> list[str]:
     return branches
 
 
+# --- the catalog database's record of each proposal ------------------------------------------
+
+
+def record(
+    sessions: sessionmaker[Session],
+    committed: Committed,
+    *,
+    product: str,
+    action: str,
+    identity: Identity,
+    run_id: int | None,
+    state: str = "open",
+) -> int:
+    """Keep the proposal in the catalog database (its files are in git); returns its id."""
+    with sessions.begin() as session:
+        row = Proposal(
+            product=product,
+            action=action,
+            branch=committed.branch,
+            commit_sha=committed.commit,
+            base_sha=committed.base,
+            author=identity.user,
+            state=state,
+            run_id=run_id,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def settle(sessions: sessionmaker[Session], branch: str, state: str, merged: str | None = None) -> None:
+    """What became of the proposal on `branch`: published (merged as `merged`) or failed."""
+    with sessions.begin() as session:
+        row = session.scalars(select(Proposal).where(Proposal.branch == branch)).one()
+        row.state, row.merged_sha, row.decided_at = state, merged, datetime.now(UTC)
+
+
+def discarded(sessions: sessionmaker[Session], product: str) -> None:
+    """The product was discarded: its proposals that never reached main end with it."""
+    with sessions.begin() as session:
+        rows = session.scalars(
+            select(Proposal).where(Proposal.product == product, Proposal.state.in_(("open", "failed")))
+        )
+        for row in rows:
+            row.state, row.decided_at = "discarded", datetime.now(UTC)
+
+
+def proposals(
+    sessions: sessionmaker[Session],
+    *,
+    state: str | None = None,
+    author: str | None = None,
+    product: str | None = None,
+    limit: int = 100,
+) -> list[Proposal]:
+    """Proposals, newest first, filtered by state, author and product."""
+    query = select(Proposal).order_by(Proposal.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(Proposal.state == state)
+    if author is not None:
+        query = query.where(Proposal.author == author)
+    if product is not None:
+        query = query.where(Proposal.product == product)
+    with sessions() as session:
+        return list(session.scalars(query))
+
+
+def proposal(
+    sessions: sessionmaker[Session], settings: Settings, proposal_id: int
+) -> tuple[Proposal, list[FileChange]]:
+    """One proposal and the files it changes (its commit against main as it was then)."""
+    with sessions() as session:
+        row = session.get(Proposal, proposal_id)
+    if row is None:
+        raise NotFound(f"There is no proposal {proposal_id}; GET /api/v1/proposals lists them.")
+    return row, repository(settings).changes(row.base_sha, row.commit_sha)
+
+
 def message_for(action: str, name: str, identity: Identity, detail: str = "") -> str:
     """A commit message that says what and who, in git's shape (a subject line, then why)."""
     verb = {
@@ -105,4 +192,18 @@ def message_for(action: str, name: str, identity: Identity, detail: str = "") ->
     return f"{verb} data product {name}{body}\n\nAsked by {identity.user} in the Asgard portal."
 
 
-__all__ = ["Proposal", "author_of", "discard", "merge", "message_for", "propose", "push", "repository"]
+__all__ = [
+    "Committed",
+    "author_of",
+    "discard",
+    "discarded",
+    "merge",
+    "message_for",
+    "proposal",
+    "proposals",
+    "propose",
+    "push",
+    "record",
+    "repository",
+    "settle",
+]

@@ -639,7 +639,7 @@ class _Flow:
 
     def propose(
         self, validation: Validation, action: str, changes: Mapping[str, Any] | None
-    ) -> commits.Proposal | None:
+    ) -> commits.Committed | None:
         """Commit the files on the proposal's branch, as the person who asked (commits.py)."""
         assert validation.files is not None and self.run_id is not None
         name = self.spec.name
@@ -657,11 +657,19 @@ class _Flow:
         except PortalError as exc:  # checked before the claim; a race can still lose it
             self.stage(f"The change could not be committed to the project's git repository: {exc}")
             return None
+        commits.record(
+            self.service.sessions,
+            proposal,
+            product=name,
+            action=action,
+            identity=self.identity,
+            run_id=self.run_id,
+        )
         author = commits.author_of(self.identity)
         self.stage(f"Committed {proposal.commit[:12]} on {proposal.branch}, by {author}")
         return proposal
 
-    def publish_proposal(self, proposal: commits.Proposal | None, action: str) -> dict[str, Any] | None:
+    def publish_proposal(self, proposal: commits.Committed | None, action: str) -> dict[str, Any] | None:
         """Merge the published change into main and push it; what happened, for the run."""
         if proposal is None:
             return None
@@ -672,6 +680,7 @@ class _Flow:
         except PortalError as exc:
             self.stage(f"Published, but {proposal.branch} could not be merged into main: {exc}")
             return {**record, "error": str(exc)}
+        commits.settle(self.service.sessions, proposal.branch, "published", record["main"])
         try:
             pushed = commits.push(self.settings)
         except PortalError as exc:  # main holds the commit; the next push takes it along
@@ -681,9 +690,10 @@ class _Flow:
         self.stage(f"Merged into main ({record['main'][:12]}), {where}.")
         return {**record, "pushed": pushed.pushed, "push": pushed.reason}
 
-    def kept(self, proposal: commits.Proposal | None) -> dict[str, Any] | None:
+    def kept(self, proposal: commits.Committed | None) -> dict[str, Any] | None:
         if proposal is None:
             return None
+        commits.settle(self.service.sessions, proposal.branch, "failed")
         self.stage(f"Main is unchanged; the proposal stays on {proposal.branch}.")
         return {"branch": proposal.branch, "commit": proposal.commit}
 

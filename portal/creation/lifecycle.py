@@ -308,6 +308,7 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
             # Never published, so never on main: its proposals' branches are all git has of it.
             try:
                 branches = commits.discard(settings, name)
+                commits.discarded(service.sessions, name)
             except PortalError as exc:  # the files are gone either way; say what git kept
                 log.warning("%s's proposal branches could not be removed: %s", name, exc)
                 branches = []
@@ -355,7 +356,7 @@ def deprecate(service: PortalService, name: str, identity: Identity) -> None:
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
         files = GeneratedFiles(name, sql_path.read_text(encoding="utf-8"), text)
         if row.status == "published":  # a published product's files are main's: the change is a commit
-            _commit_deprecation(settings, files, identity)
+            _commit_deprecation(service, files, identity)
         write_product(models_dir(settings), files, overwrite=True)
         # The catalog first, so the sync after the parse finds nothing to change (and records no
         # second, anonymous deprecation).
@@ -379,13 +380,23 @@ def deprecate(service: PortalService, name: str, identity: Identity) -> None:
         )
 
 
-def _commit_deprecation(settings: Settings, files: GeneratedFiles, identity: Identity) -> None:
+def _commit_deprecation(service: PortalService, files: GeneratedFiles, identity: Identity) -> None:
     """Deprecating is a commit on a branch of its own, merged into main at once (nothing to build);
     the checkout gets the new YAML from the merge, before the catalog says deprecated."""
     branch = datetime.now(UTC).strftime("deprecate-%Y%m%dT%H%M%S%f")
     message = commits.message_for("product.deprecated", files.name, identity)
+    settings = service.settings
     proposal = commits.propose(settings, files.name, files, identity, branch=branch, message=message)
-    commits.merge(settings, proposal, identity, message=message)
+    commits.record(
+        service.sessions,
+        proposal,
+        product=files.name,
+        action="product.deprecated",
+        identity=identity,
+        run_id=None,
+    )
+    merged = commits.merge(settings, proposal, identity, message=message)
+    commits.settle(service.sessions, proposal.branch, "published", merged)
     try:
         commits.push(settings)
     except PortalError as exc:  # main holds the commit; the next push takes it along

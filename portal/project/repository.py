@@ -439,7 +439,15 @@ class ProjectRepository:
             f"find where {branch} left {base or self.main}",
             "The two share no history: discard the branch.",
         )
-        entries = [e for e in self._raw_diff(fork.text, tip) if _GITLINK not in (e.old_mode, e.new_mode)]
+        return self._changes(fork.text, tip)
+
+    def changes(self, old: str, new: str) -> list[FileChange]:
+        """What commit `new` changes against commit `old` (full shas): each file, before and after.
+        A proposal's own change is its base and its commit, whether or not its branch is still there."""
+        return self._changes(self._revision(old), self._revision(new))
+
+    def _changes(self, old: str, new: str) -> list[FileChange]:
+        entries = [e for e in self._raw_diff(old, new) if _GITLINK not in (e.old_mode, e.new_mode)]
         blobs = self._blobs(sha for e in entries for sha in (e.old_sha, e.new_sha))
         statuses: dict[str, Literal["added", "modified", "deleted"]] = {"A": "added", "D": "deleted"}
 

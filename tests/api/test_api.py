@@ -102,6 +102,8 @@ def test_openapi_documents_models_and_problem_responses(local: TestClient) -> No
         ("/api/v1/data-products/{id}/schema", "get"),
         ("/api/v1/runs/{run_id}", "get"),
         ("/api/v1/runs/{run_id}/cancel", "post"),
+        ("/api/v1/proposals/", "get"),
+        ("/api/v1/proposals/{proposal_id}", "get"),
         ("/health", "get"),
         ("/api/v1/version", "get"),
     }

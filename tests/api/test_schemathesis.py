@@ -42,6 +42,8 @@ READS = [
     "/api/v1/data-products/{id}/quality",
     "/api/v1/data-products/{id}/schema",
     "/api/v1/runs/{run_id}",
+    "/api/v1/proposals/",
+    "/api/v1/proposals/{proposal_id}",
 ]
 WRITES = [("POST", "/api/v1/data-products/"), ("PATCH", "/api/v1/data-products/{id}")]
 

@@ -108,3 +108,28 @@ def test_the_history_names_who_changed_the_product_and_their_teams(
     assert direct.get(f"{BASE}/dp_sales_orders/history", headers=VERA).status_code == 401
     missing = via_proxy.get(f"{BASE}/dp_no_such_product/history", headers=VERA)
     assert missing.status_code == 404 and "dp_no_such_product" in missing.json()["detail"]
+
+
+def test_every_change_is_a_proposal_with_its_author_and_its_diff(
+    proxied: tuple[TestClient, TestClient],
+) -> None:
+    via_proxy, _direct = proxied
+    listed = via_proxy.get("/api/v1/proposals/?product=dp_sales_orders", headers=VERA)
+    assert listed.status_code == 200, listed.text
+    found = listed.json()
+    assert [(p["action"], p["state"], p["author"]) for p in found] == [
+        ("product.edited", "published", "sam@example.com"),
+        ("product.created", "published", "sam@example.com"),
+    ]
+    assert found[0]["merged_sha"] and found[0]["branch"] == f"product/dp_sales_orders/{found[0]['run_id']}"
+    edit = via_proxy.get(f"/api/v1/proposals/{found[0]['id']}", headers=VERA).json()
+    (yml,) = [f for f in edit["files"] if f["path"].endswith("dp_sales_orders.yml")]
+    assert yml["status"] == "modified"
+    assert "Orders, for the sales team." in yml["before"] and "Orders, edited by marketing." in yml["after"]
+    created = via_proxy.get(f"/api/v1/proposals/{found[1]['id']}", headers=VERA).json()
+    assert {f["status"] for f in created["files"]} == {"added"} and len(created["files"]) == 2
+    assert via_proxy.get("/api/v1/proposals/?state=failed&author=sam@example.com", headers=VERA).json() == []
+    bad = via_proxy.get("/api/v1/proposals/?state=merged", headers=VERA)
+    assert bad.status_code == 422 and "state" in bad.text
+    missing = via_proxy.get("/api/v1/proposals/999999", headers=VERA)
+    assert missing.status_code == 404 and "no proposal 999999" in missing.json()["detail"]

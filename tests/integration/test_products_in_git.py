@@ -14,6 +14,7 @@ import yaml
 
 from catalog_db.models import AuditEvent, Run
 from portal.auth.access import Principal
+from portal.creation.commits import proposals
 from portal.creation.flow import create, edit
 from portal.creation.lifecycle import deprecate, discard
 from portal.creation.spec import ProductSpec
@@ -98,6 +99,12 @@ def test_a_published_creation_is_its_authors_commit_on_main_and_on_the_remote(
     model = yaml.safe_load(git(project, "show", f"main:{MODELS}/dp_sales_customers.yml"))["models"][0]
     assert model["config"]["meta"]["deprecated"] is True
     assert git(remote, "rev-parse", "main") == git(project, "rev-parse", "main")
+    kept = [(p.action, p.state, p.author) for p in proposals(service.sessions, product="dp_sales_customers")]
+    assert kept == [
+        ("product.deprecated", "published", "ada@example.com"),
+        ("product.edited", "published", "sam@example.com"),
+        ("product.created", "published", "sam@example.com"),
+    ]
 
 
 def test_a_failed_creation_stays_on_its_branch_until_discarded(service: PortalService, remote: Path) -> None:
@@ -112,8 +119,11 @@ def test_a_failed_creation_stays_on_its_branch_until_discarded(service: PortalSe
     branch = f"product/dp_sales_lines/{result.run_id}"
     assert git(project, "branch", "--list", "--format=%(refname:short)", "product/*") == branch
     assert git(project, "log", "--format=%ae", f"main..{branch}") == "sam@example.com"  # one commit, hers
+    (tried,) = proposals(service.sessions, product="dp_sales_lines")
+    assert (tried.branch, tried.state, tried.merged_sha) == (branch, "failed", None)
     discard(service, "dp_sales_lines", SAM)
     assert git(project, "branch", "--list", "product/*") == ""
+    assert [p.state for p in proposals(service.sessions, product="dp_sales_lines")] == ["discarded"]
 
 
 def test_the_portal_never_commits_into_its_own_source_repository(service: PortalService) -> None:
