@@ -500,17 +500,23 @@ class Settings:
 
     def trino_service_password(self) -> str | None:
         """The Trino service user's password, from the setting or its file; None when neither is set."""
-        if self.trino_password:
-            return self.trino_password
-        if not self.trino_password_file:
-            return None
-        path = Path(self.trino_password_file).expanduser()
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SettingError(
-                f"PORTAL_TRINO_PASSWORD_FILE names {path}, which cannot be read ({exc.strerror})."
-            ) from exc
+        return secret(self.trino_password, self.trino_password_file, "trino_password_file")
+
+
+def secret(value: str, file: str, file_field: str) -> str | None:
+    """A secret given directly, or in a file outside git (its text, without the final newline);
+    None when neither is set. SettingError, naming the setting, when the file cannot be read."""
+    if value:
+        return value
+    if not file:
+        return None
+    path = Path(file).expanduser()
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingError(
+            f"{env_of(file_field)} names {path}, which cannot be read ({exc.strerror})."
+        ) from exc
 
 
 def env_of(field: str) -> str:

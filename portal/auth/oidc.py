@@ -16,13 +16,12 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from portal.auth.identity import PARTY_RE, Principal
 from portal.auth.roles import signed_in_principal
 from portal.errors import Unauthenticated
-from portal.settings import ROOT, Settings, env_of
+from portal.settings import ROOT, SettingError, Settings, env_of, secret
 
 REQUIRED = ("oidc_issuer", "oidc_client_id", "oidc_redirect_uri")
 
@@ -56,15 +55,13 @@ def missing_settings(settings: Settings) -> list[str]:
 
 
 def client_secret(settings: Settings) -> str:
-    if settings.oidc_client_secret:
-        return settings.oidc_client_secret
-    path = Path(settings.oidc_client_secret_file).expanduser()
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise SignInFailed(
-            f"{env_of('oidc_client_secret_file')} names {path}, which cannot be read ({exc.strerror})."
-        ) from exc
+        found = secret(
+            settings.oidc_client_secret, settings.oidc_client_secret_file, "oidc_client_secret_file"
+        )
+    except SettingError as exc:
+        raise SignInFailed(str(exc)) from exc
+    return found or ""
 
 
 COOKIE_SECRET = ROOT / "var" / "secrets" / "oidc-cookie-secret"

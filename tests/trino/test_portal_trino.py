@@ -9,7 +9,7 @@ import uuid
 import networkx as nx
 import pytest
 from fastapi.testclient import TestClient
-from trino_stack import fetch
+from trino_stack import fetch, signed_in
 
 from portal.api import create_app
 from portal.auth.identity import Identity
@@ -61,12 +61,16 @@ def test_trino_access_control_applies_to_the_portal_user(built: DbtResult, stack
         open_warehouse(stack, user="denied-bob").preview(relation, limit=5)
 
 
-def test_the_signed_in_user_is_who_trino_sees(service: PortalService) -> None:
+@pytest.mark.parametrize("through", ["the user's name", "the signed-in service user"])
+def test_the_signed_in_user_is_who_trino_sees(service: PortalService, through: str) -> None:
     """Behind a sign-in proxy, an API query runs as the signed-in user: Trino's rules decide, and
-    its refusal reaches the caller as a 403 that says who was refused and what to do."""
-    settings = dataclasses.replace(
-        service.settings, auth="proxy", auth_proxy_addresses=("10.0.0.5/32",), role_map=(("*", "viewer"),)
-    )
+    its refusal reaches the caller as a 403 that says who was refused and what to do. Either the
+    name alone (plain HTTP) or the portal's service user, signed in over HTTPS, impersonating them."""
+    sign_in = {"auth": "proxy", "auth_proxy_addresses": ("10.0.0.5/32",), "role_map": (("*", "viewer"),)}
+    if through == "the signed-in service user":
+        settings = signed_in(service.settings, **sign_in)
+    else:
+        settings = dataclasses.replace(service.settings, **sign_in)  # type: ignore[arg-type]
     url = "/api/v1/data-products/dp_customer_360/query?limit=3"
     with TestClient(
         create_app(settings), client=("10.0.0.5", 40000), base_url="http://portal.example.com"

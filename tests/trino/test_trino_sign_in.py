@@ -1,6 +1,7 @@
 """The portal signs in to Trino as its service user, over HTTPS with a password, and reads as
 the person: Trino checks that the service user may impersonate them (rules.json), then the
-person's own rights. Builds sign in the same way (dbt-trino's `ldap` method)."""
+person's own rights. Builds sign in the same way (dbt-trino's `ldap` method). The API's reads
+through the service user: test_portal_trino.py, test_the_signed_in_user_is_who_trino_sees."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from trino_stack import signed_in
 
-from portal.api import create_app
 from portal.project.dbt_runner import DbtResult, run_dbt
 from portal.settings import Settings
 from portal.warehouse import AccessDenied, Relation, WarehouseUnavailable, open_warehouse
@@ -53,23 +52,6 @@ def test_a_service_user_without_an_impersonation_rule_reads_for_nobody(stack: Se
     assert open_warehouse(other).query("select current_user as who")["who"].tolist() == ["other-service"]
     with pytest.raises(AccessDenied, match=r"service user other-service act as reader-ann.*impersonation"):
         open_warehouse(other, user="reader-ann").query("select 1 as one")
-
-
-def test_the_api_reads_as_the_signed_in_person_through_the_service_user(
-    built: DbtResult, project_settings: Settings
-) -> None:
-    settings = signed_in(
-        project_settings, auth="proxy", auth_proxy_addresses=("10.0.0.5/32",), role_map=(("*", "viewer"),)
-    )
-    url = "/api/v1/data-products/dp_customer_360/query?limit=3"
-    with TestClient(
-        create_app(settings), client=("10.0.0.5", 40000), base_url="https://portal.example.com"
-    ) as client:
-        reader = client.get(url, headers={"X-Auth-Request-Email": "reader-sam@example.com"})
-        assert reader.status_code == 200 and len(reader.json()["rows"]) == 3, reader.text
-        denied = client.get(url, headers={"X-Auth-Request-Email": "denied-sam@example.com"})
-    assert denied.status_code == 403, denied.text
-    assert "does not let denied-sam@example.com read" in denied.json()["detail"], denied.text
 
 
 def test_dbt_signs_in_as_the_service_user_too(stack: Settings, project_settings: Settings) -> None:

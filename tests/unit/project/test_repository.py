@@ -147,13 +147,18 @@ def test_ensure_refuses_a_directory_inside_another_repository(tmp_path: Path) ->
     assert git(outer, "rev-parse", "HEAD") == before and status(outer) == ""
 
 
-def test_ensure_makes_a_repository_of_its_own_where_the_enclosing_one_ignores_it(tmp_path: Path) -> None:
-    outer = tmp_path / "portal"
+def source_repository(outer: Path) -> Path:
+    """A repository like the portal's own source tree: committed, ignoring var/."""
     outer.mkdir()
     git(outer, "init", "-q", "-b", "main")
     (outer / ".gitignore").write_text("var/\n")
     git(outer, "add", "-A")
     git(outer, "commit", "-q", "-m", "the portal's source")
+    return outer
+
+
+def test_ensure_makes_a_repository_of_its_own_where_the_enclosing_one_ignores_it(tmp_path: Path) -> None:
+    outer = source_repository(tmp_path / "portal")
     inner = write_project(outer / "var" / "dbt")
     repo = ProjectRepository.ensure(inner)
     assert git(inner, "rev-parse", "--show-toplevel") == str(inner.resolve())
@@ -164,12 +169,7 @@ def test_ensure_makes_a_repository_of_its_own_where_the_enclosing_one_ignores_it
 
 
 def test_a_project_whose_git_directory_vanished_never_falls_back_on_the_enclosing_one(tmp_path: Path) -> None:
-    outer = tmp_path / "portal"
-    outer.mkdir()
-    git(outer, "init", "-q", "-b", "main")
-    (outer / ".gitignore").write_text("var/\n")
-    git(outer, "add", "-A")
-    git(outer, "commit", "-q", "-m", "the portal's source")
+    outer = source_repository(tmp_path / "portal")
     repo = ProjectRepository.ensure(write_project(outer / "var" / "dbt"))
     shutil.rmtree(repo.path / ".git")
     with pytest.raises(GitError, match="not a git repository"):
