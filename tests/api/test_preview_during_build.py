@@ -63,7 +63,12 @@ def test_previews_answer_while_a_build_writes_the_warehouse(base_url: str, api_s
         for _ in range(5):
             answers.append(http.get("/api/v1/data-products/dp_customer_360/query?limit=5"))
             time.sleep(0.3)
-        assert _held_for_writing(api_settings.duckdb_path), "the build let go of the file during the previews"
+        # The build held the file before the previews and still runs after them, so they overlapped.
+        # (Not the file's hold at this instant: dbt-duckdb lets go of it for a moment between the
+        # model and its tests, and a loaded machine once caught that moment.)
+        assert http.get(f"/api/v1/runs/{run_id}").json()["status"] == "running", (
+            "the build ended during the previews"
+        )
         assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
         assert all(a.json()["rows"] == before.json()["rows"] for a in answers)  # the same data
         assert http.post(f"/api/v1/runs/{run_id}/cancel", json={}).status_code == 202
