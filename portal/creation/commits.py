@@ -24,7 +24,7 @@ from catalog_db.models import Proposal
 from portal.auth.identity import Identity
 from portal.creation.scaffold import GeneratedFiles, product_paths
 from portal.errors import NotFound
-from portal.project.repository import Author, FileChange, ProjectRepository, PushResult
+from portal.project.repository import Author, FileChange, ProjectRepository
 from portal.settings import Settings
 
 BRANCHES = "product/"
@@ -41,7 +41,9 @@ class Committed:
 
 
 def repository(settings: Settings) -> ProjectRepository:
-    """The served project's repository, made on first use (PortalError when it cannot be)."""
+    """The served project's repository, checked (or made, and joined to its remote) once per
+    change: `ensure` asks the remote, so a change opens it once and passes it along (PortalError
+    when it cannot be used)."""
     return ProjectRepository.ensure(settings.dbt_project_dir, remote=settings.git_remote or None)
 
 
@@ -64,6 +66,7 @@ def _changes(settings: Settings, name: str, files: GeneratedFiles | None) -> Map
 
 
 def propose(
+    repo: ProjectRepository,
     settings: Settings,
     name: str,
     files: GeneratedFiles | None,
@@ -73,7 +76,6 @@ def propose(
     message: str,
 ) -> Committed:
     """Commit the product's files (None: their removal) on `product/<name>/<branch>`, from main."""
-    repo = repository(settings)
     full = f"{BRANCHES}{name}/{branch}"
     base = repo.head()
     assert base is not None  # ensure() made main
@@ -81,22 +83,15 @@ def propose(
     return Committed(full, sha, base)
 
 
-def merge(settings: Settings, proposal: Committed, identity: Identity, *, message: str) -> str:
+def merge(repo: ProjectRepository, proposal: Committed, identity: Identity, *, message: str) -> str:
     """Merge the proposal into main and drop its branch (main's history holds its commits)."""
-    repo = repository(settings)
     main = repo.merge(proposal.branch, author=author_of(identity), message=message)
     repo.delete_branch(proposal.branch)
     return main
 
 
-def push(settings: Settings) -> PushResult:
-    """Send main to PORTAL_GIT_REMOTE (a no-op without one)."""
-    return repository(settings).push()
-
-
-def discard(settings: Settings, name: str) -> list[str]:
+def discard(repo: ProjectRepository, name: str) -> list[str]:
     """Remove every proposal branch of `name` (a discarded product's tries); returns them."""
-    repo = repository(settings)
     branches = repo.branches(f"{BRANCHES}{name}/")
     for branch in branches:
         repo.delete_branch(branch)
@@ -114,7 +109,6 @@ def record(
     action: str,
     identity: Identity,
     run_id: int | None,
-    state: str = "open",
 ) -> int:
     """Keep the proposal in the catalog database (its files are in git); returns its id."""
     with sessions.begin() as session:
@@ -125,7 +119,7 @@ def record(
             commit_sha=committed.commit,
             base_sha=committed.base,
             author=identity.user,
-            state=state,
+            state="open",
             run_id=run_id,
         )
         session.add(row)
@@ -178,7 +172,8 @@ def proposal(
         row = session.get(Proposal, proposal_id)
     if row is None:
         raise NotFound(f"There is no proposal {proposal_id}; GET /api/v1/proposals lists them.")
-    return row, repository(settings).changes(row.base_sha, row.commit_sha)
+    # Reading needs no remote: the repository as it is, without ensure()'s questions to it.
+    return row, ProjectRepository(settings.dbt_project_dir).changes(row.base_sha, row.commit_sha)
 
 
 def message_for(action: str, name: str, identity: Identity, detail: str = "") -> str:
@@ -202,7 +197,6 @@ __all__ = [
     "proposal",
     "proposals",
     "propose",
-    "push",
     "record",
     "repository",
     "settle",

@@ -79,6 +79,7 @@ from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
 from portal.errors import PortalError
 from portal.project.artifacts import Artifacts, find_artifact, load_manifest, load_run_results
 from portal.project.dbt_runner import DbtBusy, DbtResult, cancellable, project_lock, run_dbt
+from portal.project.repository import ProjectRepository
 from portal.project.sync import run_status, sync
 from portal.runs import PublishRecord, begin_queued, end_interrupted, forget_queued, start_run
 from portal.service import PortalService
@@ -318,7 +319,7 @@ def create(
     """
     authorize(identity, "create")  # PermissionDenied: the core decides, whichever face asks
     flow = _Flow(service, spec, identity, on_line)
-    refusal = _unsupported(service.settings) or _repository_problem(service.settings)
+    refusal = _unsupported(service.settings) or flow.open_repository()
     if refusal:
         return flow.refused([refusal])
     problems, _ = _static_problems(service, spec, editing=None)
@@ -370,7 +371,7 @@ def edit(
     previous files are put back, so the published product stays as it was (status `restored`).
     """
     flow = _Flow(service, spec, identity, on_line)
-    refusal = _unsupported(service.settings) or _repository_problem(service.settings)
+    refusal = _unsupported(service.settings) or flow.open_repository()
     if refusal:
         return flow.refused([refusal])
     try:
@@ -433,15 +434,6 @@ def _abandon_edit(service: PortalService, row_id: int, before: GeneratedFiles, p
             row.status = previous_status
 
 
-def _repository_problem(settings: Settings) -> Problem | None:
-    """Why the project's git repository cannot take the change, before anything is written."""
-    try:
-        commits.repository(settings)
-    except PortalError as exc:
-        return Problem("project", str(exc))
-    return None
-
-
 def _unsupported(settings: Settings) -> Problem | None:
     reason = publisher_for(settings).unsupported()
     if reason:
@@ -471,6 +463,7 @@ class _Flow:
         self.wap_id: str | None = None  # once the run is running
         self.written = False
         self.queued = False  # it waited for another build: its caller was answered "queued"
+        self.repository: ProjectRepository | None = None  # the project's git repository, opened once
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -637,16 +630,26 @@ class _Flow:
             publish=audit.publish,
         )
 
+    def open_repository(self) -> Problem | None:
+        """Open the project's git repository for this change, or say why it cannot take it, before
+        anything is written."""
+        try:
+            self.repository = commits.repository(self.settings)
+        except PortalError as exc:
+            return Problem("project", str(exc))
+        return None
+
     def propose(
         self, validation: Validation, action: str, changes: Mapping[str, Any] | None
     ) -> commits.Committed | None:
         """Commit the files on the proposal's branch, as the person who asked (commits.py)."""
-        assert validation.files is not None and self.run_id is not None
+        assert validation.files is not None and self.run_id is not None and self.repository is not None
         name = self.spec.name
         # The message's body: what an edit changed, or what a new product is.
         why = f"Changed: {', '.join(sorted(changes))}." if changes else self.spec.description
         try:
             proposal = commits.propose(
+                self.repository,
                 self.settings,
                 name,
                 validation.files,
@@ -673,16 +676,17 @@ class _Flow:
         """Merge the published change into main and push it; what happened, for the run."""
         if proposal is None:
             return None
+        assert self.repository is not None  # a proposal was committed through it
         record: dict[str, Any] = {"branch": proposal.branch, "commit": proposal.commit}
         message = commits.message_for(action, self.spec.name, self.identity, f"Merge {proposal.branch}.")
         try:
-            record["main"] = commits.merge(self.settings, proposal, self.identity, message=message)
+            record["main"] = commits.merge(self.repository, proposal, self.identity, message=message)
         except PortalError as exc:
             self.stage(f"Published, but {proposal.branch} could not be merged into main: {exc}")
             return {**record, "error": str(exc)}
         commits.settle(self.service.sessions, proposal.branch, "published", record["main"])
         try:
-            pushed = commits.push(self.settings)
+            pushed = self.repository.push()
         except PortalError as exc:  # main holds the commit; the next push takes it along
             self.stage(f"Merged into main ({record['main'][:12]}), but not pushed: {exc}")
             return {**record, "pushed": False, "push": str(exc)}

@@ -307,7 +307,7 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
             publisher_for(settings).drop_audit(name)
             # Never published, so never on main: its proposals' branches are all git has of it.
             try:
-                branches = commits.discard(settings, name)
+                branches = commits.discard(commits.repository(settings), name)
                 commits.discarded(service.sessions, name)
             except PortalError as exc:  # the files are gone either way; say what git kept
                 log.warning("%s's proposal branches could not be removed: %s", name, exc)
@@ -386,7 +386,8 @@ def _commit_deprecation(service: PortalService, files: GeneratedFiles, identity:
     branch = datetime.now(UTC).strftime("deprecate-%Y%m%dT%H%M%S%f")
     message = commits.message_for("product.deprecated", files.name, identity)
     settings = service.settings
-    proposal = commits.propose(settings, files.name, files, identity, branch=branch, message=message)
+    repo = commits.repository(settings)  # once: it asks the remote
+    proposal = commits.propose(repo, settings, files.name, files, identity, branch=branch, message=message)
     commits.record(
         service.sessions,
         proposal,
@@ -395,10 +396,10 @@ def _commit_deprecation(service: PortalService, files: GeneratedFiles, identity:
         identity=identity,
         run_id=None,
     )
-    merged = commits.merge(settings, proposal, identity, message=message)
+    merged = commits.merge(repo, proposal, identity, message=message)
     commits.settle(service.sessions, proposal.branch, "published", merged)
     try:
-        commits.push(settings)
+        repo.push()
     except PortalError as exc:  # main holds the commit; the next push takes it along
         log.warning("%s is deprecated and committed, but main was not pushed: %s", files.name, exc)
 
