@@ -26,7 +26,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-PRODUCT_STATUSES = ("draft", "building", "published", "failed", "deprecated", "removed")
+# in_review: a new product whose audit passed, waiting for a reviewer; rejected: its proposal was
+# rejected (or expired) before it was ever published.
+PRODUCT_STATUSES = (
+    "draft",
+    "building",
+    "in_review",
+    "published",
+    "failed",
+    "rejected",
+    "deprecated",
+    "removed",
+)
 PRODUCT_ORIGINS = ("dbt", "portal")
 RUN_STATUSES = ("queued", "running", "success", "error", "partial")
 
@@ -297,9 +308,24 @@ class ApiToken(Base):
 
 # --- proposals: each product change as a git commit ----------------------------------------
 
-# open: committed, being built; published: merged into main; failed: its build or tests failed
-# (the branch stays); discarded: the product was discarded (the branch is gone).
-PROPOSAL_STATES = ("open", "published", "failed", "discarded")
+# open: committed, being built; in_review: built and tested, waiting for a reviewer (its data on
+# its Nessie branch or in the audit schema); published: merged into main; failed: its build or
+# tests failed (the branch stays); rejected: a reviewer said no (why is its comment); expired:
+# nobody decided in PORTAL_REVIEW_EXPIRY_DAYS; stale: main changed what it was built on, so it
+# must be resubmitted; superseded: a newer proposal of the product replaced it; discarded: the
+# product was discarded (the branch is gone).
+PROPOSAL_STATES = (
+    "open",
+    "in_review",
+    "published",
+    "failed",
+    "rejected",
+    "expired",
+    "stale",
+    "superseded",
+    "discarded",
+)
+DECIDED_PROPOSAL_STATES = ("published", "failed", "rejected", "expired", "superseded", "discarded")
 
 
 class Proposal(Base):
@@ -321,3 +347,5 @@ class Proposal(Base):
     merged_sha: Mapped[str | None] = mapped_column(String(64))  # main after the merge
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None]  # the reviewer who approved or rejected it
+    comment: Mapped[str | None] = mapped_column(Text)  # the reviewer's words (a rejection's why)

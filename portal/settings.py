@@ -123,6 +123,24 @@ def _header(value: str) -> str:
     return value
 
 
+REVIEWER_KINDS = ("admin", "reviewer", "upstream-owners")
+
+
+def _reviewers(value: str) -> tuple[str, ...]:
+    """Who may review: REVIEWER_KINDS and `group:NAME` entries, comma-separated."""
+    found = tuple(item.strip() for item in value.split(",") if item.strip())
+    bad = [
+        item
+        for item in found
+        if item not in REVIEWER_KINDS and not re.fullmatch(r"group:[^\s,]{1,200}", item)
+    ]
+    if bad or not found:
+        raise ValueError(
+            f"{', '.join(bad) or 'nothing'} is not a reviewer: use {', '.join(REVIEWER_KINDS)} or group:NAME"
+        )
+    return found
+
+
 def _bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -161,6 +179,29 @@ TABLE: tuple[Setting, ...] = (
         "Where the project repository's main goes after every published change: empty for nowhere, a path "
         "to a bare repository, or an ssh/https URL (credentials from the environment: ssh agent, credential "
         "helper, GIT_ASKPASS). A remote that moved on is merged in first; a push that fails loses nothing.",
+    ),
+    Setting(
+        "review",
+        "auto",
+        _choice("auto", "off", "required"),
+        "Whether a product change waits for a reviewer once its build and tests pass: `required` holds it "
+        "`in review` (its data on its Nessie branch, or in the audit schema on DuckDB) until someone of "
+        "PORTAL_REVIEWERS approves it; `off` publishes at once. `auto` is `off` on the embedded default "
+        "(DuckDB, local sign-in) and `required` otherwise.",
+    ),
+    Setting(
+        "reviewers",
+        "admin,reviewer,upstream-owners",
+        _reviewers,
+        "Who may approve or reject others' proposals, comma-separated: `admin` (the admin role), `reviewer` "
+        "(the reviewer role), `upstream-owners` (members of the team owning a product the proposal reads), "
+        "`group:NAME` (members of a group). An author never decides on their own proposal.",
+    ),
+    Setting(
+        "review_expiry_days",
+        "14",
+        _positive_float,
+        "Days a proposal may wait in review; after that it is closed as expired and its branch removed.",
     ),
     Setting(
         "dbt_target_dir",
@@ -385,6 +426,9 @@ TABLE: tuple[Setting, ...] = (
 class Settings:
     dbt_project_dir: Path
     git_remote: str
+    review: str
+    reviewers: tuple[str, ...]
+    review_expiry_days: float
     dbt_target_dir: str
     dbt_profiles_dir: str
     dbt_target: str
@@ -464,6 +508,19 @@ class Settings:
     @property
     def target_dir(self) -> Path:
         return _path(self.dbt_target_dir) if self.dbt_target_dir else self.dbt_project_dir / "target"
+
+    @property
+    def embedded(self) -> bool:
+        """The embedded default's engine: one machine's DuckDB file, not a shared warehouse."""
+        return self.warehouse == "duckdb"
+
+    @property
+    def review_required(self) -> bool:
+        """Whether product changes wait for a reviewer (PORTAL_REVIEW; `auto`: on a shared portal,
+        that is anything but the embedded DuckDB default with its one local user)."""
+        if self.review == "auto":
+            return not (self.embedded and self.auth == "local")
+        return self.review == "required"
 
     @property
     def profiles_dir(self) -> Path:

@@ -334,11 +334,17 @@ class ProposalOut(BaseModel):
     commit_sha: str
     base_sha: str = Field(description="main when the proposal was made.")
     author: str
-    state: str = Field(description="open (being built), published (merged into main), failed, discarded.")
+    state: str = Field(
+        description="open (being built), in_review (built and tested, waiting for a reviewer), published "
+        "(merged into main), failed, rejected (see comment), expired, stale (main changed what it was "
+        "built on: resubmit), superseded (a newer proposal replaced it), discarded."
+    )
     run_id: int | None
     merged_sha: str | None = Field(description="main after the merge, once published.")
     created_at: datetime
     decided_at: datetime | None
+    decided_by: str | None = Field(description="The reviewer who approved or rejected it.")
+    comment: str | None = Field(description="The reviewer's comment: a rejection says why.")
 
 
 class FileChangeOut(BaseModel):
@@ -350,8 +356,125 @@ class FileChangeOut(BaseModel):
     after: str | None = Field(description="The file as proposed; null if deleted.")
 
 
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", max_length=4000, description="The reviewer's words, kept with it.")
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="Why: its author reads it to fix the proposal and resubmit.",
+    )
+
+
+class DecisionOut(BaseModel):
+    """A reviewer's decision: the proposal as it is now, and what happened in words."""
+
+    proposal: ProposalOut
+    message: str
+    row_count: int | None = Field(default=None, description="The published product's rows, on approval.")
+
+    @classmethod
+    def of(cls, decision: Any) -> DecisionOut:
+        return cls(
+            proposal=ProposalOut.model_validate(decision.proposal),
+            message=decision.message,
+            row_count=decision.row_count,
+        )
+
+
+class ColumnChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    change: Literal["added", "removed", "retyped", "unchanged"]
+    before_type: str | None
+    after_type: str | None
+
+
+class SchemaDiffOut(BaseModel):
+    """The proposal's columns against the published version's, and its contract's changes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    columns: list[ColumnChangeOut]
+    added: list[str]
+    removed: list[str]
+    retyped: list[str]
+    contract: list[str] = Field(
+        description="One sentence per change of the YAML contract (keys, tests, types)."
+    )
+
+
+class DataDiffOut(BaseModel):
+    """The held data against what consumers read: counts, and samples of each kind of change."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    before: str | None = Field(description="The published relation; null for a new product.")
+    after: str = Field(description="Where the proposal's data is held (audit schema or Nessie branch).")
+    key: list[str] = Field(description="The primary key rows were matched on; empty: compared whole.")
+    compared: list[str]
+    left_out: list[str] = Field(description="Columns of one version only (see the schema diff).")
+    notes: list[str]
+    rows_before: int
+    rows_after: int
+    added: int | None
+    removed: int | None
+    changed: int | None = Field(description="Same key, other values; null without a key.")
+    unchanged: int | None
+    samples: list[dict[str, Any]] = Field(
+        description='Example rows: {"change": added|removed|changed, "key", "before", "after", "columns"}.'
+    )
+
+
+class ColumnOriginsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    column: str
+    upstream: list[str] = Field(description="The upstream columns it is computed from, `model.column`.")
+    untraceable: str | None
+
+
+class ImpactedOut(BaseModel):
+    """A data product or exposure that reads the product now."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    unique_id: str
+    name: str
+    kind: Literal["data_product", "exposure"]
+    owner: str | None
+    consumers: list[str]
+    distance: int
+
+
+class ReviewOut(BaseModel):
+    """What a reviewer sees before deciding (portal/creation/review_detail.py)."""
+
+    schema_diff: SchemaDiffOut | None = Field(description="Null when the proposal's data is not held.")
+    data_diff: DataDiffOut | None = Field(description="Null when the proposal's data is not held.")
+    lineage: list[ColumnOriginsOut] = Field(
+        description="Each column of the draft SQL and where it comes from."
+    )
+    impact: list[ImpactedOut] = Field(description="Products and exposures downstream, nearest first.")
+    tests: list[NodeTimingOut] = Field(
+        description="The audit build's model and tests as its run recorded them."
+    )
+    stale: str | None = Field(description="Why main moved on under it, when it did: approval is refused.")
+    may_decide: bool = Field(description="Whether the caller may approve or reject it.")
+    refusal: str | None = Field(description="Why the caller may not, when they may not.")
+    missing: dict[str, str] = Field(description="Parts not shown, with the reason.")
+
+
 class ProposalDetailOut(ProposalOut):
     files: list[FileChangeOut] = Field(description="Every file the proposal changes, before and after.")
+    review: ReviewOut
 
 
 class NodeTimingOut(BaseModel):
@@ -401,7 +524,16 @@ class NodeOutcomeOut(BaseModel):
 
 # accepted/queued: started (202); the rest: a creation's or a refresh's outcome, when the call waited.
 SubmissionState = Literal[
-    "accepted", "queued", "published", "failed", "restored", "success", "partial", "error"
+    "accepted",
+    "queued",
+    "in_review",
+    "published",
+    "failed",
+    "restored",
+    "unchanged",
+    "success",
+    "partial",
+    "error",
 ]
 
 
@@ -412,11 +544,13 @@ class Submitted(BaseModel):
     run: RunRef | None = Field(
         description="The run building it (a creation's run also while queued); null while a refresh is queued."
     )
-    state: Literal[
-        "accepted", "queued", "published", "failed", "restored", "unchanged", "success", "partial", "error"
-    ] = Field(
+    state: SubmissionState = Field(
         description="accepted or queued (202: follow the run), or the outcome when the call waited "
-        "(unchanged: the edit changed nothing, so nothing was built)"
+        "(unchanged: the edit changed nothing, so nothing was built; in_review: built and tested, it "
+        "waits for a reviewer: see `proposal`)"
+    )
+    proposal: int | None = Field(
+        default=None, description="The change's proposal (GET /api/v1/proposals/{id}), when one was made."
     )
     primary_key: list[str] | None = Field(
         default=None, description="The key used, when the portal inferred it."

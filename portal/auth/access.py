@@ -32,7 +32,7 @@ import hashlib
 import ipaddress
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -219,6 +219,47 @@ def authorize(identity: Identity, action: str, product: OwnedProduct | None = No
     )
 
 
+def review_refusal(
+    identity: Identity, *, author: str, upstream_owners: Sequence[str], reviewers: Sequence[str]
+) -> str | None:
+    """Why `identity` may not approve or reject a proposal by `author` that reads products owned
+    by `upstream_owners`, or None when they may. `reviewers` is PORTAL_REVIEWERS: admin, reviewer
+    (roles; an admin is a reviewer too), upstream-owners (members of an owning team, above viewer), group:NAME."""
+    who = _reviewers_in_words(reviewers, upstream_owners)
+    if identity.user == author:
+        return (
+            f"{identity.user} wrote this proposal, and authors cannot approve or reject their own; "
+            f"ask one of the reviewers: {who}."
+        )
+    role, groups = role_of(identity), set(identity.groups)
+    for kind in reviewers:
+        if kind == "admin" and role == "admin":
+            return None
+        if kind == "reviewer" and ROLES.index(role) >= ROLES.index("reviewer"):  # an admin too
+            return None
+        owner = bool(groups & set(upstream_owners)) or identity.user in upstream_owners
+        if kind == "upstream-owners" and role != "viewer" and owner:
+            return None
+        if kind.startswith("group:") and kind.removeprefix("group:") in groups:
+            return None
+    return f"{identity.user} ({role}) may not decide on this proposal; the reviewers are {who}."
+
+
+def _reviewers_in_words(reviewers: Sequence[str], upstream_owners: Sequence[str]) -> str:
+    words = []
+    for kind in reviewers:
+        if kind == "admin":
+            words.append("admins")
+        elif kind == "reviewer":
+            words.append("users with the reviewer role")
+        elif kind == "upstream-owners":
+            teams = ", ".join(upstream_owners) or "none: it reads no owned product"
+            words.append(f"the teams owning what it reads ({teams})")
+        else:
+            words.append(f"members of {kind.removeprefix('group:')}")
+    return ", ".join(words) + " (PORTAL_REVIEWERS)"
+
+
 # --- tokens --------------------------------------------------------------------------------
 
 
@@ -367,7 +408,7 @@ def anonymous_role(settings: Settings, bind_host: str | None = None) -> str | No
     """
     value = settings.api_anonymous
     if value == "auto":
-        value = "creator" if settings.warehouse == "duckdb" else "off"
+        value = "creator" if settings.embedded else "off"
     if value == "off" or (bind_host is not None and not is_loopback(bind_host)):
         return None
     return value

@@ -20,14 +20,16 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog_db.models import Proposal
+from catalog_db.models import DECIDED_PROPOSAL_STATES, Proposal
 from portal.auth.identity import Identity
 from portal.creation.scaffold import GeneratedFiles, product_paths
-from portal.errors import NotFound
-from portal.project.repository import Author, FileChange, ProjectRepository
+from portal.project.repository import Author, ProjectRepository
 from portal.settings import Settings
 
 BRANCHES = "product/"
+# Proposals that never reached main: discarding the product ends them.
+UNMERGED = ("open", "in_review", "failed", "rejected", "expired", "stale")
+OPEN_REVIEW = ("in_review", "stale")  # waiting for a decision, their data held
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\Z")
 
 
@@ -128,17 +130,19 @@ def record(
 
 
 def settle(sessions: sessionmaker[Session], branch: str, state: str, merged: str | None = None) -> None:
-    """What became of the proposal on `branch`: published (merged as `merged`) or failed."""
+    """What became of the proposal on `branch`: published (merged as `merged`), failed, or
+    waiting in review (undecided yet)."""
     with sessions.begin() as session:
         row = session.scalars(select(Proposal).where(Proposal.branch == branch)).one()
-        row.state, row.merged_sha, row.decided_at = state, merged, datetime.now(UTC)
+        row.state, row.merged_sha = state, merged
+        row.decided_at = datetime.now(UTC) if state in DECIDED_PROPOSAL_STATES else None
 
 
 def discarded(sessions: sessionmaker[Session], product: str) -> None:
     """The product was discarded: its proposals that never reached main end with it."""
     with sessions.begin() as session:
         rows = session.scalars(
-            select(Proposal).where(Proposal.product == product, Proposal.state.in_(("open", "failed")))
+            select(Proposal).where(Proposal.product == product, Proposal.state.in_(UNMERGED))
         )
         for row in rows:
             row.state, row.decided_at = "discarded", datetime.now(UTC)
@@ -164,18 +168,6 @@ def proposals(
         return list(session.scalars(query))
 
 
-def proposal(
-    sessions: sessionmaker[Session], settings: Settings, proposal_id: int
-) -> tuple[Proposal, list[FileChange]]:
-    """One proposal and the files it changes (its commit against main as it was then)."""
-    with sessions() as session:
-        row = session.get(Proposal, proposal_id)
-    if row is None:
-        raise NotFound(f"There is no proposal {proposal_id}; GET /api/v1/proposals lists them.")
-    # Reading needs no remote: the repository as it is, without ensure()'s questions to it.
-    return row, ProjectRepository(settings.dbt_project_dir).changes(row.base_sha, row.commit_sha)
-
-
 def message_for(action: str, name: str, identity: Identity, detail: str = "") -> str:
     """A commit message that says what and who, in git's shape (a subject line, then why)."""
     verb = {
@@ -194,7 +186,6 @@ __all__ = [
     "discarded",
     "merge",
     "message_for",
-    "proposal",
     "proposals",
     "propose",
     "record",

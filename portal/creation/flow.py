@@ -32,6 +32,7 @@ web framework (DESIGN principle 1).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -49,7 +50,7 @@ from catalog_db.models import DataProduct, Run
 from portal.audit import add_event
 from portal.auth.access import authorize, role_of
 from portal.auth.identity import Identity
-from portal.creation import commits
+from portal.creation import commits, held
 from portal.creation.lifecycle import (
     Claim,
     Refused,
@@ -92,6 +93,8 @@ STAGE = "==> "
 WAITING = STAGE + "Waiting for another build on this project to finish (queued)…"
 RESTORE = "restore"  # a run's details: the published files an interrupted edit puts back
 QUEUED = "queued"  # a run's details: a creation's run waiting for the build lock (nothing written)
+# What an edit may start from: published, failed, or a proposal waiting for (or refused in) review.
+EDITABLE = ("published", "failed", "in_review", "rejected")
 
 LineSink = Callable[[str], None]
 
@@ -123,7 +126,8 @@ class CreationResult:
     status: `refused` (nothing written; see problems), `published`, or `failed` (files written,
     gold untouched; see outcomes and log), or `restored` (a failed edit of a published product:
     its previous files are back and it stays published), or `unchanged` (an edit that changes
-    nothing of a published product: nothing was built).
+    nothing of a published product: nothing was built), or `in_review` (built and tested, held
+    for a reviewer: PORTAL_REVIEW is required; see `proposal_id`).
     """
 
     name: str
@@ -137,6 +141,7 @@ class CreationResult:
     files: tuple[Path, ...] = ()
     elapsed_s: float = 0.0
     publish: PublishRecord | None = None  # where it was audited: schema or Nessie branch
+    proposal_id: int | None = None  # the change's proposal (its git commit), when one was made
 
     @property
     def ok(self) -> bool:
@@ -375,7 +380,7 @@ def edit(
     if refusal:
         return flow.refused([refusal])
     try:
-        row = editable(service, name, identity, ("published", "failed"), "edited")
+        row = editable(service, name, identity, EDITABLE, "edited")
     except Refused as exc:
         return flow.refused(exc.problems)
     if spec.name != name:
@@ -404,13 +409,19 @@ def edit(
                 return flow.unchanged(validation)  # a rebuild would only hold the project up
             with service.sessions.begin() as session:
                 current = session.get_one(DataProduct, row.id)
-                if current.status not in ("published", "failed"):
+                if current.status not in EDITABLE:
                     return flow.refused(
                         [Problem("name", f"`{name}` became {current.status} meanwhile; reload and retry.")]
                     )
                 previous_status = current.status
                 current.status, current.updated_at = "building", datetime.now(UTC)
             restore = before if previous_status == "published" else None
+            # A proposal of it still waiting for review is replaced by this one.
+            superseded = held.release(service, name, "superseded")
+            if superseded:
+                flow.stage(
+                    f"This edit replaces proposal {', '.join(map(str, superseded))}, which waited for review."
+                )
             try:
                 flow.start_run(row.id, restore)  # at once: a building product always has its run
                 paths = write_product(models_dir(service.settings), validation.files, overwrite=True)
@@ -464,6 +475,7 @@ class _Flow:
         self.written = False
         self.queued = False  # it waited for another build: its caller was answered "queued"
         self.repository: ProjectRepository | None = None  # the project's git repository, opened once
+        self.proposal_id: int | None = None  # the catalog database's record of the commit
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -588,35 +600,53 @@ class _Flow:
                 say=self.say,
                 stage=self.stage,
                 stop=stop,
+                hold=self.settings.review_required,
             )
             parse = parsing.result()
+        if audit.held:
+            audit = self.reviewable(audit, proposal)
         for line in parse.log.splitlines():
             self.say(line)
         published = audit.published
         if not published:
             if restore is not None:
-                # The parse registered the failed edit: put the published version's files back.
+                # The parse registered the edit, which failed or waits for review: put the published
+                # version's files back (a proposal in review has its own on its branch).
                 write_product(models_dir(self.settings), restore, overwrite=True)
                 self.stage("Put the published version's files back; the product stays as it was.")
             else:
-                # Its files stay for the owner to fix, pinned to the audit schema, so that a full
-                # `dbt build` of the project does not put an untested product in gold.
+                # Its files stay for the owner to fix (or the reviewer to approve), pinned to the
+                # audit schema, so that a full `dbt build` of the project does not put an unreviewed
+                # or untested product in gold.
                 assert validation.files is not None
                 pinned = quarantined(validation.files, AUDIT_SCHEMA)
                 write_product(models_dir(self.settings), pinned, overwrite=True)
-                self.stage(f"Kept its files, pinned to the schema `{AUDIT_SCHEMA}` until it passes.")
+                until = "it is approved" if audit.held else "it passes"
+                self.stage(f"Kept its files, pinned to the schema `{AUDIT_SCHEMA}` until {until}.")
             # The parse registered the files as submitted: parse what is there now.
             parse = run_dbt(self.settings, ["parse"], on_line=self.say, lock=False)
         if not parse.ok:
             self.stage(
                 "dbt parse failed: the catalog shows the product's changes once the project parses again."
             )
-        status = "published" if published else ("restored" if restore is not None else "failed")
-        git = self.publish_proposal(proposal, action) if published else self.kept(proposal)
-        self._record(row_id, audit, parse, status, action, changes, git)
+        if audit.held:
+            status = "in_review"
+            git = self.held(proposal)
+        else:
+            status = "published" if published else ("restored" if restore is not None else "failed")
+            git = self.publish_proposal(proposal, action) if published else self.kept(proposal)
+        # What consumers see: a held edit of a published product leaves it published meanwhile.
+        if published or restore is not None:
+            lifecycle = "published"
+        else:
+            lifecycle = "in_review" if audit.held else "failed"
+        self._record(row_id, audit, parse, status, lifecycle, action, changes, git)
         self.service.reload()
         rows = f" ({audit.row_count:,} rows)" if audit.row_count is not None else ""
-        self.stage(f"{name} is published{rows}." if published else f"{name} was not published.")
+        if audit.held:
+            self.stage(f"{name} waits for a reviewer (proposal {self.proposal_id}){rows}.")
+        else:
+            self.stage(f"{name} is published{rows}." if published else f"{name} was not published.")
         return CreationResult(
             name,
             status,
@@ -628,6 +658,7 @@ class _Flow:
             files=paths,
             elapsed_s=time.perf_counter() - self.started,
             publish=audit.publish,
+            proposal_id=self.proposal_id,
         )
 
     def open_repository(self) -> Problem | None:
@@ -660,7 +691,7 @@ class _Flow:
         except PortalError as exc:  # checked before the claim; a race can still lose it
             self.stage(f"The change could not be committed to the project's git repository: {exc}")
             return None
-        commits.record(
+        self.proposal_id = commits.record(
             self.service.sessions,
             proposal,
             product=name,
@@ -693,6 +724,33 @@ class _Flow:
         where = "pushed to the remote" if pushed.pushed else f"not pushed ({pushed.reason})"
         self.stage(f"Merged into main ({record['main'][:12]}), {where}.")
         return {**record, "pushed": pushed.pushed, "push": pushed.reason}
+
+    def reviewable(self, audit: Audit, proposal: commits.Committed | None) -> Audit:
+        """A held audit, with what approving it needs in its record; one whose change could not be
+        committed (a lost race) cannot be reviewed, so it fails instead of waiting for nobody."""
+        if proposal is not None:
+            return dataclasses.replace(
+                audit, record={**audit.record, "materialization": self.spec.materialization}
+            )
+        error = "it passed, but without its commit there is nothing to review: resubmit it."
+        self.stage(f"{self.spec.name} is not held for review: {error}")
+        try:
+            self.publisher.drop_audit(self.spec.name, audit.record)
+        except PortalError as exc:
+            self.stage(f"What the build left could not be removed: {exc}")
+        return dataclasses.replace(
+            audit, held=False, error=error, record={**audit.record, "outcome": "error"}
+        )
+
+    def held(self, proposal: commits.Committed | None) -> dict[str, Any] | None:
+        """The proposal waits for a reviewer: main is untouched, its branch holds the change."""
+        assert proposal is not None  # a change is held only when it was committed
+        commits.settle(self.service.sessions, proposal.branch, "in_review")
+        self.stage(
+            f"Main is unchanged; proposal {self.proposal_id} ({proposal.branch}) waits for a reviewer: "
+            f"GET /api/v1/proposals/{self.proposal_id}, or the Review page."
+        )
+        return {"branch": proposal.branch, "commit": proposal.commit, "proposal": self.proposal_id}
 
     def kept(self, proposal: commits.Committed | None) -> dict[str, Any] | None:
         if proposal is None:
@@ -738,6 +796,7 @@ class _Flow:
         audit: Audit,
         parse: DbtResult | None,
         status: str,
+        lifecycle: str,
         action: str,
         changes: Mapping[str, Any] | None,
         git: Mapping[str, Any] | None = None,
@@ -784,7 +843,7 @@ class _Flow:
                 run.status = "error"
             row = session.get_one(DataProduct, row_id)
             # restored: the published version's files are back, and gold still holds its table
-            row.status, row.updated_at = ("failed" if status == "failed" else "published"), now
+            row.status, row.updated_at = lifecycle, now
             if published:
                 row.row_count, row.row_count_measured_at = audit.row_count, now
             detail: dict[str, Any] = {"run_id": self.run_id, "status": status}
@@ -798,10 +857,15 @@ class _Flow:
                 detail["stopped"] = audit.dbt.stopped
                 if audit.dbt.stopped_by:
                     detail["cancelled_by"] = audit.dbt.stopped_by
+            if audit.held:
+                event = "proposal.submitted"
+                detail["proposal"] = self.proposal_id
+            else:
+                event = action if published else "product.build_failed"
             add_event(
                 session,
                 self.identity,  # the user, and their teams
-                action if published else "product.build_failed",
+                event,
                 "data_product",
                 name,
                 detail,

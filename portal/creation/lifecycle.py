@@ -25,7 +25,7 @@ from catalog_db.models import DataProduct, Run
 from portal import audit
 from portal.auth import access as auth
 from portal.auth.identity import Identity
-from portal.creation import commits
+from portal.creation import commits, held
 from portal.creation.publish.base import AUDIT_SCHEMA
 from portal.creation.publish.registry import publisher_for
 from portal.creation.scaffold import (
@@ -286,7 +286,8 @@ def editable(
 
 
 def discard(service: PortalService, name: str, identity: Identity) -> list[Path]:
-    """Remove a failed (or draft, or stale building) portal product's files and mark it removed.
+    """Remove a never published portal product's files (failed, in review, rejected, draft, or
+    building left by a dead portal) and mark it removed.
 
     Returns the files removed. Published products are deprecated, never discarded.
     """
@@ -294,7 +295,7 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
         service,
         name,
         identity,
-        ("failed", "draft", "building"),
+        ("failed", "draft", "building", "in_review", "rejected"),
         "discarded",
         " A published product may have consumers: deprecate it instead.",
     )
@@ -304,6 +305,7 @@ def discard(service: PortalService, name: str, identity: Identity) -> list[Path]
         # that set it died (the portal was killed), and the product may be discarded.
         with project_lock(settings, wait=row.status != "building"):
             removed = remove_product(models_dir(settings), name)
+            held.release(service, name, "discarded")  # data held for review (a Nessie branch)
             publisher_for(settings).drop_audit(name)
             # Never published, so never on main: its proposals' branches are all git has of it.
             try:

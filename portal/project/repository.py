@@ -446,6 +446,11 @@ class ProjectRepository:
         A proposal's own change is its base and its commit, whether or not its branch is still there."""
         return self._changes(self._revision(old), self._revision(new))
 
+    def read(self, revision: str, path: str) -> str | None:
+        """The text of `path` at commit `revision`, or None when it has no such file."""
+        shown = self._git("show", f"{self._revision(revision)}:{_clean_path(path)}")
+        return shown.out.decode("utf-8", "replace") if shown.code == 0 else None
+
     def _changes(self, old: str, new: str) -> list[FileChange]:
         entries = [e for e in self._raw_diff(old, new) if _GITLINK not in (e.old_mode, e.new_mode)]
         blobs = self._blobs(sha for e in entries for sha in (e.old_sha, e.new_sha))

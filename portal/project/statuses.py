@@ -7,9 +7,10 @@ the Health page each had a rule of their own, so one product read "healthy" in o
 "stale" in the other; lifecycle (is it published?) and health (is it good?) were also mixed in
 one "status". They are two questions with two vocabularies:
 
-- **lifecycle** is where a product is in its life: draft, building, published, failed (its
-  audit did not pass, so it was never published), deprecated, removed; plain dbt models that the
-  portal does not manage are "built-in";
+- **lifecycle** is where a product is in its life: draft, building, in_review (its audit passed
+  and a reviewer decides, PORTAL_REVIEW), published, failed (its audit did not pass, so it was
+  never published), rejected (a reviewer refused it before it was ever published), deprecated,
+  removed; plain dbt models that the portal does not manage are "built-in";
 - **health** is how much a consumer can trust what is published now: failing, stale, warning,
   unknown or healthy, worst first.
 """
@@ -29,12 +30,12 @@ BUILD_FAILED = frozenset({"error", "fail", "runtime error"})
 
 # --- lifecycle -----------------------------------------------------------------------------
 
-LIFECYCLE_STATES = PRODUCT_STATUSES  # draft, building, published, failed, deprecated, removed
+LIFECYCLE_STATES = PRODUCT_STATUSES  # draft, building, in_review, published, failed, rejected, ...
 BUILT_IN = "built-in"  # a plain dbt model: in the manifest, not registered as a product
 LISTED_LIFECYCLES = (*(s for s in LIFECYCLE_STATES if s != "removed"), BUILT_IN)
 LIVE_LIFECYCLES = ("published", "deprecated")  # what consumers read, and refreshes rebuild
 # Portal products that have not passed write-audit-publish: never refreshed into gold.
-UNPUBLISHED_LIFECYCLES = ("draft", "building", "failed", "removed")
+UNPUBLISHED_LIFECYCLES = ("draft", "building", "in_review", "failed", "rejected", "removed")
 
 # --- freshness against the promised update frequency ---------------------------------------
 
@@ -86,6 +87,10 @@ class Health:
         found = []
         if self.lifecycle == "failed":
             found.append("not published: its last audit failed")
+        if self.lifecycle == "in_review":
+            found.append("not published yet: its audit passed and it waits for a reviewer")
+        if self.lifecycle == "rejected":
+            found.append("not published: a reviewer rejected it (see its proposal)")
         if self.build_status in BUILD_FAILED:
             found.append(f"last build {self.build_status}")
         if self.tests_failed:

@@ -104,6 +104,8 @@ def test_openapi_documents_models_and_problem_responses(local: TestClient) -> No
         ("/api/v1/runs/{run_id}/cancel", "post"),
         ("/api/v1/proposals/", "get"),
         ("/api/v1/proposals/{proposal_id}", "get"),
+        ("/api/v1/proposals/{proposal_id}/approve", "post"),
+        ("/api/v1/proposals/{proposal_id}/reject", "post"),
         ("/health", "get"),
         ("/api/v1/version", "get"),
     }

@@ -45,7 +45,12 @@ READS = [
     "/api/v1/proposals/",
     "/api/v1/proposals/{proposal_id}",
 ]
-WRITES = [("POST", "/api/v1/data-products/"), ("PATCH", "/api/v1/data-products/{id}")]
+WRITES = [
+    ("POST", "/api/v1/data-products/"),
+    ("PATCH", "/api/v1/data-products/{id}"),
+    ("POST", "/api/v1/proposals/{proposal_id}/approve"),
+    ("POST", "/api/v1/proposals/{proposal_id}/reject"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ def proxied(api_settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
     settings = replace(
         api_settings,
         auth="proxy",
+        review="off",  # ownership is the question here; tests/integration/test_review.py holds reviews
         auth_proxy_addresses=("10.0.0.5/32",),
         role_map=(("analytics-admins", "admin"), ("portal-creators", "creator"), ("team-*", "viewer")),
     )

@@ -25,6 +25,7 @@ def portal(demo_env: dict[str, str], log: Path, proxy_addresses: str) -> Abstrac
         {
             **demo_env,
             "PORTAL_AUTH": "proxy",
+            "PORTAL_REVIEW": "off",
             "PORTAL_AUTH_PROXY_ADDRESSES": proxy_addresses,
             "PORTAL_ROLE_MAP": "portal-creators=creator,team-*=viewer",
         },

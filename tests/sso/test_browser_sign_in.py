@@ -35,6 +35,7 @@ def portal(
     settings_env = {
         **environ,
         "PORTAL_AUTH": "oidc",
+        "PORTAL_REVIEW": "off",
         "PORTAL_OIDC_ISSUER": ISSUER,
         "PORTAL_OIDC_CLIENT_ID": CLIENT,
         "PORTAL_OIDC_CLIENT_SECRET": CLIENT_SECRET,

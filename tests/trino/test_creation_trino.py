@@ -63,6 +63,7 @@ def service(
     settings = Settings.from_env(
         warehouse="trino",
         dbt_target="trino",
+        review="off",  # published at once; tests/trino/test_review_trino.py holds one for review
         dbt_project_dir=project,
         dbt_target_dir=str(target),
         catalog_db_url=f"sqlite:///{base / 'catalog.db'}",
@@ -181,6 +182,7 @@ def environ_of(settings: Settings) -> dict[str, str]:
     """The environment that makes the Streamlit app open this service's settings."""
     return {
         "PORTAL_WAREHOUSE": "trino",
+        "PORTAL_REVIEW": settings.review,
         "PORTAL_DBT_TARGET": settings.dbt_target,
         "PORTAL_DBT_PROJECT_DIR": str(settings.dbt_project_dir),
         "PORTAL_DBT_TARGET_DIR": settings.dbt_target_dir,

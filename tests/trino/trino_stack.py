@@ -22,8 +22,9 @@ HOW_TO_START = (
 
 
 def trino_settings(**overrides: object) -> Settings:
-    """The portal's settings pointed at the local stack (PORTAL_TRINO_* from the environment)."""
-    values: dict[str, object] = {"warehouse": "trino", "dbt_target": "trino"}
+    """The portal's settings pointed at the local stack (PORTAL_TRINO_* from the environment).
+    Review is off (publishing at once, as most of the tier tests); test_review_trino.py turns it on."""
+    values: dict[str, object] = {"warehouse": "trino", "dbt_target": "trino", "review": "off"}
     values.update(overrides)
     return Settings.from_env(**values)
 

@@ -83,7 +83,9 @@ PRODUCT_TYPES = {"model", "seed", "snapshot"}  # what the catalog lists
 # The core's vocabularies as literals, so OpenAPI lists the choices and a wrong one is a 422
 # naming them; the asserts keep them in step with project/statuses.py and catalog/browse.py.
 Sort = Literal["name", "health", "last refreshed", "row count", "owner", "type"]
-Lifecycle = Literal["draft", "building", "published", "failed", "deprecated", "built-in"]
+Lifecycle = Literal[
+    "draft", "building", "in_review", "published", "failed", "rejected", "deprecated", "built-in"
+]
 HealthLevel = Literal["failing", "stale", "warning", "unknown", "healthy"]
 assert get_args(Sort) == SORTS and get_args(Lifecycle) == LISTED_LIFECYCLES
 assert get_args(HealthLevel) == HEALTH_LEVELS
@@ -142,6 +144,7 @@ def _answer(
             product=product,
             run=_run_ref(service, submission.run_id),
             state=cast(SubmissionState, result.status),
+            proposal=getattr(result, "proposal_id", None),
             outcomes=[NodeOutcomeOut.model_validate(o) for o in getattr(result, "outcomes", [])],
             message=getattr(result, "message", ""),
         )

@@ -11,6 +11,10 @@ only when the model and every test passed:
   main, merged into main only if it passed. The merge is the publish: an Iceberg table is never
   copied, and a failure leaves main's commit and every snapshot as they were.
 
+With review required (PORTAL_REVIEW), a build that passed is *held* instead: its data stays where it
+was audited (the audit schema; the Nessie branch) until a reviewer approves (`publish_held`) or
+rejects it (`drop_audit`); `held_relation` is where the review reads it meanwhile.
+
 `publisher_for` (portal/creation/publish/registry.py) picks the configured engine's. Each audit
 returns an `Audit`: dbt's result, every node's outcome, whether it was published, and the record
 the run keeps under `details["wap"]`, read back as portal/runs.py's `PublishRecord` (shown in the
@@ -22,15 +26,18 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from portal.creation.spec import NAME_RE
+from portal.errors import Conflict
 from portal.project.artifacts import find_artifact, load_manifest, load_run_results
 from portal.project.dbt_runner import DbtResult, StopRequest
 from portal.runs import PublishRecord
 from portal.settings import Settings
+from portal.warehouse import Relation
 
 # Where a product is audited on DuckDB, and where a failed product's files stay pinned on every
 # engine until it passes (so that a full `dbt build` does not put an untested product in gold).
@@ -68,6 +75,7 @@ class Audit:
     row_count: int | None = None
     error: str | None = None  # publishing itself failed (not the build): the message says why
     record: dict[str, Any] = field(default_factory=dict)  # the run's details["wap"]
+    held: bool = False  # it passed and waits for a reviewer where it was audited (review required)
 
     @property
     def publish(self) -> PublishRecord:
@@ -75,6 +83,19 @@ class Audit:
         read = PublishRecord.from_details({"wap": self.record})
         assert read is not None  # a dict always reads back
         return read
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publishing a held build did: its rows in gold, and the run record's new state."""
+
+    row_count: int | None
+    record: dict[str, Any]
+
+
+class PublishConflict(Conflict):
+    """Main changed, since the audit, what the held build changes: it cannot be published as it
+    is (the proposal is stale). Nothing was published; resubmitting rebuilds it on main as it is."""
 
 
 def wap_run_id(run_id: int) -> str:
@@ -120,17 +141,33 @@ class Publisher(ABC):
         say: LineSink,
         stage: LineSink,
         stop: StopRequest | None = None,
+        hold: bool = False,
     ) -> Audit:
-        """Build `name` and its tests where consumers do not read; publish it if all passed.
+        """Build `name` and its tests where consumers do not read; publish it if all passed, or
+        with `hold` keep it there for a reviewer (`Audit.held`; record outcome `in_review`).
 
         `audit_dir` comes from `prepare_audit`; `wap_id` is the run's (`wap_run_id`). The build is
         stopped after PORTAL_BUILD_TIMEOUT_S or once `stop` is requested (a cancel): then nothing is
         published and nothing half-built is left where a retry would build."""
 
     @abstractmethod
+    def publish_held(self, name: str, *, materialization: str, record: Mapping[str, Any]) -> Published:
+        """Publish the held build of `name` (its run's details["wap"] is `record`): a reviewer
+        approved it. PublishConflict when main changed what it changes meanwhile; the caller holds
+        the project's dbt lock."""
+
+    @abstractmethod
+    def held_relation(self, name: str, record: Mapping[str, Any]) -> AbstractContextManager[Relation]:
+        """Where the held build of `name` can be read while it is open (a review's data diff)."""
+
+    @abstractmethod
     def drop_audit(self, name: str, record: Mapping[str, Any] | None = None) -> None:
-        """Remove what a failed audit build of `name` left behind. `record` is its run's
-        details["wap"] when the audit never reached its own clean-up (its process died)."""
+        """Remove what a failed audit build of `name` left behind, or a held one (rejected,
+        expired, superseded). `record` is its run's details["wap"]: it names a Nessie branch."""
+
+    def published_relation(self, name: str) -> Relation:
+        """Where consumers read `name` once published."""
+        return Relation(self.catalogs()[0], self.settings.gold_schema, name)
 
     def audit_target(self, name: str) -> Path:
         """The audit build's dbt target directory, per product (see `audit_dir_name`)."""

@@ -25,13 +25,14 @@ from portal.creation.publish.base import (
     Audit,
     LineSink,
     NodeOutcome,
+    Published,
     Publisher,
     node_outcomes,
 )
 from portal.project.artifacts import find_artifact, load_manifest
 from portal.project.dbt_runner import DbtResult, StopRequest, run_dbt
 from portal.settings import Settings
-from portal.warehouse import WarehouseError, WarehouseUnavailable
+from portal.warehouse import Relation, WarehouseError, WarehouseUnavailable, open_warehouse
 
 # A writable DuckDB connection must wait for readers (previews) to close theirs; they are short.
 PUBLISH_WAIT_S = 15.0
@@ -78,8 +79,10 @@ class DuckDBPublisher(Publisher):
         say: LineSink,
         stage: LineSink,
         stop: StopRequest | None = None,
+        hold: bool = False,
     ) -> Audit:
-        """Build `name` and its tests in the audit schema; copy it to gold if all passed.
+        """Build `name` and its tests in the audit schema; copy it to gold if all passed (with
+        `hold`, leave it in the audit schema for a reviewer).
 
         `audit_dir` comes from `prepare_audit`; the caller holds the project's dbt lock."""
         settings = self.settings
@@ -100,6 +103,17 @@ class DuckDBPublisher(Publisher):
             return self._stopped(name, build, outcomes, record, stage)
         if not self._passed(build, outcomes, stage):
             return Audit(build, outcomes, published=False, record={**record, "outcome": "failed"})
+        if hold:
+            stage(
+                f"The model and all {len(outcomes) - 1} tests passed; it waits for a reviewer in "
+                f"`{AUDIT_SCHEMA}`, and `{settings.gold_schema}` is untouched until it is approved."
+            )
+            held = {**record, "outcome": "in_review"}
+            try:
+                rows: int | None = open_warehouse(settings).count(self._audit_relation(name))
+            except WarehouseError:  # only informative: the review counts again
+                rows = None
+            return Audit(build, outcomes, published=False, row_count=rows, record=held, held=True)
         stage(f"The model and all {len(outcomes) - 1} tests passed; publishing to `{settings.gold_schema}` …")
         try:
             row_count = _publish(settings, name, materialization, audit_dir)
@@ -110,6 +124,19 @@ class DuckDBPublisher(Publisher):
             )
         published = {**record, "published": True, "outcome": "published"}
         return Audit(build, outcomes, published=True, row_count=row_count, record=published)
+
+    def publish_held(self, name: str, *, materialization: str, record: Mapping[str, Any]) -> Published:
+        """Copy the held build from the audit schema to gold (see `_publish`). DuckDB has no
+        branches to conflict: gold is replaced by what the reviewer saw."""
+        row_count = _publish(self.settings, name, materialization, self.audit_target(name))
+        return Published(row_count, {**record, "published": True, "outcome": "published"})
+
+    @contextmanager
+    def held_relation(self, name: str, record: Mapping[str, Any]) -> Iterator[Relation]:
+        yield self._audit_relation(name)
+
+    def _audit_relation(self, name: str) -> Relation:
+        return Relation(self.catalogs()[0], AUDIT_SCHEMA, name)
 
     def _stopped(
         self,

@@ -16,6 +16,10 @@ Nessie is spoken to through its REST API v2 (create branch, merge, delete). The 
 a `WapResult`: branch, the commit hashes (main before, branch head, main after) and the outcome,
 ready to store in a run record (`WapResult.as_record()`).
 
+With `hold` (review required) a build that passed is not merged: its branch stays, with its head
+recorded, until a reviewer approves (`merge_held`: main must not have changed what it changes) or
+rejects it (the branch is deleted).
+
 `NessiePublisher` is the creation flow's publisher on Trino (the `Publisher` of
 portal/creation/publish/base.py): one product built on a run's branch and merged when it passed.
 """
@@ -37,7 +41,14 @@ from typing import Any
 import httpx
 import trino
 
-from portal.creation.publish.base import Audit, LineSink, Publisher, node_outcomes
+from portal.creation.publish.base import (
+    Audit,
+    LineSink,
+    PublishConflict,
+    Published,
+    Publisher,
+    node_outcomes,
+)
 from portal.errors import Unavailable
 from portal.project.dbt_runner import DbtResult, StopRequest, run_dbt
 from portal.settings import ROOT, Settings
@@ -52,6 +63,7 @@ _SELECTOR = re.compile(r"[A-Za-z0-9_.:/+*@,=-]+")
 _ENV_REF = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 PUBLISHED = "published"  # built, tested, merged into main
+IN_REVIEW = "in_review"  # built and tested, held on its branch for a reviewer: main untouched
 FAILED = "failed"  # dbt build or a test failed: branch deleted, main untouched
 CONFLICT = "conflict"  # built and tested, but Nessie refused the merge: main untouched
 ERROR = "error"  # the machinery failed (Nessie or Trino unreachable, ...): main untouched
@@ -222,6 +234,7 @@ def write_audit_publish(
     timeout_setting: str | None = None,
     stop: StopRequest | None = None,
     lock: bool = True,
+    hold: bool = False,
 ) -> WapResult:
     """Build and test `selection` (dbt selectors) on a new Nessie branch; merge into main only if all pass.
 
@@ -231,7 +244,8 @@ def write_audit_publish(
     never over the portal's own; `dbt_target` names the profile's Trino target. `lock=False` is
     for a caller already holding the project's dbt lock (it is not re-entrant). `timeout_s`,
     `timeout_setting` and `stop` bound the build (see `run_dbt`): a stopped build is FAILED, its
-    branch and catalog removed like any other's.
+    branch and catalog removed like any other's. With `hold` a build that passed is IN_REVIEW:
+    not merged, and its branch kept (only its catalog goes) for `merge_held` or a rejection.
     """
     say = on_line or (lambda _line: None)
     selection = tuple(selection)
@@ -293,6 +307,12 @@ def write_audit_publish(
             elif branch_hash == main_before:
                 outcome = FAILED
                 message = f"dbt build on {branch} committed nothing; nothing to publish."
+            elif hold:
+                outcome = IN_REVIEW
+                message = (
+                    f"Built and tested on {branch} (head {branch_hash[:12]}); it waits there for a "
+                    f"reviewer, and {config.main_branch} is unchanged until it is approved."
+                )
             else:
                 expected = nessie.head(config.main_branch)
                 try:
@@ -328,7 +348,7 @@ def write_audit_publish(
                         _execute(cursor, f'DROP CATALOG IF EXISTS "{catalog}"')
                 except Exception as exc:  # report, never mask the run's own outcome
                     cleanup.append(f"could not drop Trino catalog {catalog}: {exc}")
-            if branch_created:
+            if branch_created and outcome != IN_REVIEW:
                 try:
                     nessie.delete_branch(branch, nessie.head(branch))
                     branch_deleted = True
@@ -414,8 +434,10 @@ class NessiePublisher(Publisher):
         say: LineSink,
         stage: LineSink,
         stop: StopRequest | None = None,
+        hold: bool = False,
     ) -> Audit:
-        """Build `name` and its tests on a Nessie branch; merge the branch into main if all passed.
+        """Build `name` and its tests on a Nessie branch; merge the branch into main if all passed
+        (with `hold`, keep the branch for a reviewer).
 
         `audit_dir` comes from `prepare_audit`; the caller holds the project's dbt lock. The record
         holds the branch, main's hash before, the branch's head, main's hash after and the outcome."""
@@ -437,6 +459,7 @@ class NessiePublisher(Publisher):
             timeout_setting="build_timeout_s",
             stop=stop,
             lock=False,
+            hold=hold,
         )
         record = {"engine": self.engine, **result.as_record(), "published": result.merged}
         if result.dbt is not None and result.dbt.stopped:
@@ -451,18 +474,80 @@ class NessiePublisher(Publisher):
             else:
                 self._passed(build, outcomes, stage)  # says which nodes failed
             return Audit(build, outcomes, published=False, record=record)
+        if result.outcome == IN_REVIEW:
+            stage(result.message)
+            return Audit(build, outcomes, published=False, record=record, held=True)
         if not result.merged:
             # Nessie or Trino failed around a build (conflict, unreachable): not the product's fault.
             stage(f"Publishing failed: {result.message}")
             return Audit(build, outcomes, published=False, error=result.message, record=record)
         stage(result.message)
-        relation = Relation(settings.trino_catalog, settings.gold_schema, name)
+        row_count = self._count(name, stage)
+        return Audit(build, outcomes, published=True, row_count=row_count, record=record)
+
+    def _count(self, name: str, stage: LineSink) -> int | None:
         try:
-            row_count: int | None = open_warehouse(settings).count(relation)
+            return open_warehouse(self.settings).count(self.published_relation(name))
         except WarehouseError as exc:  # published all the same; the count is only informative
             stage(f"Published, but counting its rows failed: {exc}")
-            row_count = None
-        return Audit(build, outcomes, published=True, row_count=row_count, record=record)
+            return None
+
+    def publish_held(self, name: str, *, materialization: str, record: Mapping[str, Any]) -> Published:
+        """Merge the held branch into main as the reviewer saw it (its recorded head), then delete
+        it. Nessie merges only what the branch changed; PublishConflict when main changed the same
+        tables since the branch was cut (nothing is merged then, and the branch stays)."""
+        config = self.config()
+        branch, branch_hash = _held_branch(record)
+        with NessieClient(config.nessie_uri) as nessie:
+            heads = nessie.branches()
+            if heads.get(branch) != branch_hash:
+                raise WapError(
+                    f"The Nessie branch {branch} is {'gone' if branch not in heads else 'not as reviewed'}; "
+                    "the proposal cannot be published as it was reviewed. Resubmit it to build it again."
+                )
+            before = nessie.head(config.main_branch)
+            try:
+                after = nessie.merge(
+                    into=config.main_branch,
+                    expected_hash=before,
+                    from_ref=branch,
+                    from_hash=branch_hash,
+                    message=f"asgard review approved {record.get('run_id', branch)}: {name}",
+                )
+            except NessieError as exc:
+                if exc.status == 409:
+                    raise PublishConflict(
+                        f"Nessie refused to merge {branch} into {config.main_branch}: {config.main_branch} "
+                        f"changed the same tables since the proposal was built ({exc}). Resubmit it to "
+                        "build it on main as it is now."
+                    ) from exc
+                raise
+            nessie.delete_branch(branch, branch_hash)
+        published = {
+            **record,
+            "outcome": PUBLISHED,
+            "merged": True,
+            "published": True,
+            "main_hash_at_approval": before,
+            "main_hash_after": after,
+            "branch_deleted": True,
+        }
+        return Published(self._count(name, lambda _line: None), published)
+
+    @contextmanager
+    def held_relation(self, name: str, record: Mapping[str, Any]) -> Iterator[Relation]:
+        """A Trino catalog of its own on the held branch, for as long as the caller reads it (a
+        catalog per reader: two reviewers may look at once)."""
+        config = self.config()
+        branch, _ = _held_branch(record)
+        catalog = f"review_{secrets.token_hex(4)}"
+        with _trino(self.settings) as cursor:
+            _execute(cursor, create_catalog_sql(catalog, config.catalog_properties, branch))
+        try:
+            yield Relation(catalog, self.settings.gold_schema, name)
+        finally:
+            with _trino(self.settings) as cursor:
+                _execute(cursor, f'DROP CATALOG IF EXISTS "{catalog}"')
 
     def drop_audit(self, name: str, record: Mapping[str, Any] | None = None) -> None:
         """Remove the Trino catalog and the Nessie branch of an audit that never reached its own
@@ -479,6 +564,14 @@ class NessiePublisher(Publisher):
         with NessieClient(self.config().nessie_uri) as nessie:
             if branch in nessie.branches():
                 nessie.delete_branch(branch, nessie.head(branch))
+
+
+def _held_branch(record: Mapping[str, Any]) -> tuple[str, str]:
+    """The branch and head of a held build, from its run record."""
+    branch, head = record.get("branch"), record.get("branch_hash")
+    if record.get("outcome") != IN_REVIEW or not isinstance(branch, str) or not isinstance(head, str):
+        raise WapError(f"The run record {dict(record)} holds no build waiting for review on a Nessie branch.")
+    return _ref(branch), head
 
 
 def create_catalog_sql(catalog: str, properties: Mapping[str, str], branch: str) -> str:

@@ -59,7 +59,7 @@ def revision(url: str) -> str | None:
 
 
 def test_there_is_one_head() -> None:
-    assert HEAD == "0005"
+    assert HEAD == "0006"
 
 
 def test_migrate_creates_everything_and_is_idempotent(tmp_path: Path) -> None:
