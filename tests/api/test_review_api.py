@@ -89,10 +89,16 @@ def test_only_another_reviewer_decides_and_only_once(
 ) -> None:
     client, headers = reviewed
     url = f"{PROPOSALS}/{submitted['proposal']}"
-    assert "authors cannot" in problem(client.post(f"{url}/approve", headers=headers["author"]), 403)["detail"]
-    assert "may not decide" in problem(client.post(f"{url}/approve", headers=headers["creator"]), 403)["detail"]
+    assert (
+        "authors cannot" in problem(client.post(f"{url}/approve", headers=headers["author"]), 403)["detail"]
+    )
+    assert (
+        "may not decide" in problem(client.post(f"{url}/approve", headers=headers["creator"]), 403)["detail"]
+    )
     problem(client.post(f"{url}/reject", json={}, headers=headers["reviewer"]), 422)  # no comment
-    problem(client.post(f"{url}/approve", json={"comment": "ok", "extra": 1}, headers=headers["reviewer"]), 422)
+    problem(
+        client.post(f"{url}/approve", json={"comment": "ok", "extra": 1}, headers=headers["reviewer"]), 422
+    )
     assert client.post(f"{url}/approve", headers=headers["viewer"]).status_code == 403
     approved = client.post(f"{url}/approve", json={"comment": "Ship it."}, headers=headers["reviewer"])
     assert approved.status_code == 200, approved.text
