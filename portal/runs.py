@@ -289,7 +289,7 @@ class PublishRecord:
 
     engine: str  # duckdb or nessie
     published: bool
-    outcome: str  # running, published, failed, conflict or error
+    outcome: str  # running, in_review, published, failed, conflict or error
     audit_schema: str | None = None
     branch: str | None = None
     main_hash_before: str | None = None

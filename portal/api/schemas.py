@@ -270,7 +270,9 @@ class PublishOut(BaseModel):
 
     engine: str = Field(description="duckdb (audit schema) or nessie (branch)")
     published: bool
-    outcome: str = Field(description="running, published, failed, conflict or error")
+    outcome: str = Field(
+        description="running, in_review (held for a reviewer), published, failed, conflict or error"
+    )
     summary: str = Field(
         description="One line for people, e.g. `Nessie branch `wap-r7-…`: merged into main (…)`"
     )

@@ -68,6 +68,8 @@ from portal.creation.lifecycle import (
 from portal.creation.publish.base import AUDIT_SCHEMA, Audit, NodeOutcome, wap_run_id
 from portal.creation.publish.registry import publisher_for
 from portal.creation.scaffold import (
+    FAILED_NOTE,
+    IN_REVIEW_NOTE,
     GeneratedFiles,
     ProductExistsError,
     ScaffoldError,
@@ -619,7 +621,8 @@ class _Flow:
                 # audit schema, so that a full `dbt build` of the project does not put an unreviewed
                 # or untested product in gold.
                 assert validation.files is not None
-                pinned = quarantined(validation.files, AUDIT_SCHEMA)
+                note = IN_REVIEW_NOTE if audit.held else FAILED_NOTE
+                pinned = quarantined(validation.files, AUDIT_SCHEMA, note)
                 write_product(models_dir(self.settings), pinned, overwrite=True)
                 until = "it is approved" if audit.held else "it passes"
                 self.stage(f"Kept its files, pinned to the schema `{AUDIT_SCHEMA}` until {until}.")

@@ -245,6 +245,18 @@ def show_result(result: creation.CreationResult) -> None:
         if st.button(f"Open {result.name}", key="create_open", icon=":material/inventory_2:"):
             st.switch_page("app_pages/product.py", query_params={"id": result.name})
         return
+    if result.status == "in_review":
+        st.info(
+            f"**{result.name}** passed its build and all its tests ({result.elapsed_s:.0f} s) and waits for a "
+            f"reviewer: proposal {result.proposal_id}. Nothing is published until someone else approves it; "
+            f"{untouched}.",
+            icon=":material/rate_review:",
+        )
+        if st.button(
+            f"Open proposal {result.proposal_id}", key="create_review", icon=":material/rate_review:"
+        ):
+            st.switch_page("app_pages/review.py", query_params={"proposal": str(result.proposal_id)})
+        return
     if result.status == "restored":
         st.warning(
             f"The change to **{result.name}** was not published: the build or a test failed. The published "
@@ -331,7 +343,7 @@ if submitted:
             result = attempt(lambda: creation.edit(service, target, spec, identity, on_line=on_line))
         else:
             result = attempt(lambda: creation.create(service, spec, identity, on_line=on_line))
-        done = result is not None and result.ok
+        done = result is not None and (result.ok or result.status == "in_review")
         status.update(
             label=f"{spec.name}: {result.status if result else 'error'}",
             state="complete" if done else "error",

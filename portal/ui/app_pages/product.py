@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from portal.catalog.detail import product_detail
+from portal.creation import commits
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.history_tab import render_history_tab
@@ -41,6 +42,21 @@ st.title(entry.name)
 st.caption(
     f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(health)} · {entry.lifecycle}"
 )
+latest = attempt(lambda: commits.proposals(service.sessions, product=entry.name, limit=1))
+if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
+    proposal = latest[0]
+    said = {
+        "in_review": "waits for a reviewer; consumers read the published version meanwhile"
+        if entry.lifecycle == "published"
+        else "waits for a reviewer",
+        "stale": "is stale: main changed what it was built on; resubmit it",
+        "rejected": f"was rejected by {proposal.decided_by}: {proposal.comment}",
+        "expired": "expired: nobody decided in time; resubmit it",
+    }[proposal.state]
+    left, right = st.columns([4, 1])
+    left.info(f"Proposal {proposal.id} by {proposal.author} {said}", icon=":material/rate_review:")
+    if right.button("Open the review", key="product_review", icon=":material/rate_review:"):
+        st.switch_page("app_pages/review.py", query_params={"proposal": str(proposal.id)})
 
 (
     overview,
