@@ -195,3 +195,11 @@ def test_product_page_lineage_tab_answers_impact_and_columns(app: Callable[..., 
     frame = frame_with(at, "derives from")
     assert any("order" in value for value in frame["derives from"]), frame
     assert not at.exception
+
+
+def test_the_review_page_without_proposals_says_so(app: Callable[..., AppTest]) -> None:
+    at = app("app_pages/review.py")
+    assert at.title[0].value == "Review"
+    assert any("No proposal is in_review" in i.value for i in at.info), [i.value for i in at.info]
+    at.selectbox(key="review_state").select("any").run()
+    assert not at.exception and not at.error
