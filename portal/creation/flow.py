@@ -80,6 +80,7 @@ from portal.creation.scaffold import (
 from portal.creation.spec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
 from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
 from portal.errors import PortalError
+from portal.observability.history import profile_published
 from portal.project.artifacts import Artifacts, find_artifact, load_manifest, load_run_results
 from portal.project.dbt_runner import DbtBusy, DbtResult, cancellable, project_lock, run_dbt
 from portal.project.repository import ProjectRepository
@@ -355,7 +356,8 @@ def create(
             except ProductExistsError as exc:
                 flow.abandon(claim)
                 return flow.refused([Problem("name", str(exc))], validation)
-            return flow.build(claim.row_id, validation, paths, action="product.created")
+            built = flow.build(claim.row_id, validation, paths, action="product.created")
+        return flow.profiled(built)
     except DbtBusy as exc:
         flow.abandon(claim)
         return flow.refused([Problem("build", f"{exc} (The submission was not queued: wait=False.)")])
@@ -427,13 +429,14 @@ def edit(
             try:
                 flow.start_run(row.id, restore)  # at once: a building product always has its run
                 paths = write_product(models_dir(service.settings), validation.files, overwrite=True)
-                return flow.build(
+                built = flow.build(
                     row.id, validation, paths, action="product.edited", changes=changes, restore=restore
                 )
             except BaseException:
                 flow.close_run()
                 _abandon_edit(service, row.id, before, previous_status)
                 raise
+        return flow.profiled(built)
     except DbtBusy as exc:
         return flow.refused([Problem("build", f"{exc} (The edit was not queued: wait=False.)")])
 
@@ -663,6 +666,15 @@ class _Flow:
             publish=audit.publish,
             proposal_id=self.proposal_id,
         )
+
+    def profiled(self, result: CreationResult) -> CreationResult:
+        """A published product, profiled at once so that its Quality tab and drift start from its
+        first build. After the build lock: while a build holds it, DuckDB readers see the
+        warehouse as it was before the build, without the new table."""
+        if not result.ok:
+            return result
+        self.stage(profile_published(self.service, result.name, run_id=result.run_id))
+        return dataclasses.replace(result, log="\n".join(self.lines))
 
     def open_repository(self) -> Problem | None:
         """Open the project's git repository for this change, or say why it cannot take it, before

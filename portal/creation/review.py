@@ -41,6 +41,7 @@ from portal.creation.publish.base import PublishConflict
 from portal.creation.publish.registry import publisher_for
 from portal.creation.scaffold import GeneratedFiles, product_paths, write_product
 from portal.errors import Conflict, InvalidInput, NotFound, PortalError
+from portal.observability.history import profile_published
 from portal.project.artifacts import Artifacts, Manifest, find_artifact, load_manifest
 from portal.project.dbt_runner import DbtBusy, project_lock, run_dbt
 from portal.project.repository import ProjectRepository
@@ -216,12 +217,13 @@ def approve(service: PortalService, proposal_id: int, identity: Identity, commen
         parse = run_dbt(settings, ["parse"], lock=False)
         _record_approval(service, proposal, identity, comment, published.row_count, published.record, git)
     service.reload()
+    profiled = profile_published(service, proposal.product, run_id=proposal.run_id)
     done = f"{proposal.product} is published ({_rows(published.row_count)})"
     if "error" in git:
         done += f"; but git: {git['error']}"
     if not parse.ok:
         done += "; dbt parse failed, so the catalog shows it once the project parses again"
-    return Decision(get(service, proposal_id), done + ".", published.row_count)
+    return Decision(get(service, proposal_id), f"{done}. {profiled}", published.row_count)
 
 
 def reject(service: PortalService, proposal_id: int, identity: Identity, comment: str) -> Decision:

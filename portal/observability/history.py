@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, DriftEvent, NodeResult, ProductProfile, Run
+from portal.errors import PortalError
 from portal.observability.drift import Drift, DriftThresholds, detect_drift
 from portal.observability.profile import (
     MEASURED,
@@ -165,6 +166,17 @@ def profile_product(
                 registered.row_count_measured_at = profile.measured_at
         stored = replace(profile, id=row.id)
     return ProfileOutcome(stored, tuple(drifts), previous.id if previous else None)
+
+
+def profile_published(service: PortalService, name: str, *, run_id: int | None = None) -> str:
+    """Profile a product just published (its Quality tab and drift then start from its first
+    build) and say how it went; a profile that fails is only reported: the product is published
+    all the same, and the next refresh profiles it again."""
+    try:
+        outcome = profile_product(service, name, run_id=run_id)
+    except PortalError as exc:
+        return f"Published, but profiling it failed: {exc}"
+    return f"Profiled {name}: {outcome.profile.summary}."
 
 
 def data_product_names(service: PortalService) -> list[str]:

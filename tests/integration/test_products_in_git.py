@@ -68,6 +68,7 @@ def test_a_published_creation_is_its_authors_commit_on_main_and_on_the_remote(
         SAM,
     )
     assert result.status == "published", result.log
+    assert f"Profiled dp_sales_customers: {result.row_count:,} rows" in result.log  # right after publishing
     main = git(project, "rev-parse", "main")
     assert main != before and git(remote, "rev-parse", "main") == main  # pushed
     assert git(project, "log", "-1", "--format=%an <%ae>|%s", "main") == (

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from catalog_db.models import AuditEvent, DataProduct, Proposal
+from catalog_db.models import AuditEvent, DataProduct, ProductProfile, Proposal
 from portal.auth.access import PermissionDenied, Principal
 from portal.creation import review
 from portal.creation.flow import create, edit
@@ -146,6 +146,11 @@ def test_a_creation_waits_for_a_reviewer_and_another_user_publishes_it(
     assert git(project, "status", "--porcelain") == ""  # the served checkout is main
     assert git(project, "branch", "--list", "product/*") == ""
     assert status_of(restarted, "dp_sales_customers") == "published"
+    with restarted.sessions() as session:  # profiled right after it was published
+        profiles = session.scalars(
+            sa.select(ProductProfile).where(ProductProfile.product == "dp_sales_customers")
+        )
+        assert [p.row_count for p in profiles] == [decision.row_count]
     assert ("proposal.submitted", "sam@example.com") in events(restarted, "dp_sales_customers")
     assert ("proposal.approved", "rita@example.com") in events(restarted, "dp_sales_customers")
 

@@ -99,7 +99,7 @@ def test_catalog_all_models_toggle_shows_a_table(app: Callable[..., AppTest]) ->
 
 
 def test_product_page_smoke(app: Callable[..., AppTest]) -> None:
-    at = app("app_pages/product.py", id="dp_customer_360")
+    at = app("app_pages/product.py", id="dp_customer_360", tab="History")
     assert at.title[0].value == "dp_customer_360"
     assert len(at.tabs) >= 5
     columns = frame_with(at, "description")
@@ -188,7 +188,7 @@ def test_lineage_selector_and_bad_selector(app: Callable[..., AppTest]) -> None:
 
 
 def test_product_page_lineage_tab_answers_impact_and_columns(app: Callable[..., AppTest]) -> None:
-    at = app("app_pages/product.py", id="dp_customer_360")
+    at = app("app_pages/product.py", id="dp_customer_360", tab="Lineage")
     assert at.get("plotly_chart")
     column = at.selectbox(key="product_lineage_column_model.asgard.dp_customer_360")
     column.select("lifetime_value").run()

@@ -13,8 +13,11 @@ from portal.catalog.browse import SORTS, CatalogQuery, browse, facets
 from portal.observability.health import ProductHealth
 from portal.ui.components.badges import ago, health_label, health_text, tests_label
 from portal.ui.components.context import attempt, get_service
+from portal.ui.components.product_actions import CATALOG_FLASH
 
 st.title("Data product catalog")
+if flash := st.session_state.pop(CATALOG_FLASH, None):
+    st.success(flash, icon=":material/task_alt:")
 service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
     st.stop()

@@ -8,15 +8,13 @@ existing portal product for editing (and deprecating).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from portal.auth.access import why_not
 from portal.creation import flow as creation
-from portal.creation.lifecycle import Refused, deprecate, discard, orphans, spec_of
+from portal.creation.lifecycle import deprecate, discard, orphans, spec_of
 from portal.creation.spec import (
     MATERIALIZATIONS,
     NAME_RE,
@@ -28,6 +26,7 @@ from portal.creation.spec import (
 from portal.errors import InvalidInput
 from portal.runs import registration
 from portal.ui.components.context import attempt, current_identity, get_service
+from portal.ui.components.product_actions import CATALOG_FLASH, run_lifecycle
 from portal.ui.components.publish import render_publish
 
 service = attempt(get_service)
@@ -183,20 +182,6 @@ def show_problems(problems: list[Problem], sql_text: str) -> None:
             st.code(excerpt, language=None)
 
 
-def lifecycle(action: Callable[[], Any]) -> bool:
-    """Run discard or deprecate: a refusal shows its problems, other errors go to attempt()."""
-
-    def guarded() -> bool:
-        try:
-            action()
-        except Refused as refusal:
-            show_problems(refusal.problems, "")
-            return False
-        return True
-
-    return bool(attempt(guarded))
-
-
 def show_validation(validation: creation.Validation) -> None:
     if validation.problems:
         show_problems(validation.problems, validation.spec.sql)
@@ -291,10 +276,14 @@ def show_result(result: creation.CreationResult) -> None:
     if (
         result.status == "failed"
         and st.button("Discard", key="create_discard", icon=":material/delete:")
-        and lifecycle(lambda: discard(service, result.name, identity))
+        and run_lifecycle(lambda: discard(service, result.name, identity))
     ):
+        # The outcome above no longer holds (it said "Resubmit"): the catalog says what happened.
         st.session_state.pop("create_result", None)
-        st.success(f"Discarded {result.name}: its files are removed and the name is free again.")
+        st.session_state[CATALOG_FLASH] = (
+            f"Discarded {result.name}: its files are removed and the name is free again."
+        )
+        st.switch_page("app_pages/catalog.py")
 
 
 last: creation.CreationResult | None = st.session_state.get("create_result")
@@ -321,7 +310,7 @@ if (
     and deprecate_col.button(
         "Deprecate", key="create_deprecate", icon=":material/archive:", disabled=edit_refusal is not None
     )
-    and lifecycle(lambda: deprecate(service, editing, identity))
+    and run_lifecycle(lambda: deprecate(service, editing, identity))
 ):
     st.success(f"{editing} is deprecated. Its table stays for its consumers.")
 

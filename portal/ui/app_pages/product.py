@@ -12,6 +12,7 @@ from portal.ui.components.context import attempt, get_service
 from portal.ui.components.history_tab import render_history_tab
 from portal.ui.components.lineage_view import render_lineage
 from portal.ui.components.preview import render_preview
+from portal.ui.components.product_actions import render_actions
 from portal.ui.components.quality_tab import render_quality_tab
 from portal.ui.components.runs_tab import render_runs_tab
 from portal.ui.components.usage_tab import render_usage_tab
@@ -20,6 +21,7 @@ service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
     st.stop()
 
+TABS = ["Overview", "Columns", "SQL", "Tests", "Lineage", "Quality", "Runs", "Usage", "History", "Preview"]
 key = st.query_params.get("id")
 if not key:
     st.title("Product")
@@ -42,6 +44,7 @@ st.title(entry.name)
 st.caption(
     f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(health)} · {entry.lifecycle}"
 )
+render_actions(service, detail)
 latest = attempt(lambda: commits.proposals(service.sessions, product=entry.name, limit=1))
 if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
     proposal = latest[0]
@@ -70,7 +73,13 @@ if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
     history_tab,
     preview_tab,
 ) = st.tabs(
-    ["Overview", "Columns", "SQL", "Tests", "Lineage", "Quality", "Runs", "Usage", "History", "Preview"]
+    TABS,
+    # ?tab=Preview opens that tab (a link can share it); the costly tabs below run only when open,
+    # so a page view reads nothing from the warehouse that nobody asked for (a preview counts as
+    # a read in Usage).
+    default=st.query_params.get("tab") if st.query_params.get("tab") in TABS else None,
+    key="product_tabs",
+    on_change="rerun",
 )
 
 with overview:
@@ -144,20 +153,26 @@ with tests_tab:
             key="tests_table",
         )
 
-with lineage_tab:
-    render_lineage(service, prefix="product_lineage", focus=node.unique_id)
+if lineage_tab.open:
+    with lineage_tab:
+        render_lineage(service, prefix="product_lineage", focus=node.unique_id)
 
-with quality_tab:
-    render_quality_tab(service, detail)
+if quality_tab.open:
+    with quality_tab:
+        render_quality_tab(service, detail)
 
-with runs_tab:
-    render_runs_tab(service, detail)
+if runs_tab.open:
+    with runs_tab:
+        render_runs_tab(service, detail)
 
-with usage_tab:
-    render_usage_tab(service, detail)
+if usage_tab.open:
+    with usage_tab:
+        render_usage_tab(service, detail)
 
-with history_tab:
-    render_history_tab(service, detail)
+if history_tab.open:
+    with history_tab:
+        render_history_tab(service, detail)
 
-with preview_tab:
-    render_preview(service, detail, prefix="product_preview")
+if preview_tab.open:
+    with preview_tab:
+        render_preview(service, detail, prefix="product_preview")
