@@ -58,7 +58,8 @@ PROFILE_FAILED = frozenset({"missing", "unavailable", "error"})
 HEALTH_LEVELS = ("failing", "stale", "warning", "unknown", "healthy")  # worst first
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
+    """`1 data product`, `2 data products`: every face counts things in the same words."""
     return f"{count:,} {word}{'s' * (count != 1)}"
 
 
@@ -94,17 +95,17 @@ class Health:
         if self.build_status in BUILD_FAILED:
             found.append(f"last build {self.build_status}")
         if self.tests_failed:
-            found.append(_plural(self.tests_failed, "failing test"))
+            found.append(plural(self.tests_failed, "failing test"))
         if self.profile_status in PROFILE_FAILED:
             found.append(f"profile: {PROFILE_STATUS_TEXT[self.profile_status]}")
         if self.freshness in {"stale", "late"}:
             found.append(self.freshness)
         if self.duplicate_keys:
-            found.append(f"{_plural(self.duplicate_keys, 'duplicate primary key')}")
+            found.append(f"{plural(self.duplicate_keys, 'duplicate primary key')}")
         if self.open_drift:
-            found.append(_plural(self.open_drift, "open drift event"))
+            found.append(plural(self.open_drift, "open drift event"))
         if self.tests_warned:
-            found.append(_plural(self.tests_warned, "warning test"))
+            found.append(plural(self.tests_warned, "warning test"))
         if self.profile_status == "empty":
             found.append("empty")
         return found
@@ -159,4 +160,5 @@ __all__ = [
     "TEST_WARNED",
     "UNPUBLISHED_LIFECYCLES",
     "Health",
+    "plural",
 ]

@@ -203,3 +203,14 @@ def test_the_review_page_without_proposals_says_so(app: Callable[..., AppTest]) 
     assert any("No proposal is in_review" in i.value for i in at.info), [i.value for i in at.info]
     at.selectbox(key="review_state").select("any").run()
     assert not at.exception and not at.error
+
+
+def test_the_catalogs_search_and_filters_live_in_the_url(app: Callable[..., AppTest]) -> None:
+    at = app(catalog_search="recency_score", filter_type="CUSTOMER_360")  # a shared link
+    assert at.text_input(key="catalog_search").value == "recency_score"
+    labels = {str(link.proto.label).strip("*") for link in at.get("page_link")}
+    assert labels == {"dp_customer_360"}
+    assert "1 data product" in [c.value for c in at.caption]  # one, not "1 data products"
+    at.text_input(key="catalog_search").input("").run()
+    at.multiselect(key="filter_type").set_value([]).run()
+    assert any(c.value.startswith("3 data products") for c in at.caption), [c.value for c in at.caption]

@@ -11,7 +11,8 @@ import streamlit as st
 
 from portal.catalog.browse import SORTS, CatalogQuery, browse, facets
 from portal.observability.health import ProductHealth
-from portal.ui.components.badges import ago, health_label, health_text, tests_label
+from portal.project.statuses import plural
+from portal.ui.components.badges import HEALTH_CSS, ago, health_label, health_text, tests_label
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.product_actions import CATALOG_FLASH
 
@@ -25,6 +26,7 @@ if service is None or attempt(service.artifacts) is None:
 all_models = st.toggle(
     "Show all models, not only data products",
     key="all_models",
+    bind="query-params",
     help="Browse every model, seed and snapshot of the dbt project.",
 )
 choices = attempt(lambda: facets(service, include_all_models=all_models))
@@ -33,22 +35,33 @@ if choices is None:
 text = st.text_input(
     "Search",
     key="catalog_search",
+    bind="query-params",
     placeholder="name, description, column, tag or owner …",
     label_visibility="collapsed",
 )
 first, second, third, fourth, fifth = st.columns(5)
-types = first.multiselect("Type", choices["types"], key="filter_type")
-owners = second.multiselect("Owner", choices["owners"], key="filter_owner")
-frequencies = third.multiselect("Update frequency", choices["frequencies"], key="filter_frequency")
+types = first.multiselect("Type", choices["types"], key="filter_type", bind="query-params")
+owners = second.multiselect("Owner", choices["owners"], key="filter_owner", bind="query-params")
+frequencies = third.multiselect(
+    "Update frequency", choices["frequencies"], key="filter_frequency", bind="query-params"
+)
 lifecycles = fourth.multiselect(
-    "Lifecycle", choices["lifecycles"], key="filter_lifecycle", help="Where a product is in its life."
+    "Lifecycle",
+    choices["lifecycles"],
+    key="filter_lifecycle",
+    bind="query-params",
+    help="Where a product is in its life.",
 )
 health = fifth.multiselect(
-    "Health", choices["health"], key="filter_health", help="How far what is published can be trusted now."
+    "Health",
+    choices["health"],
+    key="filter_health",
+    bind="query-params",
+    help="How far what is published can be trusted now.",
 )
 sort_col, order_col = st.columns([3, 1])
-sort = sort_col.selectbox("Sort by", SORTS, key="sort")
-descending = order_col.toggle("Descending", key="descending")
+sort = sort_col.selectbox("Sort by", SORTS, key="sort", bind="query-params")
+descending = order_col.toggle("Descending", key="descending", bind="query-params")
 
 query = CatalogQuery(
     text=text,
@@ -65,9 +78,9 @@ entries = attempt(lambda: browse(service, query))
 if entries is None:
     st.stop()
 
-kind = "models" if all_models else "data products"
+kind = "model" if all_models else "data product"
 failing = sum(e.level == "failing" for e in entries)
-st.caption(f"{len(entries)} {kind}" + (f" · {failing} failing" if failing else ""))
+st.caption(f"{plural(len(entries), kind)}" + (f" · {failing} failing" if failing else ""))
 if not entries:
     st.info(
         "Nothing matches. Clear the search or the filters to see everything.", icon=":material/search_off:"
@@ -121,22 +134,31 @@ def table(rows: list[ProductHealth]) -> None:
             "name": [h.name for h in rows],
             "lifecycle": [h.entry.lifecycle for h in rows],
             "type": [h.entry.data_product_type or h.entry.resource_type for h in rows],
-            "owner": [h.entry.owner for h in rows],
-            "materialized": [h.entry.materialization for h in rows],
+            "owner": [h.entry.owner or "—" for h in rows],
+            "materialized": [h.entry.materialization or "—" for h in rows],
             "tests": [tests_label(h.health) for h in rows],
             "refreshed": [ago(h.last_refreshed) for h in rows],
             "description": [h.entry.description[:160] for h in rows],
             "unique_id": [h.entry.unique_id for h in rows],
         }
     )
+    # The health word in its colour, as on the cards (the mark and the word say it without colour).
+    colours = {health_text(h.health): HEALTH_CSS[h.level] for h in rows}
+    styled = frame.style.map(lambda value: f"color: {colours.get(value, 'inherit')}", subset=["health"])
     event = st.dataframe(
-        frame,
+        styled,
         key="catalog_table",
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",
-        column_config={"unique_id": None},
-        use_container_width=True,
+        column_config={
+            "unique_id": None,
+            "health": st.column_config.TextColumn(width="small"),
+            "name": st.column_config.TextColumn(width="medium"),
+            "description": st.column_config.TextColumn(width="large"),
+        },
+        width="stretch",
+        height=min(38 + 35 * len(rows), 640),  # sized to its rows, scrolling past about 17
     )
     chosen = event.selection.rows if event else []
     if chosen:

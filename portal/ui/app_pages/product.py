@@ -74,12 +74,11 @@ if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
     preview_tab,
 ) = st.tabs(
     TABS,
-    # ?tab=Preview opens that tab (a link can share it); the costly tabs below run only when open,
+    # Bound to ?tab= (a link opens, and shares, a tab). The costly tabs below run only when open,
     # so a page view reads nothing from the warehouse that nobody asked for (a preview counts as
     # a read in Usage).
-    default=st.query_params.get("tab") if st.query_params.get("tab") in TABS else None,
-    key="product_tabs",
-    on_change="rerun",
+    key="tab",
+    bind="query-params",
 )
 
 with overview:

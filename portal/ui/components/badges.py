@@ -14,7 +14,15 @@ HEALTH_COLOR = {
     "unknown": "gray",
     "healthy": "green",
 }
-assert set(HEALTH_ICON) == set(HEALTH_COLOR) == set(HEALTH_LEVELS)
+# The same colours where CSS draws them (a table's cells), readable on light and dark themes.
+HEALTH_CSS = {
+    "failing": "#e0393e",
+    "stale": "#8e59d4",
+    "warning": "#e8871a",
+    "unknown": "#808495",
+    "healthy": "#21a366",
+}
+assert set(HEALTH_ICON) == set(HEALTH_COLOR) == set(HEALTH_CSS) == set(HEALTH_LEVELS)
 
 
 def health_label(health: Health) -> str:

@@ -14,7 +14,7 @@ from portal.catalog.detail import ProductDetail
 from portal.creation.flow import EDITABLE
 from portal.creation.lifecycle import Refused, deprecate, discard
 from portal.observability.history import profile_product
-from portal.project.statuses import LIVE_LIFECYCLES
+from portal.project.statuses import LIVE_LIFECYCLES, plural
 from portal.runs import registration
 from portal.service import PortalService
 from portal.ui.components.context import attempt, current_identity
@@ -66,7 +66,7 @@ def render_actions(service: PortalService, detail: ProductDetail) -> None:
     ):
         outcome = attempt(lambda: profile_product(service, detail.node.unique_id))
         if outcome is not None:
-            _done(f"Profiled {name}: {outcome.profile.summary}; {len(outcome.drift)} drift event(s).")
+            _done(f"Profiled {name}: {outcome.profile.summary}; {plural(len(outcome.drift), 'drift event')}.")
     if portal_product and lifecycle in ("published", "failed"):
         with buttons[3].popover(
             "Deprecate", icon=":material/archive:", disabled=edit_why is not None, help=edit_why
