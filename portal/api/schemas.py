@@ -444,13 +444,15 @@ class ColumnOriginsOut(BaseModel):
 
 
 class ImpactedOut(BaseModel):
-    """A data product or exposure that reads the product now."""
+    """A node downstream of the product: it reads the product now."""
 
     model_config = ConfigDict(from_attributes=True)
 
     unique_id: str
     name: str
-    kind: Literal["data_product", "exposure"]
+    kind: str = Field(
+        description="data_product, or its resource type: model, exposure, metric, semantic_model, ..."
+    )
     owner: str | None
     consumers: list[str]
     distance: int
@@ -464,7 +466,9 @@ class ReviewOut(BaseModel):
     lineage: list[ColumnOriginsOut] = Field(
         description="Each column of the draft SQL and where it comes from."
     )
-    impact: list[ImpactedOut] = Field(description="Products and exposures downstream, nearest first.")
+    impact: list[ImpactedOut] = Field(
+        description="Every node downstream (products, exposures, models, metrics), nearest first."
+    )
     tests: list[NodeTimingOut] = Field(
         description="The audit build's model and tests as its run recorded them."
     )

@@ -211,13 +211,14 @@ def require_node(graph: nx.DiGraph, text: str) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Impacted:
-    """A data product or exposure downstream of a changed node."""
+    """A node downstream of a changed one: a data product, an exposure, or any other model,
+    metric, semantic model, saved query, snapshot or seed that reads it."""
 
     unique_id: str
     name: str
-    kind: str  # "data_product" or "exposure"
+    kind: str  # "data_product", or the resource type: exposure, model, metric, semantic_model, ...
     owner: str | None
     consumers: tuple[str, ...]
     path: tuple[str, ...]  # a shortest path from the changed node to this one, both included
@@ -228,9 +229,9 @@ class Impacted:
 
 
 def impact(graph: nx.DiGraph, unique_id: str) -> list[Impacted]:
-    """What breaks if `unique_id` changes: downstream data products and exposures, nearest first.
+    """What reads `unique_id`, directly or not: every downstream node, nearest first.
 
-    Consumers are the product's `meta.consumers` plus the exposures that read it directly.
+    Consumers are the node's `meta.consumers` plus the exposures that read it directly.
     """
     start = require_node(graph, unique_id)
     came_from: dict[str, str | None] = {start: None}
@@ -243,15 +244,9 @@ def impact(graph: nx.DiGraph, unique_id: str) -> list[Impacted]:
                 queue.append(child)
     impacted = []
     for node in came_from:
-        data = graph.nodes[node]
         if node == start:
             continue
-        if data["resource_type"] == "exposure":
-            kind = "exposure"
-        elif data["is_data_product"]:
-            kind = "data_product"
-        else:
-            continue
+        data = graph.nodes[node]
         path = [node]
         while (previous := came_from[path[-1]]) is not None:
             path.append(previous)
@@ -261,13 +256,38 @@ def impact(graph: nx.DiGraph, unique_id: str) -> list[Impacted]:
             Impacted(
                 unique_id=node,
                 name=data["label"],
-                kind=kind,
+                kind="data_product" if data["is_data_product"] else data["resource_type"],
                 owner=data["owner"],
                 consumers=tuple(dict.fromkeys([*data["consumers"], *exposures])),
                 path=tuple(reversed(path)),
             )
         )
     return sorted(impacted, key=lambda i: (len(i.path), i.name))
+
+
+@dataclass(frozen=True)
+class OwnerImpact:
+    """The downstream nodes one owner answers for."""
+
+    owner: str | None  # None: nobody is named
+    nodes: tuple[Impacted, ...]  # data products first, then nearest first
+
+    @property
+    def data_products(self) -> int:
+        return sum(n.kind == "data_product" for n in self.nodes)
+
+
+def impact_by_owner(impacted: Iterable[Impacted]) -> list[OwnerImpact]:
+    """`impact` grouped by owner, for the people to tell: the owners of data products first (the
+    most of them first), then the other owners by name, and nodes nobody owns last."""
+    groups: dict[str | None, list[Impacted]] = {}
+    for node in impacted:
+        groups.setdefault(node.owner, []).append(node)
+    found = [
+        OwnerImpact(owner, tuple(sorted(nodes, key=lambda n: (n.kind != "data_product", n.distance, n.name))))
+        for owner, nodes in groups.items()
+    ]
+    return sorted(found, key=lambda g: (g.owner is None, -g.data_products, g.owner or ""))
 
 
 # --------------------------------------------------------------------------------------------------

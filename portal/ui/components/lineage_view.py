@@ -7,8 +7,9 @@ import streamlit as st
 
 from portal.catalog.detail import product_detail
 from portal.lineage.errors import LineageError
-from portal.lineage.graph import neighbourhood, require_node
+from portal.lineage.graph import impact_by_owner, neighbourhood, require_node
 from portal.lineage.layout import layered_layout
+from portal.project.statuses import plural
 from portal.service import PortalService
 from portal.ui.components.context import attempt, show_error
 from portal.ui.components.lineage_figure import edges_csv, lineage_figure
@@ -128,23 +129,30 @@ def _details(service: PortalService, prefix: str, unique_id: str) -> None:
             query_params={"id": unique_id},
         )
     impacted = lineage.impact(unique_id)
-    with st.expander(f"What breaks if this changes: {len(impacted)} data products and exposures downstream"):
-        if impacted:
+    products = sum(i.kind == "data_product" for i in impacted)
+    exposures = sum(i.kind == "exposure" for i in impacted)
+    summary = f"{plural(len(impacted), 'node')} downstream"
+    if impacted:
+        summary += f": {plural(products, 'data product')}, {plural(exposures, 'exposure')}"
+    with st.expander(f"What reads this: {summary}"):
+        if not impacted:
+            st.caption("Nothing downstream reads it.")
+        for group in impact_by_owner(impacted):
+            st.markdown(f"**{group.owner or 'No owner named'}** · {plural(len(group.nodes), 'node')}")
             st.dataframe(
                 pd.DataFrame(
                     {
-                        "name": [i.name for i in impacted],
-                        "kind": [i.kind for i in impacted],
-                        "owner": [i.owner for i in impacted],
-                        "consumers": [", ".join(i.consumers) for i in impacted],
-                        "path": [" → ".join(p.split(".")[-1] for p in i.path) for i in impacted],
+                        "name": [i.name for i in group.nodes],
+                        "kind": [i.kind.replace("_", " ") for i in group.nodes],
+                        "consumers": [", ".join(i.consumers) for i in group.nodes],
+                        "path": [" → ".join(p.split(".")[-1] for p in i.path) for i in group.nodes],
                     }
                 ),
                 hide_index=True,
                 width="stretch",
+                height=38 + 35 * len(group.nodes),
+                key=f"{prefix}_impact_{unique_id}_{group.owner}",
             )
-        else:
-            st.caption("Nothing downstream is a data product or an exposure.")
     columns = (
         list(service.artifacts().manifest.get(unique_id).columns)
         if service.artifacts().manifest.get(unique_id)
