@@ -349,3 +349,31 @@ class Proposal(Base):
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None]  # the reviewer who approved or rejected it
     comment: Mapped[str | None] = mapped_column(Text)  # the reviewer's words (a rejection's why)
+
+
+# --- the SQL workspace's history -----------------------------------------------------------
+
+# ok: it ran and returned rows; refused: the guard or the warehouse refused the SQL (the message
+# says why); timeout: it ran past PORTAL_QUERY_TIMEOUT_S and was stopped.
+QUERY_STATUSES = ("ok", "refused", "timeout")
+
+
+class WorkspaceQuery(Base):
+    """One query a user ran in the SQL workspace, kept so they can find and rerun it. Only the
+    newest few per user are kept (portal/catalog/workspace.py prunes), so the table stays small."""
+
+    __tablename__ = "query_history"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", QUERY_STATUSES), name="status"),
+        Index(None, "user", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user: Mapped[str]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    sql: Mapped[str] = mapped_column(Text)  # as the user wrote it, not rewritten
+    status: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    elapsed_ms: Mapped[float | None]
+    message: Mapped[str | None] = mapped_column(Text)  # why it was refused or stopped
+    upstream: Mapped[list[str]] = mapped_column(default=list)  # unique ids of what it read

@@ -46,7 +46,8 @@ class CatalogEntry:
     owner: str | None
     consumers: tuple[str, ...]
     update_frequency: str | None
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # dbt's tags (config.tags): what `tag:` selects
+    labels: tuple[str, ...]  # meta.tags: the portal's labels, which no dbt selector sees
     lifecycle: str  # project/statuses.py: LIFECYCLE_STATES, or BUILT_IN for a plain model
     materialization: str | None
     relation_name: str | None
@@ -156,8 +157,16 @@ class PortalService:
         meta = node.meta
         owner = row.owner if row else meta.get("owner")
         product_type = row.data_product_type if row else meta.get("data_product_type")
-        tags = tuple(dict.fromkeys([*_as_list(meta.get("tags")), *node.tags]))
-        searchable = [node.name, node.description, *node.columns, *tags, owner or "", product_type or ""]
+        tags, labels = tuple(node.tags), _as_list(meta.get("tags"))
+        searchable = [
+            node.name,
+            node.description,
+            *node.columns,
+            *tags,
+            *labels,
+            owner or "",
+            product_type or "",
+        ]
         return CatalogEntry(
             unique_id=node.unique_id,
             name=node.name,
@@ -169,6 +178,7 @@ class PortalService:
             consumers=_as_list(row.consumers if row else meta.get("consumers")),
             update_frequency=row.update_frequency if row else meta.get("update_frequency"),
             tags=tags,
+            labels=labels,
             lifecycle=row.status if row else BUILT_IN,
             materialization=node.materialized,
             relation_name=node.relation_name,

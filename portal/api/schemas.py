@@ -88,7 +88,10 @@ class ProductOut(BaseModel):
     owner: str | None
     consumers: list[str]
     update_frequency: str | None
-    tags: list[str]
+    tags: list[str] = Field(description="dbt's tags (config.tags): what the selector `tag:` selects.")
+    labels: list[str] = Field(
+        default_factory=list, description="The portal's labels (meta.tags), which dbt's selectors do not see."
+    )
     # A registration row calls it `status`; the catalog entry, `lifecycle`.
     lifecycle: str = Field(
         validation_alias=AliasChoices("lifecycle", "status"),
@@ -106,7 +109,7 @@ class ProductOut(BaseModel):
     def status(self) -> str:
         return self.lifecycle
 
-    @field_validator("consumers", "tags", mode="before")
+    @field_validator("consumers", "tags", "labels", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return [] if value is None else value
@@ -117,8 +120,9 @@ class ProductOut(BaseModel):
 
     @classmethod
     def from_registration(cls, row: DataProduct) -> ProductOut:
-        """A product the manifest does not know yet (being created): its registration only."""
-        return cls.model_validate(row)
+        """A product the manifest does not know yet (being created): its registration only, whose
+        tags are the form's, its labels (meta.tags); dbt's own tags come with the manifest."""
+        return cls.model_validate(row).model_copy(update={"tags": [], "labels": list(row.tags or [])})
 
 
 class ProductPage(BaseModel):

@@ -29,7 +29,8 @@ class CatalogQuery:
     frequencies: tuple[str, ...] = ()
     lifecycles: tuple[str, ...] = ()  # any of LISTED_LIFECYCLES
     health: tuple[str, ...] = ()  # any of HEALTH_LEVELS
-    tags: tuple[str, ...] = ()  # all of
+    tags: tuple[str, ...] = ()  # dbt tags, all of
+    labels: tuple[str, ...] = ()  # meta.tags, all of
     include_all_models: bool = False
     sort: str = "name"
     descending: bool = False
@@ -60,6 +61,7 @@ def browse(
         and (not query.frequencies or e.update_frequency in query.frequencies)
         and (not query.lifecycles or e.lifecycle in query.lifecycles)
         and all(t in e.tags for t in query.tags)
+        and all(label in e.labels for label in query.labels)
     ]
     judged = health_of(service, matching, now=now)
     found = [judged[e.unique_id] for e in matching]
@@ -75,6 +77,9 @@ def facets(service: PortalService, *, include_all_models: bool = False) -> dict[
     def values(attr: str) -> list[str]:
         return sorted({str(getattr(e, attr)) for e in entries if getattr(e, attr)})
 
+    def each(attr: str) -> list[str]:
+        return sorted({value for e in entries for value in getattr(e, attr)})
+
     present = {e.lifecycle for e in entries}
     return {
         "types": values("data_product_type"),
@@ -82,6 +87,8 @@ def facets(service: PortalService, *, include_all_models: bool = False) -> dict[
         "frequencies": values("update_frequency"),
         "lifecycles": [s for s in LISTED_LIFECYCLES if s in present],
         "health": list(HEALTH_LEVELS),
+        "tags": each("tags"),
+        "labels": each("labels"),
     }
 
 

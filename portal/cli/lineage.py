@@ -51,6 +51,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also list tests, the way dbt's default (eager) indirect selection adds them",
     )
+    parser.add_argument(
+        "--selector",
+        metavar="NAME",
+        help="a selector from the project's selectors.yml, as dbt ls --selector",
+    )
     parser.add_argument("--no-cache", action="store_true", help="read the manifest without the index cache")
     parser.set_defaults(func=run)
 
@@ -76,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
 
     manifest = args.manifest or _default_manifest()
     index = load_index(manifest, use_cache=not args.no_cache)
-    selection = select(index, args.select, args.exclude, with_tests=args.with_tests)
+    selection = select(
+        index, args.select, args.exclude, selector_name=args.selector, with_tests=args.with_tests
+    )
     for warning in selection.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if selection.selector and not args.selector:  # as dbt ls, without --select: the default selector
+        print(f"note: using the project's default selector {selection.selector!r}", file=sys.stderr)
     if selection.unique_ids:
         sys.stdout.write("\n".join(selection.unique_ids) + "\n")
     sys.stdout.flush()

@@ -33,7 +33,6 @@ web framework (DESIGN principle 1).
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +50,7 @@ from portal.audit import add_event
 from portal.auth.access import authorize, role_of
 from portal.auth.identity import Identity
 from portal.creation import commits, held
+from portal.creation.dry_run import dry_run, dry_run_problem
 from portal.creation.lifecycle import (
     Claim,
     Refused,
@@ -77,7 +77,7 @@ from portal.creation.scaffold import (
     render_product,
     write_product,
 )
-from portal.creation.spec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, line_col, validate_spec
+from portal.creation.spec import BUILTIN_TYPES, TYPE_RE, Problem, ProductSpec, validate_spec
 from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
 from portal.errors import PortalError
 from portal.observability.history import profile_published
@@ -88,9 +88,8 @@ from portal.project.sync import run_status, sync
 from portal.runs import PublishRecord, begin_queued, end_interrupted, forget_queued, start_run
 from portal.service import PortalService
 from portal.settings import Settings
-from portal.warehouse import Warehouse, WarehouseError, WarehouseUnavailable
+from portal.warehouse import WarehouseError, WarehouseUnavailable
 
-SAMPLE_ROWS = 10
 # The flow's own progress lines start with this; everything else on `on_line` is dbt's log.
 STAGE = "==> "
 WAITING = STAGE + "Waiting for another build on this project to finish (queued)…"
@@ -187,12 +186,12 @@ def check(
     try:
         warehouse = service.warehouse(identity)
         with warehouse.session():
-            columns, sample = _dry_run(warehouse, guard.normalized_sql)
+            columns, sample = dry_run(warehouse, guard.normalized_sql)
     except WarehouseUnavailable as exc:
         problems.append(Problem("warehouse", f"The query could not be tried: {exc}"))
         return Validation(spec, problems, upstream=list(guard.upstream), guard=guard)
     except WarehouseError as exc:
-        problems.append(_dry_run_problem(exc, spec.sql))
+        problems.append(dry_run_problem(exc, spec.sql))
         return Validation(spec, problems, upstream=list(guard.upstream), guard=guard)
     files = None
     try:
@@ -249,13 +248,22 @@ def _static_problems(
     problems = validate_spec(spec, extra_types=product_types(service), existing_names=taken)
     if any(problem.field == "sql" for problem in problems):
         return problems, None
+    guard = validate_sql(
+        spec.sql, dialect=service.settings.warehouse, known=known_relations(service, editing=editing)
+    )
+    return list(dict.fromkeys(problems + guard.problems)), guard
+
+
+def known_relations(service: PortalService, *, editing: str | None = None) -> KnownRelations:
+    """What a product's SQL may read: the project's models, seeds and sources, less the product
+    being edited (no product reads itself) and the portal products not published yet. A SQL
+    workspace query may read the same, so it can be promoted to a product as it is."""
+    manifest = service.artifacts().manifest
     known = KnownRelations.from_manifest(manifest, catalogs=publisher_for(service.settings).catalogs())
     if editing:
         own = model_of(manifest, editing)
         known = known.excluding(own) if own else known
-    known = known.withholding(_unpublished_products(service, editing))
-    guard = validate_sql(spec.sql, dialect=service.settings.warehouse, known=known)
-    return list(dict.fromkeys(problems + guard.problems)), guard
+    return known.withholding(_unpublished_products(service, editing))
 
 
 def _unpublished_products(service: PortalService, editing: str | None) -> dict[str, str]:
@@ -272,42 +280,6 @@ def _unpublished_products(service: PortalService, editing: str | None) -> dict[s
             "the models it reads instead, or wait until it is published."
             for name, status in rows
         }
-
-
-def _dry_run(warehouse: Warehouse, sql: str) -> tuple[list[tuple[str, str]] | None, pd.DataFrame]:
-    """Columns with types, and the first rows, of the query run read-only on the warehouse."""
-    sample = warehouse.query(f"SELECT * FROM ({sql}) AS dry_run LIMIT {SAMPLE_ROWS}")
-    # None: the engine could not tell the types (no rows on Trino), so the product is generated
-    # without an enforced contract.
-    described = warehouse.describe(sql)
-    return (None if described is None else [(c.name, c.type) for c in described]), sample
-
-
-# DuckDB ends an error with the line of *our* rewritten query and carets under the culprit.
-_EXCERPT = re.compile(r"\s*(?P<excerpt>LINE \d+:[^\n]*)\n(?P<pad> *)(?P<carets>\^+)\s*$")
-
-
-def _dry_run_problem(exc: WarehouseError, sql: str) -> Problem:
-    """The warehouse's refusal, pointing into the user's SQL where the culprit can be found there.
-
-    The excerpt the warehouse shows is of the rewritten query (other line numbers, quoted table
-    names), so it is replaced by a position in what the user wrote: the first occurrence of the
-    underlined text, when it occurs there.
-    """
-    text, position = str(exc), None
-    match = _EXCERPT.search(text)
-    if match:
-        text = text[: match.start()]
-        start = len(match["pad"])
-        culprit = match["excerpt"][start : start + len(match["carets"])].strip()
-        found = re.search(rf"(?<!\w){re.escape(culprit)}(?!\w)", sql, re.IGNORECASE) if culprit else None
-        position = line_col(sql, found.start()) if found else None
-    detail = " ".join(text.split()).rstrip(".")
-    return Problem(
-        "sql",
-        f"{detail}. Fix what it names (a column, a type, a function's arguments), then validate again.",
-        position,
-    )
 
 
 # --- 2. create and edit --------------------------------------------------------------------

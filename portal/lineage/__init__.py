@@ -8,8 +8,8 @@ Two structures, each for one job:
   into the attributes of the node they test.
 
 The modules, each importing only the ones listed before it: `errors`, `index` (the index and its
-cache), `selector_methods` (`tag:`, `path:`, ...), `selector_spec` (selector syntax), `selector`
-(`select()`), `graph` (the UI graph, impact, `Lineage`). `columns` (column lineage, sqlglot) and
+cache), `selector_methods` (`tag:`, `path:`, ...), `selector_spec` (selector syntax), `selectors_yml`
+(named selectors), `selector` (`select()`), `graph` (the UI graph, impact, `Lineage`). `columns` (column lineage, sqlglot) and
 `layout` (drawing positions, networkx) sit beside them.
 
 The selection path (`errors` to `selector`) and `graph` must stay cheap to import: the CLI answers in

@@ -311,10 +311,15 @@ class Lineage:
         return self._graph
 
     def select(
-        self, selector: str | Sequence[str] | None, exclude: str | Sequence[str] | None = None
+        self,
+        selector: str | Sequence[str] | None,
+        exclude: str | Sequence[str] | None = None,
+        *,
+        selector_name: str | None = None,
     ) -> Selection:
-        """dbt selection without tests, which the graph holds as node attributes."""
-        return select(self.index, selector, exclude)
+        """dbt selection without tests, which the graph holds as node attributes; `selector_name`
+        is a selector of the project's selectors.yml."""
+        return select(self.index, selector, exclude, selector_name=selector_name)
 
     def subgraph(self, unique_ids: Iterable[str]) -> nx.DiGraph:
         return self.graph.subgraph(u for u in unique_ids if u in self.graph)

@@ -13,6 +13,7 @@ On the CLI's selection path, so it must stay cheap to import (see `portal.lineag
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 import pickle
@@ -30,12 +31,15 @@ if TYPE_CHECKING:
     from portal.project.artifacts import Manifest
 
 # Bump when ManifestIndex's pickled state changes shape: old cache files are then ignored.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 
 # The manifest sections whose entries are members of dbt's graph (compilation.Linker.link_graph).
 SECTIONS = (
     "nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries", "unit_tests", "functions"
 )  # fmt: skip
+# The manifest sections whose entries name a file of their package (graph members or not), which
+# tells `path:` what the root project holds on disk.
+FILE_SECTIONS = (*SECTIONS, "macros", "docs", "groups")
 TEST_TYPES = frozenset({"test", "unit_test"})
 # What `dbt ls` lists by default (ListTask.DEFAULT_RESOURCE_VALUES). Analyses and hooks are graph
 # members that selection walks through but never lists.
@@ -71,6 +75,10 @@ class ManifestIndex:
     latest_versions: list[Any]
     test_names: list[str | None]  # the generic test's name (test_metadata.name), or a unit test's name
     parents: list[tuple[int, ...]]
+    # The root project's files the manifest knows of (`path:` globs the root project only), or None
+    # when an old manifest does not name its project and every member's file counts as the root's.
+    project_files: tuple[str, ...] | None = None
+    selectors: dict[str, Any] = field(default_factory=dict)  # the manifest's named selectors
     children: list[tuple[int, ...]] = field(default_factory=list)
     positions: dict[str, int] = field(default_factory=dict)
     # Configs are only read by `config.` selectors; a cached index loads them on first use.
@@ -89,6 +97,13 @@ class ManifestIndex:
 
     def __len__(self) -> int:
         return len(self.unique_ids)
+
+    @functools.cached_property
+    def name_characters(self) -> frozenset[str]:
+        """Every character of the fqn parts (package, folders, name) of the members `fqn:` selects:
+        a name holding any other character can match none of them."""
+        kinds = self.resource_types
+        return frozenset("".join(p for i, fqn in enumerate(self.fqns) if kinds[i] != "source" for p in fqn))
 
     @property
     def configs(self) -> list[dict[str, Any]]:
@@ -129,7 +144,7 @@ class ManifestIndex:
 _PICKLED_FIELDS = (
     "project_name", "adapter_type", "unique_ids", "resource_types", "names", "packages", "fqns", "paths",
     "patch_paths", "tags", "source_names", "groups", "accesses", "versions", "latest_versions",
-    "test_names", "parents", "children", "positions",
+    "test_names", "parents", "project_files", "selectors", "children", "positions",
 )  # fmt: skip
 
 
@@ -156,6 +171,21 @@ def _test_name(entry: dict[str, Any]) -> str | None:
     if resource_type == "test":
         return (entry.get("test_metadata") or {}).get("name")
     return None
+
+
+def _project_files(raw: dict[str, Any], project: str | None) -> tuple[str, ...] | None:
+    """The files of the root project the manifest names: every entry's file and properties file,
+    disabled ones and macros included, since dbt's `path:` sees all that is on disk."""
+    if not project:
+        return None
+    entries = [e for section in FILE_SECTIONS for e in (raw.get(section) or {}).values()]
+    entries += [e for versions in (raw.get("disabled") or {}).values() for e in versions]
+    files = {"dbt_project.yml"}
+    for entry in entries:
+        if entry.get("package_name") == project:
+            patch = entry.get("patch_path") or ""
+            files.update(p for p in (entry.get("original_file_path"), patch.partition("://")[2]) if p)
+    return tuple(sorted(files))
 
 
 def _index_from_raw(raw: dict[str, Any]) -> ManifestIndex:
@@ -190,6 +220,8 @@ def _index_from_raw(raw: dict[str, Any]) -> ManifestIndex:
         latest_versions=[e.get("latest_version") for e in entries],
         test_names=[_test_name(e) for e in entries],
         parents=[parents(e) for e in entries],
+        project_files=_project_files(raw, metadata.get("project_name")),
+        selectors=dict(raw.get("selectors") or {}),
         positions=positions,
         _configs=configs,
     )

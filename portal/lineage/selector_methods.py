@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fnmatch import fnmatch, translate
 from pathlib import PurePosixPath
 from typing import Any
@@ -164,40 +164,97 @@ def _path_parts(path: str) -> list[str]:
     return [part for part in path.replace("\\", "/").split("/") if part not in ("", ".")]
 
 
-def _by_path(index: ManifestIndex, value: str, _: tuple[str, ...]) -> set[int]:
-    # dbt globs the pattern on disk under the project root and keeps nodes whose file, properties
-    # file or any parent directory was found. The manifest lists every such file, so matching the
-    # pattern against those paths gives the same answer without a checkout of the project.
+def _directories(path: str) -> Iterator[str]:
+    """The folders a file lies in, innermost first (`models/a/x.sql` -> `models/a`, `models`)."""
+    parts = _path_parts(path)[:-1]
+    while parts:
+        yield "/".join(parts)
+        parts.pop()
+
+
+def _globbed(index: ManifestIndex, value: str) -> tuple[set[str], set[str]]:
+    """The files and folders of the root project that `path:VALUE` globs, as dbt's `root.glob(VALUE)`."""
     if PurePosixPath(value).is_absolute():
         raise SelectorError(f"'path:{value}' is absolute; write the path relative to the dbt project root.")
-    dirs_only = value.endswith("/")
     pattern = _path_parts(value)
-    within: dict[str, bool] = {"": False}  # directory -> it or one of its parents matches
+    if not pattern:
+        raise SelectorError(
+            f"'path:{value}' names the project root itself, which dbt cannot glob; name a folder or "
+            "file under it, or leave --select out to select everything."
+        )
+    known = index.project_files if index.project_files is not None else _member_files(index)
+    files = {"/".join(_path_parts(path)) for path in known}
+    folders = {folder for path in files for folder in _directories(path)}
+    matched_folders = {f for f in folders if _path_matches(pattern, _path_parts(f), True)}
+    dirs_only = value.endswith("/")
+    matched_files = (
+        set() if dirs_only else {f for f in files if _path_matches(pattern, _path_parts(f), False)}
+    )
+    return matched_files, matched_folders
 
-    def in_matched_dir(directory: str) -> bool:
-        if directory not in within:
-            parent = directory.rpartition("/")[0]
-            within[directory] = in_matched_dir(parent) or _path_matches(pattern, _path_parts(directory), True)
-        return within[directory]
 
-    files: dict[str | None, bool] = {None: False}  # many sources share one properties file
+def _member_files(index: ManifestIndex) -> set[str]:
+    patches = (_patch_file(patch) for patch in index.patch_paths)
+    return {path for path in (*index.paths, *patches) if path}
 
-    def file_matches(path: str | None) -> bool:
-        if path not in files:
-            files[path] = not dirs_only and _path_matches(pattern, _path_parts(path or ""), False)
-        return files[path]
 
+def _patch_file(patch: str | None) -> str | None:
+    return patch.split("://", 1)[1] if patch and "://" in patch else None
+
+
+def _by_path(index: ManifestIndex, value: str, _: tuple[str, ...]) -> set[int]:
+    # dbt globs the pattern on disk under the root project and keeps every node, of any package, whose
+    # file, properties file or one of whose folders it found there; a package's paths are relative to
+    # the package, so a folder that only a package has selects nothing. The manifest names the root
+    # project's files, so globbing those gives dbt's answer without a checkout of the project.
+    matched_files, matched_folders = _globbed(index, value)
+    normal = {path: "/".join(_path_parts(path)) for path in index.paths}
+    within: dict[str, bool] = {}  # file -> one of its folders was globbed
     found = set()
     for i, path in enumerate(index.paths):
-        patch = index.patch_paths[i]
-        patch_file = patch.split("://", 1)[1] if patch and "://" in patch else None
+        if path not in within:
+            within[path] = any(folder in matched_folders for folder in _directories(path))
+        patch = _patch_file(index.patch_paths[i])
         if (
-            in_matched_dir(path.replace("\\", "/").rpartition("/")[0])
-            or file_matches(path)
-            or file_matches(patch_file)
+            within[path]
+            or normal[path] in matched_files
+            or (patch is not None and "/".join(_path_parts(patch)) in matched_files)
         ):
             found.add(i)
     return found
+
+
+def path_outside_project(index: ManifestIndex, value: str) -> str:
+    """Why `path:VALUE` selected nothing when its folder or file lies in an installed package only."""
+    if index.project_files is None or not index.project_name:
+        return ""
+    pattern = _path_parts(value)
+    packages: dict[str, tuple[str, ...]] = {}
+    for i, path in enumerate(index.paths):
+        package = index.packages[i]
+        if package == index.project_name or package in packages:
+            continue
+        folder = next((f for f in _directories(path) if _path_matches(pattern, _path_parts(f), True)), None)
+        if folder is not None or _path_matches(pattern, _path_parts(path), False):
+            packages[package] = _fqn_of_folder(index.fqns[i], path, folder)
+    if not packages:
+        return ""
+    names = ("package " if len(packages) == 1 else "packages ") + ", ".join(sorted(packages))
+    example = next((".".join(fqn) for fqn in packages.values() if fqn), None)
+    how = f", e.g. '{example}'" if example else " (package.folder...)"
+    return (
+        f" '{value}' lies in {names} only, and dbt resolves path: against the root project "
+        f"({index.project_name}); select by fqn instead{how}."
+    )
+
+
+def _fqn_of_folder(fqn: tuple[str, ...], path: str, folder: str | None) -> tuple[str, ...]:
+    """The fqn prefix naming `folder` (or the node, for no folder), when the node's fqn follows its
+    path: the package in place of the resource folder (`models`), then the folders and the name."""
+    parts = _path_parts(path)
+    if len(fqn) != len(parts) or tuple(parts[1:-1]) != fqn[1:-1]:
+        return ()
+    return fqn if folder is None else fqn[: len(_path_parts(folder))]
 
 
 def _by_file(index: ManifestIndex, value: str, _: tuple[str, ...]) -> set[int]:
@@ -276,19 +333,20 @@ def _by_resource_type(index: ManifestIndex, value: str, _: tuple[str, ...]) -> s
     return {i for i, resource_type in enumerate(index.resource_types) if resource_type == value}
 
 
-def _version_order(version: Any) -> tuple[int, float, str]:
-    # dbt compares versions as numbers when both parse as numbers, else as strings.
+def _older(version: Any, other: Any) -> bool:
+    # dbt's UnparsedVersion.__lt__: as numbers when both parse as numbers, else both as strings, so
+    # 2 comes after "10b" (as text "2" > "10b") however the numbers compare.
     try:
-        return (0, float(version), "")
+        return float(version) < float(other)
     except (TypeError, ValueError):
-        return (1, 0.0, str(version))
+        return str(version) < str(other)
 
 
 def _by_version(index: ManifestIndex, value: str, _: tuple[str, ...]) -> set[int]:
     tests: dict[str, Callable[[Any, Any], bool]] = {
         "latest": lambda v, latest: v is not None and v == latest,
-        "prerelease": lambda v, latest: bool(v and latest) and _version_order(v) > _version_order(latest),
-        "old": lambda v, latest: bool(v and latest) and _version_order(v) < _version_order(latest),
+        "prerelease": lambda v, latest: bool(v and latest) and _older(latest, v),
+        "old": lambda v, latest: bool(v and latest) and _older(v, latest),
         "none": lambda v, latest: v is None,
     }
     if value not in tests:

@@ -29,6 +29,9 @@ PAGES = [
     ),
     st.Page("app_pages/product.py", title="Product", icon=":material/inventory_2:", url_path="product"),
     st.Page("app_pages/preview.py", title="Preview", icon=":material/table_view:", url_path="preview"),
+    st.Page(
+        "app_pages/workspace.py", title="SQL workspace", icon=":material/terminal:", url_path="workspace"
+    ),
     st.Page("app_pages/create.py", title="Create", icon=":material/add_circle:", url_path="create"),
     st.Page("app_pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
     st.Page("app_pages/lineage.py", title="Lineage", icon=":material/account_tree:", url_path="lineage"),

@@ -24,6 +24,7 @@ from portal.catalog.detail import product_detail
 from portal.catalog.preview import preview as catalog_preview
 from portal.creation import flow as creation
 from portal.creation import lifecycle
+from portal.creation.dry_run import SAMPLE_ROWS
 from portal.creation.flow import WAITING, check, create, edit
 from portal.creation.lifecycle import Refused, deprecate, discard, spec_of
 from portal.creation.scaffold import product_paths
@@ -119,7 +120,7 @@ def test_check_dry_runs_the_query_and_writes_nothing(service: PortalService) -> 
         "order_count": "BIGINT",
         "net_revenue": "DECIMAL(18,2)",
     }
-    assert validation.sample is not None and 0 < len(validation.sample) <= creation.SAMPLE_ROWS
+    assert validation.sample is not None and 0 < len(validation.sample) <= SAMPLE_ROWS
     assert list(validation.sample.columns) == ["customer_id", "order_count", "net_revenue"]
     assert files_of(service, "dp_customer_orders") == []
     assert product_row(service, "dp_customer_orders") is None
@@ -146,7 +147,7 @@ def test_check_reports_a_query_the_warehouse_refuses(service: PortalService) -> 
     validation = check(service, spec(sql="select order_id,\n  customer_idd\nfrom stg_orders"), ME)
     [problem] = validation.problems
     assert problem.field == "sql" and problem.position == (2, 3)  # in the SQL as written, not as rewritten
-    assert "customer_idd" in problem.message and "validate again" in problem.message
+    assert "customer_idd" in problem.message and "then try again" in problem.message
     assert "LINE" not in problem.message
 
 

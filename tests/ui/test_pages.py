@@ -214,3 +214,15 @@ def test_the_catalogs_search_and_filters_live_in_the_url(app: Callable[..., AppT
     at.text_input(key="catalog_search").input("").run()
     at.multiselect(key="filter_type").set_value([]).run()
     assert any(c.value.startswith("3 data products") for c in at.caption), [c.value for c in at.caption]
+
+
+def test_dbt_tags_and_labels_are_told_apart(app: Callable[..., AppTest]) -> None:
+    at = app(filter_label="pii")  # "pii" is a label (meta.tags), not a dbt tag: `tag:pii` selects nothing
+    labels = {str(link.proto.label).strip("*") for link in at.get("page_link")}
+    assert labels == {"dp_customer_360"}
+    card = text_of(at)
+    assert "`tag:data-product`" in card and "**pii**" in card
+    assert "pii" not in at.multiselect(key="filter_tag").options  # dbt's tags only
+    at.multiselect(key="filter_label").set_value([]).run()
+    at.multiselect(key="filter_tag").set_value(["rfm"]).run()
+    assert {str(link.proto.label).strip("*") for link in at.get("page_link")} == {"dp_customer_360"}

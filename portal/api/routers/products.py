@@ -194,7 +194,8 @@ def list_products(
             deprecated=True,
         ),
     ] = [],  # noqa: B006
-    tag: Annotated[list[str], Query(description="Tags (all of).")] = [],  # noqa: B006
+    tag: Annotated[list[str], Query(description="dbt tags (all of), as `tag:` selects them.")] = [],  # noqa: B006
+    label: Annotated[list[str], Query(description="Labels, meta.tags (all of).")] = [],  # noqa: B006
     sort: Sort = "name",
     descending: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -208,6 +209,7 @@ def list_products(
         lifecycles=(*lifecycle, *(s for s in status if s not in HEALTH_LEVELS)),
         health=(*health, *(s for s in status if s in HEALTH_LEVELS)),
         tags=tuple(tag),
+        labels=tuple(label),
         sort=sort,
         descending=descending,
     )

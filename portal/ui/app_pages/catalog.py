@@ -59,6 +59,21 @@ health = fifth.multiselect(
     bind="query-params",
     help="How far what is published can be trusted now.",
 )
+tag_col, label_col = st.columns(2)
+tags = tag_col.multiselect(
+    "dbt tag",
+    choices["tags"],
+    key="filter_tag",
+    bind="query-params",
+    help="dbt's own tags (config.tags): what the selector `tag:` selects on the Lineage page.",
+)
+labels = label_col.multiselect(
+    "Label",
+    choices["labels"],
+    key="filter_label",
+    bind="query-params",
+    help="The portal's labels (meta.tags), given on the Create form; dbt's selectors do not see them.",
+)
 sort_col, order_col = st.columns([3, 1])
 sort = sort_col.selectbox("Sort by", SORTS, key="sort", bind="query-params")
 descending = order_col.toggle("Descending", key="descending", bind="query-params")
@@ -70,6 +85,8 @@ query = CatalogQuery(
     frequencies=tuple(frequencies),
     lifecycles=tuple(lifecycles),
     health=tuple(health),
+    tags=tuple(tags),
+    labels=tuple(labels),
     include_all_models=all_models,
     sort=sort,
     descending=descending,
@@ -121,8 +138,10 @@ def card(item: ProductHealth) -> None:
         extras = []
         if entry.consumers:
             extras.append("Consumers: " + ", ".join(entry.consumers))
-        if entry.tags:
-            extras.append(" ".join(f"`{tag}`" for tag in entry.tags))
+        if entry.tags:  # as the selector writes them, so `tag:pii+` is what to type on Lineage
+            extras.append("dbt tags " + " ".join(f"`tag:{tag}`" for tag in entry.tags))
+        if entry.labels:
+            extras.append("labels " + ", ".join(f"**{label}**" for label in entry.labels))
         if extras:
             st.caption(" · ".join(extras))
 

@@ -14,18 +14,19 @@ import streamlit as st
 
 from portal.auth.access import why_not
 from portal.creation import flow as creation
+from portal.creation.dry_run import SAMPLE_ROWS
 from portal.creation.lifecycle import deprecate, discard, orphans, spec_of
 from portal.creation.spec import (
     MATERIALIZATIONS,
     NAME_RE,
     UPDATE_FREQUENCIES,
-    Problem,
     ProductSpec,
     name_from_display,
 )
 from portal.errors import InvalidInput
 from portal.runs import registration
 from portal.ui.components.context import attempt, current_identity, get_service
+from portal.ui.components.problems import show_problems
 from portal.ui.components.product_actions import CATALOG_FLASH, run_lifecycle
 from portal.ui.components.publish import render_publish
 
@@ -93,6 +94,10 @@ def _load_for_edit(name: str) -> None:
 
 if editing:
     _load_for_edit(editing)
+# A query the SQL workspace promoted (its Promote leaves it here): taken once, as the form's defaults.
+promotion = st.session_state.pop("workspace_promotion", None)
+if promotion is not None and not editing:
+    st.session_state.update(create_sql=promotion.sql, create_description=promotion.note)
 # Teams are owners: the core says whom this user may give the product to (None: anyone).
 teams = creation.owner_choices(identity) or ()
 st.session_state.setdefault("create_owner", teams[0] if teams else identity.user)
@@ -166,22 +171,6 @@ spec = ProductSpec(
 )
 
 
-def show_problems(problems: list[Problem], sql_text: str) -> None:
-    """Each problem with its field and, for the SQL, the line it points at."""
-    for problem in problems:
-        where = ""
-        excerpt = ""
-        if problem.position:
-            line, column = problem.position
-            where = f" · line {line}, column {column}"
-            lines = (sql_text if problem.field == "sql" else "").splitlines()
-            if problem.field == "sql" and 0 < line <= len(lines):
-                excerpt = f"{line:>4} | {lines[line - 1]}\n     | {' ' * (column - 1)}^"
-        st.error(f"**{problem.field}**{where}: {problem.message}", icon=":material/block:")
-        if excerpt:
-            st.code(excerpt, language=None)
-
-
 def show_validation(validation: creation.Validation) -> None:
     if validation.problems:
         show_problems(validation.problems, validation.spec.sql)
@@ -203,7 +192,7 @@ def show_validation(validation: creation.Validation) -> None:
             key="create_columns",
         )
     if validation.sample is not None:
-        st.subheader(f"First rows (at most {creation.SAMPLE_ROWS})")
+        st.subheader(f"First rows (at most {SAMPLE_ROWS})")
         st.dataframe(validation.sample, hide_index=True, key="create_sample")
 
 

@@ -4,7 +4,6 @@ the usage leaderboard; the slowest models."""
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from portal.observability import refresh, usage
@@ -14,6 +13,7 @@ from portal.observability.health import health_overview
 from portal.project.statuses import HEALTH_LEVELS
 from portal.runs import slowest_models
 from portal.ui.components.badges import HEALTH_ICON, ago, health_text
+from portal.ui.components.charts import name_bars
 from portal.ui.components.context import attempt, current_identity, get_service
 from portal.ui.components.observability_shared import FRESHNESS_ICON, render_drift_table, show_chart
 from portal.ui.components.runs_tab import run_refresh
@@ -108,9 +108,7 @@ else:
     )
     left, right = st.columns(2)
     with left:
-        figure = px.bar(
-            board_frame.iloc[::-1], x="queries", y="product", orientation="h", title="Most used products"
-        )
+        figure = name_bars(board_frame, x="queries", y="product", title="Most used products")
         show_chart(figure, "health_usage_chart")
     with right:
         st.dataframe(
@@ -136,11 +134,5 @@ else:
             "runs": [m.runs for m in slowest],
         }
     )
-    figure = px.bar(
-        speed.iloc[::-1],
-        x="mean (s)",
-        y="model",
-        orientation="h",
-        title="Mean execution time over recent runs",
-    )
+    figure = name_bars(speed, x="mean (s)", y="model", title="Mean execution time over recent runs")
     show_chart(figure, "health_slowest_chart")

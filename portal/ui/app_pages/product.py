@@ -102,7 +102,8 @@ with overview:
         "Contract enforced": "yes" if node.contract_enforced else "no",
         "Materialization": node.materialized,
         "Relation": node.relation_name,
-        "Tags": ", ".join(entry.tags) or None,
+        "dbt tags (tag:)": ", ".join(entry.tags) or None,
+        "Labels (meta.tags)": ", ".join(entry.labels) or None,
         "File": node.original_file_path,
     }
     st.table(pd.DataFrame({"": list(metadata), "value": [v or "—" for v in metadata.values()]}).set_index(""))

@@ -66,7 +66,10 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
     )
     try:
         if selector.strip():
-            chosen = set(lineage.select(selector).unique_ids) & set(graph.nodes)
+            selection = lineage.select(selector)
+            chosen = set(selection.unique_ids) & set(graph.nodes)
+            for warning in selection.warnings:  # near misses dbt would only warn about
+                st.warning(warning, icon=":material/search_off:")
         elif focus:
             chosen = neighbourhood(graph, focus, up=int(up), down=int(down))
         else:

@@ -1,5 +1,5 @@
 """What the Health page and the product page's Quality, Runs and Usage tabs share: the freshness
-marks, the run status colours, the chart size, and the drift table.
+marks, the run status colours, drawing a chart (built by components/charts.py), and the drift table.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from portal.observability.drift import DriftRecord
+from portal.ui.components.charts import framed
 
 FRESHNESS_COLOR = {"fresh": "green", "late": "orange", "stale": "red", "unknown": "gray"}
 FRESHNESS_ICON = {"fresh": "●", "late": "▲", "stale": "✖", "unknown": "○"}
@@ -27,9 +28,8 @@ def freshness_label(state: str) -> str:
 
 
 def show_chart(figure: go.Figure, key: str) -> None:
-    """Every chart of the observability views at one size and margin."""
-    figure.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=300)
-    st.plotly_chart(figure, key=key)
+    """Every chart of the observability views in one frame (charts.framed)."""
+    st.plotly_chart(framed(figure), key=key)
 
 
 def render_drift_table(drift: list[DriftRecord], key: str, *, with_product: bool = False) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from portal.catalog.detail import ProductDetail, TestResult
@@ -20,6 +19,7 @@ from portal.observability.profile import OTHER, ColumnProfile, Profile
 from portal.project.statuses import PROFILE_STATUS_TEXT
 from portal.service import PortalService
 from portal.ui.components.badges import ago
+from portal.ui.components.charts import line_over_time, runs_chart
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.ui.components.observability_shared import freshness_label, render_drift_table, show_chart
 
@@ -147,22 +147,29 @@ def _tests_section(service: PortalService, key: str, tests: list[TestResult], pr
         )
     runs = attempt(lambda: test_history(service, key)) or []
     if len(runs) > 1:
+        outcomes = {
+            "pass": [r.passed for r in runs],
+            "warn": [r.warned for r in runs],
+            "fail": [r.failed + r.errored for r in runs],
+        }
+        # Every run has a row per outcome it ever had, zeros too: a line across runs needs each run.
         frame = pd.DataFrame(
             [
-                {"run": f"#{r.run_id}", "at": r.at, "outcome": outcome, "tests": n}
-                for r in runs
-                for outcome, n in (("pass", r.passed), ("warn", r.warned), ("fail", r.failed + r.errored))
-                if n
+                {"run": r.run_id, "at": r.at, "outcome": outcome, "tests": counts[i]}
+                for outcome, counts in outcomes.items()
+                if any(counts)
+                for i, r in enumerate(runs)
             ]
         )
-        figure = px.bar(
+        figure = runs_chart(
             frame,
-            x="at",
+            run="run",
+            at="at",
             y="tests",
             color="outcome",
+            colors={"pass": "#2e7d32", "warn": "#ef6c00", "fail": "#c62828"},
             title="Test results per run",
-            color_discrete_map={"pass": "#2e7d32", "warn": "#ef6c00", "fail": "#c62828"},
-            hover_data=["run"],
+            many="lines",
         )
         show_chart(figure, f"{prefix}_tests_chart")
 
@@ -171,7 +178,7 @@ def _row_count_chart(profiles: list[Profile], key: str) -> None:
     frame = pd.DataFrame(
         {"measured": [p.measured_at for p in profiles], "rows": [p.row_count for p in profiles]}
     )
-    show_chart(px.line(frame, x="measured", y="rows", markers=True, title="Row count"), key)
+    show_chart(line_over_time(frame, x="measured", y="rows", title="Row count"), key)
 
 
 def _null_rate_chart(profiles: list[Profile], key: str) -> None:
@@ -192,15 +199,14 @@ def _null_rate_chart(profiles: list[Profile], key: str) -> None:
     if not chosen:
         st.caption("Null rates: no column has ever had a null.")
         return
-    figure = px.line(
+    figure = line_over_time(
         frame[frame["column"].isin(chosen)],
         x="measured",
         y="null rate",
         color="column",
-        markers=True,
         title="Null rate (columns with nulls)",
+        rate=True,
     )
-    figure.update_yaxes(tickformat=".0%")
     show_chart(figure, key)
 
 
@@ -216,9 +222,7 @@ def _freshness_chart(service: PortalService, key: str, frequency: str | None, ch
             "state": [p.state for p in known],
         }
     )
-    figure = px.line(
-        frame, x="at", y="age (hours)", markers=True, title="Age of the data", hover_data=["state"]
-    )
+    figure = line_over_time(frame, x="at", y="age (hours)", title="Age of the data", hover=["state"])
     period = frequency_period(frequency)
     if period is not None:
         hours = period / timedelta(hours=1)

@@ -9,7 +9,6 @@ Widget keys carry the product's name, so two products' tabs never share state.
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from portal.auth.access import why_not
@@ -28,6 +27,7 @@ from portal.runs import (
 )
 from portal.service import PortalService
 from portal.ui.components.badges import ago
+from portal.ui.components.charts import name_bars, runs_chart
 from portal.ui.components.context import attempt, current_identity, product_detail
 from portal.ui.components.observability_shared import STATUS_COLORS, show_chart
 from portal.ui.components.publish import render_publish
@@ -109,13 +109,14 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
     )
     if any(r.publish for r in runs):  # creation runs: where they were audited and what became of them
         frame["write-audit-publish"] = [r.publish.summary() if r.publish else "" for r in runs]
-    figure = px.bar(
-        frame.sort_values("started"),
-        x="started",
+    figure = runs_chart(
+        frame,
+        run="run",
+        at="started",
         y="duration (s)",
         color="status",
-        color_discrete_map=STATUS_COLORS,
-        hover_data=["run", "selector", "by"],
+        colors=STATUS_COLORS,
+        hover=["selector", "by"],
         title="Run durations",
     )
     show_chart(figure, f"{prefix}_chart")
@@ -134,11 +135,19 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
     record = next(r.publish for r in runs if r.id == chosen)
     if record is not None:
         render_publish(record, f"{prefix}_publish")
-    timings = attempt(lambda: run_timings(service, int(chosen))) or []
+    every = attempt(lambda: run_timings(service, int(chosen))) or []
+    # A run builds what its selector chose (the demo's build: the whole project); this tab is about
+    # the product, so its own nodes: the model and the tests attached to it.
+    own = {key, *(t.unique_id for t in detail.tests)}
+    timings = [t for t in every if t.unique_id in own]
     if timings:
         render_timings(timings, f"{prefix}_timings")
     else:
-        st.caption("dbt reported no node results for this run.")
+        st.caption(f"dbt reported no result for {name} or its tests in this run.")
+    if len(every) > len(timings):
+        st.caption(
+            f"The run also built {len(every) - len(timings)} other node(s) of the project, not shown here."
+        )
     text = attempt(lambda: run_log(service, int(chosen)))
     with st.expander("dbt log"):
         st.code(
@@ -179,14 +188,7 @@ def render_timings(timings: list[NodeTiming], key: str, *, limit: int = 15) -> N
             "status": [t.status for t in slowest],
         }
     )
-    figure = px.bar(
-        frame.iloc[::-1],
-        x="seconds",
-        y="node",
-        color="type",
-        orientation="h",
-        title=f"Slowest {len(slowest)} nodes",
-    )
+    figure = name_bars(frame, x="seconds", y="node", color="type", title=f"Slowest {len(slowest)} nodes")
     show_chart(figure, f"{key}_chart")
     st.dataframe(
         pd.DataFrame(

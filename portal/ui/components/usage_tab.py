@@ -7,14 +7,16 @@ Widget keys carry the product's name, so two products' tabs never share state.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from portal.catalog.detail import ProductDetail
 from portal.observability import usage
 from portal.service import PortalService
 from portal.ui.components.badges import ago
+from portal.ui.components.charts import daily_bars
 from portal.ui.components.context import attempt, product_detail
 from portal.ui.components.observability_shared import show_chart
 
@@ -52,7 +54,18 @@ def render_usage_tab(service: PortalService, product: str | ProductDetail) -> No
             "queries": [d.queries for d in by_day],
         }
     )
-    show_chart(px.bar(frame, x="day", y="queries", color="face", title="Queries per day"), f"{prefix}_chart")
+    # The whole period, as usage_by_day counts it (UTC days since `days` ago): quiet days show as none.
+    today = datetime.now(UTC).date()
+    figure = daily_bars(
+        frame,
+        day="day",
+        y="queries",
+        color="face",
+        title="Queries per day",
+        first=today - timedelta(days=days),
+        last=today,
+    )
+    show_chart(figure, f"{prefix}_chart")
     render_consumers(consumers, f"{prefix}_consumers")
 
 

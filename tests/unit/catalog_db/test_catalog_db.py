@@ -40,6 +40,7 @@ TABLES = {
     "node_results",
     "product_profiles",
     "proposals",
+    "query_history",
     "runs",
     "usage_events",
 }
@@ -59,7 +60,7 @@ def revision(url: str) -> str | None:
 
 
 def test_there_is_one_head() -> None:
-    assert HEAD == "0006"
+    assert HEAD == "0007"
 
 
 def test_migrate_creates_everything_and_is_idempotent(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from portal.errors import Kind
 from portal.lineage import selector as lineage
-from portal.lineage.errors import SelectorError, UnknownNodeError
+from portal.lineage.errors import MalformedSelectorError, SelectorError, UnknownNodeError
 from portal.lineage.graph import Lineage, apply_run_results, build_graph, impact, neighbourhood, require_node
 from portal.lineage.index import ManifestIndex, load_index
 from portal.lineage.selector import select
@@ -96,6 +97,13 @@ def test_graph_operators_parse_like_dbt() -> None:
         ("resource_type:table", "'resource_type:table' is not a dbt resource type"),
         ("source:a.b.c.d", "'source:a.b.c.d' has too many dots"),
         ("config:view", "names no config key; write it like 'config.materialized:view'"),
+        ("config.:view", "names no config key"),
+        ("path:.", "names the project root itself"),
+        ("path:./", "names the project root itself"),
+        ("dp_customer_360 &&& ((", "malformed at character 17: `&&&` holds `&`"),
+        ("orders,customers,a&b", "malformed at character 18: `a&b`"),
+        ("orders++", "`+` selects parents before a name"),
+        ("stg_orders\tstg_customers", "`stg_orders\\tstg_customers` holds a tab"),
         ("state:modified", "--state"),
         ("tag:", "has no value to select"),
         ("path:/abs/models", "write the path relative to the dbt project root"),
@@ -115,6 +123,15 @@ def test_invalid_selectors_name_the_bad_part(
     with pytest.raises(SelectorError) as caught:
         select(jaffle_index, selector)
     assert message in str(caught.value)
+
+
+def test_a_malformed_selector_names_every_bad_part(jaffle_index: ManifestIndex) -> None:
+    with pytest.raises(MalformedSelectorError) as caught:
+        select(jaffle_index, ["customers", "&&& (("], exclude=None)
+    assert caught.value.kind == Kind.INVALID
+    # A list of selectors reads as one, joined with spaces, as dbt chains --select's values.
+    assert [(p.token, p.position) for p in caught.value.problems] == [("&&&", 11), ("((", 15)]
+    assert "Also at character 15: `((`" in str(caught.value)
 
 
 def test_a_selector_matching_nothing_warns_and_suggests(jaffle_index: ManifestIndex) -> None:
@@ -316,7 +333,7 @@ def test_the_selection_path_imports_nothing_heavy() -> None:
 
     code = (
         "import sys; from portal.cli import lineage as lineage_cli; "
-        "from portal.lineage import errors, graph, index, selector, selector_methods, selector_spec; "
+        "from portal.lineage import errors, graph, index, selector, selector_methods, selector_spec, selectors_yml; "
         "heavy = {'networkx', 'sqlglot', 'dbt', 'pandas', 'plotly', 'streamlit'} & {m.split('.')[0] for m in sys.modules}; "
         "print(sorted(heavy))"
     )

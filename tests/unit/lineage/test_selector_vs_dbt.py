@@ -11,7 +11,8 @@ Two repairs make the library see the manifest as `dbt ls` sees its project:
   `SingularTest` and drops `test_metadata`), which breaks `test_name:` and `test_type:`. Those nodes
   are re-read as `GenericTestNode`, as dbt's parser makes them.
 - `path:` globs files on disk under the project root, so the root is a tree of empty files at the
-  paths the manifest lists.
+  paths the manifest lists for the root project, with each package's under dbt_packages/<package>/,
+  as in a checkout (see `_materialise_files`).
 Macros, docs and column lists are dropped before dbt reads the manifest, and dbt's cycle check is
 skipped: selection uses neither, and together they are most of dbt's 25 s on spellbook_dex.
 """
@@ -32,7 +33,9 @@ from typing import Any
 import orjson
 import pytest
 
-from portal.lineage.index import ManifestIndex
+from portal.errors import Kind
+from portal.lineage.errors import MalformedSelectorError
+from portal.lineage.index import SECTIONS, ManifestIndex
 from portal.lineage.selector import select
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
@@ -78,29 +81,46 @@ class DbtOracle:
 
     def select(self, select: str | None, exclude: str | None = None) -> list[str]:
         from dbt.graph.cli import parse_difference
+
+        # As dbt's --select: click's MultiOption splits the value on single spaces.
+        spec = parse_difference([select] if select else None, [exclude] if exclude else None)
+        return self.selected(spec)
+
+    def selected(self, spec: Any) -> list[str]:
         from dbt_common.events.contextvars import task_contextvars
 
-        spec = parse_difference(select.split() if select else None, exclude.split() if exclude else None)
         with task_contextvars(project_root=str(self.project_root)):
             return sorted(self.selector.get_selected(spec))
 
+    def named(self, selectors: list[dict[str, Any]], name: str | None = None) -> list[str]:
+        """What `dbt ls --selector NAME` lists, with `selectors` as the selectors.yml list; no name
+        means the default selector, as `dbt ls` with neither --select nor --exclude."""
+        from dbt.config.selectors import SelectorConfig
+
+        config = SelectorConfig.selectors_from_dict({"selectors": copy.deepcopy(selectors)})
+        name = name or next(n for n, entry in config.items() if entry["default"] is True)
+        return self.selected(config[name]["definition"])
+
 
 def _materialise_files(raw: dict[str, Any], root: Path) -> None:
-    for section in (
-        "nodes",
-        "sources",
-        "exposures",
-        "metrics",
-        "semantic_models",
-        "saved_queries",
-        "unit_tests",
-    ):
-        for node in (raw.get(section) or {}).values():
-            patch = node.get("patch_path") or ""
-            for path in (node.get("original_file_path"), patch.partition("://")[2]):
-                if path and ".." not in Path(path).parts:  # files outside the project cannot be globbed
-                    (root / path).parent.mkdir(parents=True, exist_ok=True)
-                    (root / path).touch()
+    """Empty files where a checkout of the project has them: the root project's at their paths, an
+    installed package's under dbt_packages/<package>/, where dbt's `path:` glob finds but never matches
+    them (a package's paths are relative to the package). Old manifests name no project: every file is
+    then the root's."""
+    project = (raw.get("metadata") or {}).get("project_name")
+    entries = [
+        e for section in (*SECTIONS, "macros", "docs", "groups") for e in (raw.get(section) or {}).values()
+    ]
+    entries += [e for versions in (raw.get("disabled") or {}).values() for e in versions]
+    (root / "dbt_project.yml").touch()
+    for node in entries:
+        package = node.get("package_name")
+        base = root if not project or package == project else root / "dbt_packages" / package
+        patch = node.get("patch_path") or ""
+        for path in (node.get("original_file_path"), patch.partition("://")[2]):
+            if path and ".." not in Path(path).parts:  # files outside the project cannot be globbed
+                (base / path).parent.mkdir(parents=True, exist_ok=True)
+                (base / path).touch()
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -149,6 +169,17 @@ def _governed_jaffle_shop() -> dict[str, Any]:
     return raw
 
 
+def _text_versions() -> dict[str, Any]:
+    """dbt_project_evaluator_it with int_model_5's versions 1, 2 and "10b", the latest "10b": dbt orders
+    versions as numbers only when both parse as numbers, so 2 comes after "10b" (as text) and is a
+    prerelease, while 1 is old."""
+    raw = _read(FIXTURES / "dbt_project_evaluator_it" / "manifest.json.gz")
+    for version in (1, 2, 3):
+        node = raw["nodes"][f"model.dbt_project_evaluator_integration_tests.int_model_5.v{version}"]
+        node.update(version="10b" if version == 3 else version, latest_version="10b")
+    return raw
+
+
 MANIFESTS: dict[str, Callable[[], dict[str, Any]]] = {
     "jaffle-shop": lambda: _read(FIXTURES / "jaffle-shop" / "manifest.json.gz"),
     "jaffle_shop_duckdb": lambda: _read(FIXTURES / "jaffle_shop_duckdb" / "manifest.json.gz"),
@@ -157,6 +188,10 @@ MANIFESTS: dict[str, Callable[[], dict[str, Any]]] = {
     "starburst_dbt_demo": lambda: _read(FIXTURES / "starburst_dbt_demo" / "manifest.json.gz"),
     "dbt_dms_example": lambda: _read(FIXTURES / "dbt_dms_example" / "manifest.json.gz"),
     "spellbook_dex": lambda: _read(FIXTURES / "spellbook_dex" / "manifest.json.gz"),
+    "dbt_project_evaluator_it": lambda: _read(FIXTURES / "dbt_project_evaluator_it" / "manifest.json.gz"),
+    "tuva_it": lambda: _read(FIXTURES / "tuva_it" / "manifest.json.gz"),
+    "mattermost_analytics": lambda: _read(FIXTURES / "mattermost_analytics" / "manifest.json.gz"),
+    "text_versions": _text_versions,
 }
 
 
@@ -226,6 +261,28 @@ CASES = [
     ("spellbook_dex", "1+dex_trades+2", "tag:sandwiches"),
     ("spellbook_dex", "path:models/trades", None),
     ("spellbook_dex", "*.uniswap.*", None),
+    # path: resolves against the root project; a package's paths are relative to the package
+    ("dbt_project_evaluator_it", "path:models/marts", None),  # the root's folder: the package's too
+    ("dbt_project_evaluator_it", "path:models/marts/dag", None),  # only the package has it: nothing
+    ("dbt_project_evaluator_it", "path:models/staging/graph path:models/**/dag", None),
+    ("dbt_project_evaluator_it", "path:* path:models/marts/", "package:this"),
+    ("dbt_project_evaluator_it", "path:dbt_packages/dbt_project_evaluator/models/marts/dag", None),
+    ("dbt_project_evaluator_it", "path:**/*.yml,package:dbt_project_evaluator", None),
+    ("tuva_it", "path:models/data_quality path:models/*", None),
+    ("tuva_it", "path:models,package:the_tuva_project", "the_tuva_project.data_quality"),
+    ("tuva_it", "path:seeds/value_sets", None),
+    # versioned models: the name, name.vN, name_vN, version:
+    ("dbt_project_evaluator_it", "int_model_5", None),
+    ("dbt_project_evaluator_it", "int_model_5.v2 int_model_5_v3", None),
+    ("dbt_project_evaluator_it", "marts.int_model_5.v1 +int_model_5.v2", None),
+    ("dbt_project_evaluator_it", "version:latest version:prerelease", None),
+    ("dbt_project_evaluator_it", "version:old+", "version:none"),
+    ("dbt_project_evaluator_it", "*.v1 int_model_5* int_model_5.v* int_model_5_v?", None),
+    ("dbt_project_evaluator_it", "fqn:int_model_5,access:public @int_model_5.v3", None),
+    ("dbt_project_evaluator_it", "file:int_model_5_v1 int_model_5_v2.sql", None),
+    ("dbt_project_evaluator_it", "dbt_project_evaluator_integration_tests.marts.int_model_5.v1", None),
+    ("text_versions", "version:old", None),
+    ("text_versions", "version:prerelease version:latest", None),
 ]
 
 
@@ -260,6 +317,98 @@ def test_the_governed_manifest_exercises_what_it_should(
     ]  # fmt: skip
     assert resources("version:old") == ["model.jaffle_shop.dim_customers.v1"]
     assert "exposure.jaffle_shop.weekly_report" in dbt.select("+exposure:weekly_report")
+
+
+def test_the_package_and_version_cases_exercise_what_they_should(
+    both: Callable[[str], tuple[ManifestIndex, DbtOracle]],
+) -> None:
+    # Guard against the path: and version: cases above passing vacuously.
+    _, evaluator = both("dbt_project_evaluator_it")
+    marts = evaluator.select("path:models/marts")
+    assert any(uid.startswith("model.dbt_project_evaluator.") for uid in marts)  # the package's, too
+    assert evaluator.select("path:models/marts/dag") == []
+    assert evaluator.select("dbt_project_evaluator.marts.dag")  # which is where the package has it
+    assert evaluator.select("path:models/staging/graph") == []
+    assert evaluator.select("version:prerelease") == [
+        "model.dbt_project_evaluator_integration_tests.int_model_5.v3"
+    ]
+    _, tuva = both("tuva_it")
+    assert tuva.select("path:models/data_quality") == [] and tuva.select("the_tuva_project.data_quality")
+    _, text_versions = both("text_versions")
+    v = "model.dbt_project_evaluator_integration_tests.int_model_5.v"
+    assert (text_versions.select("version:old"), text_versions.select("version:prerelease")) == (
+        [v + "1"],
+        [v + "2"],
+    )
+
+
+def test_a_path_only_a_package_holds_warns_how_to_select_it(
+    both: Callable[[str], tuple[ManifestIndex, DbtOracle]],
+) -> None:
+    index, _ = both("tuva_it")
+    selection = select(index, "path:models/data_quality")
+    assert selection.unique_ids == ()
+    [warning] = selection.warnings
+    assert "'models/data_quality' lies in package the_tuva_project only" in warning
+    assert "against the root project (integration_tests)" in warning
+    assert "e.g. 'the_tuva_project.data_quality'" in warning
+    assert select(index, "the_tuva_project.data_quality").unique_ids  # the suggestion selects
+
+
+# Parts dbt reads as names that match nothing (with a warning), which the portal refuses: the
+# selector, the part refused first and the character it starts at.
+MALFORMED = [
+    ("customers &&& ((", "&&&", 11),
+    ("customers,&", "&", 11),
+    ("+customers (", "(", 12),
+    ("a)b", "a)b", 1),
+    ("orders++", "orders++", 1),
+    ("+@orders", "+@orders", 1),
+    ("1+@orders customers", "1+@orders", 1),
+    ("orders+1+", "orders+1+", 1),
+    (":orders", ":orders", 1),
+    ("orders\tcustomers", "orders\tcustomers", 1),
+    ("stg_orders|customers", "stg_orders|customers", 1),
+    ("(tag:nightly tag:weekly)", "(tag:nightly", 1),
+    ("fqn:cust;omers", "fqn:cust;omers", 1),
+]
+
+
+@pytest.mark.parametrize(("selector", "token", "position"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_parts_are_refused_where_dbt_could_select_nothing_with_them(
+    both: Callable[[str], tuple[ManifestIndex, DbtOracle]], selector: str, token: str, position: int
+) -> None:
+    index, dbt = both("jaffle-shop")
+    assert dbt.select(token) == [], "the portal refuses only parts that select nothing in dbt"
+    with pytest.raises(MalformedSelectorError) as caught:
+        select(index, selector)
+    assert caught.value.kind == Kind.INVALID
+    shown = token.encode("unicode_escape").decode("ascii")  # a tab is shown as \t
+    assert f"malformed at character {position}: `{shown}`" in str(caught.value)
+    assert (caught.value.problems[0].token, caught.value.problems[0].position) == (token, position)
+    with pytest.raises(MalformedSelectorError):
+        select(index, "customers", exclude=selector)
+
+
+def test_punctuation_that_a_name_holds_is_a_name(
+    both: Callable[[str], tuple[ManifestIndex, DbtOracle]],
+) -> None:
+    # jaffle-shop's seeds live in `jaffle-data`, so `-` can select something there, and is kept.
+    index, dbt = both("jaffle-shop")
+    assert list(select(index, "jaffle-data").unique_ids) == dbt.select("jaffle-data") != []
+    assert select(index, "stg-orders").warnings  # a near miss warns, as in dbt
+
+
+def test_a_line_break_is_refused_as_dbt_refuses_it(
+    both: Callable[[str], tuple[ManifestIndex, DbtOracle]],
+) -> None:
+    from dbt_common.exceptions import DbtRuntimeError
+
+    index, dbt = both("jaffle-shop")
+    with pytest.raises(DbtRuntimeError, match="Invalid selector spec"):
+        dbt.select("customers\norders")
+    with pytest.raises(MalformedSelectorError, match=r"character 1: `customers\\norders` holds a line break"):
+        select(index, "customers\norders")
 
 
 def _cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
