@@ -223,14 +223,25 @@ def _pass_on_cancels(sessions: sessionmaker[Session], run_id: int) -> None:
 
 
 def _renew(sessions: sessionmaker[Session], run_id: int) -> bool:
+    """Renew the run's lease while it is queued or running. The write is conditional on that in
+    the UPDATE itself: the run may end between the read and the write (its build records its
+    details at that moment), and an unconditional write would put the pending details back."""
     with sessions.begin() as session:
         run = session.get(Run, run_id)
-        if run is None or run.status not in ("queued", "running"):
+        if run is None or run.status not in ACTIVE:
             return False
         details = dict(run.details or {})
         details[LEASE] = {**(details.get(LEASE) or _lease()), "heartbeat": datetime.now(UTC).isoformat()}
-        run.details = details
-        return True
+        renewed = session.execute(
+            sa.update(Run)
+            .where(Run.id == run_id, Run.status.in_(ACTIVE))
+            .values(details=details)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(renewed, "rowcount", 0))
+
+
+ACTIVE = ("queued", "running")  # the runs whose lease is renewed
 
 
 _heartbeats = _Heartbeats()

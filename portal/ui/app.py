@@ -16,7 +16,11 @@ from portal.auth.access import may  # noqa: E402
 from portal.ui.components.context import attempt, get_service  # noqa: E402
 from portal.ui.components.sign_in import gate, sign_out_control  # noqa: E402
 
-st.set_page_config(page_title="Asgard data products", page_icon=":material/shield:", layout="wide")
+st.set_page_config(
+    page_title="Asgard data products",
+    page_icon=ROOT / "portal" / "ui" / "static" / "shield.svg",  # inlined: no icon CDN
+    layout="wide",
+)
 
 service = attempt(get_service)
 if service is None:

@@ -64,7 +64,10 @@ def test_a_reviewer_approves_and_rejects_and_the_author_reads_why(
         reviewer.get_by_text(f"Proposal {kept.proposal_id}: Create dp_sales_kept").wait_for(timeout=60_000)
         # the file diff: the proposed SQL, as added lines
         reviewer.get_by_text("models/data_products/dp_sales_kept.sql (added)").wait_for(timeout=30_000)
-        assert reviewer.locator("code").filter(has_text="+FROM {{ ref('int_orders') }}").count() >= 1
+        # the code block renders once its highlighter has loaded (from 127.0.0.1), a moment later
+        reviewer.locator("code").filter(has_text="+FROM {{ ref('int_orders') }}").first.wait_for(
+            timeout=30_000
+        )
         reviewer.get_by_role("tab", name="Data").click()
         reviewer.get_by_text("rows proposed").wait_for(timeout=30_000)
         reviewer.get_by_role("button", name="Approve and publish").click()
