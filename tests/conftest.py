@@ -6,6 +6,7 @@ import gzip
 import os
 import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,14 @@ def jaffle_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         # jaffle_shop has no data_products folder: its marts are the products here.
         "PORTAL_DATA_PRODUCTS_PATH": "models/customers.sql",
     }
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A real bare git repository, the project's PORTAL_GIT_REMOTE in the tests of products as code."""
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    return bare
 
 
 @pytest.fixture

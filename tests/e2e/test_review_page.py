@@ -10,11 +10,11 @@ import pytest
 
 from portal.auth.access import Principal
 from portal.creation.flow import create
-from portal.creation.spec import ProductSpec
 from portal.service import PortalService
 from portal.settings import Settings
 from tests.browser import started_portal
 from tests.conftest import copy_demo
+from tests.products_in_git import sales_spec
 
 pytestmark = pytest.mark.e2e
 SAM_HEADERS = {
@@ -31,17 +31,6 @@ REVIEWED = {
 }
 
 
-def spec(name: str, sql: str) -> ProductSpec:
-    return ProductSpec(
-        name=name,
-        description="Orders per customer, for the sales team.",
-        data_product_type="CUSTOMER_360",
-        owner="team-sales",
-        sql=sql,
-        primary_key=("customer_id",),
-    )
-
-
 def test_a_reviewer_approves_and_rejects_and_the_author_reads_why(
     demo_env: dict[str, str], browser, tmp_path: Path
 ) -> None:
@@ -49,12 +38,12 @@ def test_a_reviewer_approves_and_rejects_and_the_author_reads_why(
     service = PortalService(Settings.from_env(environ))
     kept = create(
         service,
-        spec("dp_sales_kept", "select customer_id, count(*) as orders from int_orders group by 1"),
+        sales_spec("dp_sales_kept", "select customer_id, count(*) as orders from int_orders group by 1"),
         SAM,
     )
     refused = create(
         service,
-        spec("dp_sales_refused", "select customer_id, sum(1) as lines from int_orders group by 1"),
+        sales_spec("dp_sales_refused", "select customer_id, sum(1) as lines from int_orders group by 1"),
         SAM,
     )
     assert kept.status == refused.status == "in_review", kept.log + refused.log
@@ -94,7 +83,9 @@ def test_a_reviewer_approves_and_rejects_and_the_author_reads_why(
     # the author's own proposal in review: Approve is there, disabled, saying why
     again = create(
         service,
-        spec("dp_sales_mine", "select customer_id, max(order_id) as last_order from int_orders group by 1"),
+        sales_spec(
+            "dp_sales_mine", "select customer_id, max(order_id) as last_order from int_orders group by 1"
+        ),
         SAM,
     )
     assert again.status == "in_review", again.log

@@ -4,7 +4,6 @@ a real local bare remote. The review issue's first step: with review off, publis
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,38 +16,15 @@ from portal.auth.access import Principal
 from portal.creation.commits import proposals
 from portal.creation.flow import create, edit
 from portal.creation.lifecycle import deprecate, discard
-from portal.creation.spec import ProductSpec
 from portal.service import PortalService
 from portal.settings import ROOT, Settings
 from tests.conftest import copy_demo
+from tests.products_in_git import git, sales_spec
 
 pytestmark = pytest.mark.slow
 SAM = Principal("sam@example.com", kind="oidc", groups=("team-sales",), role="creator")
 ADA = Principal("ada@example.com", kind="oidc", groups=("analytics-admins",), role="admin")
 MODELS = "models/data_products"
-
-
-def git(where: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def spec(name: str, sql: str) -> ProductSpec:
-    return ProductSpec(
-        name=name,
-        description="Orders per customer, for the sales team.",
-        data_product_type="CUSTOMER_360",
-        owner="team-sales",
-        sql=sql,
-        primary_key=("customer_id",),
-    )
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    return bare
 
 
 @pytest.fixture
@@ -64,7 +40,7 @@ def test_a_published_creation_is_its_authors_commit_on_main_and_on_the_remote(
     before = git(project, "rev-parse", "main")
     result = create(
         service,
-        spec("dp_sales_customers", "select customer_id, count(*) as orders from int_orders group by 1"),
+        sales_spec("dp_sales_customers", "select customer_id, count(*) as orders from int_orders group by 1"),
         SAM,
     )
     assert result.status == "published", result.log
@@ -86,7 +62,7 @@ def test_a_published_creation_is_its_authors_commit_on_main_and_on_the_remote(
     assert any("Committed" in line and "by sam@example.com" in line for line in result.log.splitlines())
 
     sql = "select customer_id, count(*) as orders from int_orders group by 1"
-    changed = replace(spec("dp_sales_customers", sql), description="Orders per customer, edited.")
+    changed = replace(sales_spec("dp_sales_customers", sql), description="Orders per customer, edited.")
     edited = edit(service, "dp_sales_customers", changed, SAM)
     assert edited.status == "published", edited.log
     assert git(project, "log", "-1", "--format=%ae|%s|%b", "main").startswith(
@@ -112,7 +88,9 @@ def test_a_failed_creation_stays_on_its_branch_until_discarded(service: PortalSe
     project = service.settings.dbt_project_dir
     main = git(project, "rev-parse", "main")
     # order lines repeat their customer: customer_id is no key, the audit's unique test fails
-    result = create(service, spec("dp_sales_lines", "select customer_id, order_id from int_orders"), SAM)
+    result = create(
+        service, sales_spec("dp_sales_lines", "select customer_id, order_id from int_orders"), SAM
+    )
     assert result.status == "failed", result.log
     # main untouched; the remote, joined on first use, has main as it was and no branch of the try
     assert git(project, "rev-parse", "main") == main and git(remote, "rev-parse", "main") == main
@@ -130,7 +108,7 @@ def test_a_failed_creation_stays_on_its_branch_until_discarded(service: PortalSe
 def test_the_portal_never_commits_into_its_own_source_repository(service: PortalService) -> None:
     inside = PortalService(replace(service.settings, dbt_project_dir=ROOT / "dbt"))
     status = git(ROOT, "status", "--porcelain", "--", "dbt")
-    result = create(inside, spec("dp_in_the_source_tree", "select 1 as customer_id"), SAM)
+    result = create(inside, sales_spec("dp_in_the_source_tree", "select 1 as customer_id"), SAM)
     assert result.status == "refused"
     (problem,) = result.problems
     assert problem.field == "project" and "lies inside another git repository" in problem.message, problem

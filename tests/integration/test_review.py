@@ -5,7 +5,6 @@ whose project is a git repository pushed to a real local bare remote."""
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,43 +19,17 @@ from portal.auth.access import PermissionDenied, Principal
 from portal.creation import review
 from portal.creation.flow import create, edit
 from portal.creation.lifecycle import discard
-from portal.creation.spec import ProductSpec
 from portal.errors import Conflict, InvalidInput
 from portal.service import PortalService
 from portal.settings import Settings
 from tests.conftest import copy_demo
+from tests.products_in_git import git, sales_spec
 
 pytestmark = pytest.mark.slow
 SAM = Principal("sam@example.com", kind="oidc", groups=("team-sales",), role="creator")
 RITA = Principal("rita@example.com", kind="oidc", groups=("data-reviewers",), role="reviewer")
 VIC = Principal("vic@example.com", kind="oidc", groups=("team-marketing",), role="creator")
 MODELS = "models/data_products"
-SQL = "select customer_id, count(*) as orders from int_orders group by 1"
-
-
-def git(where: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def spec(
-    name: str, sql: str = SQL, description: str = "Orders per customer, for the sales team."
-) -> ProductSpec:
-    return ProductSpec(
-        name=name,
-        description=description,
-        data_product_type="CUSTOMER_360",
-        owner="team-sales",
-        sql=sql,
-        primary_key=("customer_id",),
-    )
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    return bare
 
 
 @pytest.fixture
@@ -108,7 +81,7 @@ def test_a_creation_waits_for_a_reviewer_and_another_user_publishes_it(
 ) -> None:
     settings = service.settings
     project = settings.dbt_project_dir
-    result = create(service, spec("dp_sales_customers"), SAM)
+    result = create(service, sales_spec("dp_sales_customers"), SAM)
     assert result.status == "in_review", result.log
     main = git(project, "rev-parse", "main")
     assert git(remote, "rev-parse", "main") == main  # the remote has main as it was
@@ -160,7 +133,7 @@ def test_a_creation_waits_for_a_reviewer_and_another_user_publishes_it(
 
 def test_a_rejection_removes_the_held_data_and_the_author_reads_why(service: PortalService) -> None:
     settings = service.settings
-    result = create(service, spec("dp_sales_rejected"), SAM)
+    result = create(service, sales_spec("dp_sales_rejected"), SAM)
     assert result.status == "in_review", result.log
     assert result.proposal_id is not None
     with pytest.raises(InvalidInput, match="Say why in the comment"):
@@ -177,7 +150,7 @@ def test_a_rejection_removes_the_held_data_and_the_author_reads_why(service: Por
     assert ("proposal.rejected", "rita@example.com") in events(service, "dp_sales_rejected")
 
     # the author fixes it and resubmits: a new proposal, in review again
-    fixed = spec(
+    fixed = sales_spec(
         "dp_sales_rejected",
         "select customer_id, count(distinct order_id) as orders from int_orders group by 1",
     )
@@ -197,10 +170,10 @@ def test_an_edit_of_a_published_product_keeps_it_published_until_approved(
 ) -> None:
     settings = service.settings
     off = PortalService(Settings.from_env({**environ, "PORTAL_REVIEW": "off"}))
-    assert create(off, spec("dp_sales_edited"), SAM).status == "published"
+    assert create(off, sales_spec("dp_sales_edited"), SAM).status == "published"
     yml = settings.dbt_project_dir / MODELS / "dp_sales_edited.yml"
     published_yml = yml.read_text()
-    changed = spec("dp_sales_edited", description="Orders per customer, now edited.")
+    changed = sales_spec("dp_sales_edited", description="Orders per customer, now edited.")
     result = edit(service, "dp_sales_edited", changed, SAM)
     assert result.status == "in_review", result.log
     assert status_of(service, "dp_sales_edited") == "published"  # consumers still read it
@@ -220,7 +193,7 @@ def test_an_edit_of_a_published_product_keeps_it_published_until_approved(
 def test_a_proposal_whose_upstream_changed_on_main_is_stale(service: PortalService) -> None:
     settings = service.settings
     project = settings.dbt_project_dir
-    result = create(service, spec("dp_sales_stale"), SAM)
+    result = create(service, sales_spec("dp_sales_stale"), SAM)
     assert result.status == "in_review", result.log
     # someone changes what the product reads, on main
     upstream = next(project.glob("models/**/int_orders.sql"))
@@ -246,7 +219,7 @@ def test_a_proposal_whose_upstream_changed_on_main_is_stale(service: PortalServi
 
 def test_an_undecided_proposal_expires_with_its_branch(service: PortalService) -> None:
     settings = service.settings
-    result = create(service, spec("dp_sales_expiring"), SAM)
+    result = create(service, sales_spec("dp_sales_expiring"), SAM)
     assert result.status == "in_review", result.log
     assert review.expire_due(service) == []  # not yet
     later = datetime.now(UTC) + timedelta(days=settings.review_expiry_days, minutes=1)
