@@ -222,6 +222,9 @@ def _pass_on_cancels(sessions: sessionmaker[Session], run_id: int) -> None:
         dbt_runner.cancel(run_id, asked_by)
 
 
+ACTIVE = ("queued", "running")  # the runs whose lease is renewed
+
+
 def _renew(sessions: sessionmaker[Session], run_id: int) -> bool:
     """Renew the run's lease while it is queued or running. The write is conditional on that in
     the UPDATE itself: the run may end between the read and the write (its build records its
@@ -239,9 +242,6 @@ def _renew(sessions: sessionmaker[Session], run_id: int) -> bool:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(renewed, "rowcount", 0))
-
-
-ACTIVE = ("queued", "running")  # the runs whose lease is renewed
 
 
 _heartbeats = _Heartbeats()

@@ -30,6 +30,7 @@ from portal.errors import PortalError
 from portal.lineage.columns import ColumnTracer
 from portal.lineage.graph import Impacted, impact
 from portal.observability.profile import primary_key
+from portal.project.artifacts import Manifest, Node
 from portal.project.repository import FileChange, ProjectRepository
 from portal.runs import NodeTiming, run_timings
 from portal.service import PortalService
@@ -84,7 +85,10 @@ def review_of(service: PortalService, proposal_id: int, identity: Identity) -> R
             stale = review.stale_reason(service, repo, proposal)
         except PortalError as exc:
             missing["stale"] = str(exc)
-    schema, data = _diffs(service, proposal, files, missing) if open_ else (None, None)
+    # The audit build's manifest holds the draft: read once for the diffs' key and the lineage.
+    manifest = review.audit_manifest(service, proposal.product)
+    node = next((n for n in manifest.models() if n.name == proposal.product), None) if manifest else None
+    schema, data = _diffs(service, proposal, files, manifest, node, missing) if open_ else (None, None)
     if not open_:
         missing["data"] = (
             f"The proposal is {proposal.state}: its data is no longer held, so there is nothing to compare."
@@ -95,7 +99,7 @@ def review_of(service: PortalService, proposal_id: int, identity: Identity) -> R
         tests=sorted(tests, key=lambda t: (t.resource_type != "model", t.name)),
         schema=schema,
         data=data,
-        lineage=_lineage(service, proposal.product),
+        lineage=_lineage(service, manifest, node),
         impact=_impact(service, proposal.product),
         stale=stale,
         refusal=review.refusal(service, proposal, identity) if open_ else f"It is {proposal.state}.",
@@ -109,7 +113,12 @@ def _yml(files: list[FileChange]) -> tuple[str | None, str | None]:
 
 
 def _diffs(
-    service: PortalService, proposal: Proposal, files: list[FileChange], missing: dict[str, str]
+    service: PortalService,
+    proposal: Proposal,
+    files: list[FileChange],
+    manifest: Manifest | None,
+    node: Node | None,
+    missing: dict[str, str],
 ) -> tuple[SchemaDiff | None, DataDiff | None]:
     """The schema and data diff of the held build against the published version."""
     publisher = publisher_for(service.settings)
@@ -118,8 +127,6 @@ def _diffs(
         record = held.record_of(session, proposal)
     before_yml, after_yml = _yml(files)
     published = publisher.published_relation(proposal.product)
-    manifest = review.audit_manifest(service, proposal.product)
-    node = next((n for n in manifest.models() if n.name == proposal.product), None) if manifest else None
     key = primary_key(manifest, node) if manifest is not None and node is not None else ()
     try:
         with publisher.held_relation(proposal.product, record) as relation:
@@ -137,10 +144,8 @@ def _diffs(
     return schema, data
 
 
-def _lineage(service: PortalService, name: str) -> list[ColumnOrigins]:
+def _lineage(service: PortalService, manifest: Manifest | None, node: Node | None) -> list[ColumnOrigins]:
     """Each column of the draft with the upstream columns it comes from (its audit manifest)."""
-    manifest = review.audit_manifest(service, name)
-    node = next((n for n in manifest.models() if n.name == name), None) if manifest else None
     if manifest is None or node is None:
         return []
     tracer = ColumnTracer(manifest, service.artifacts().catalog)  # upstream columns as built
