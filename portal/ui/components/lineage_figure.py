@@ -38,7 +38,7 @@ def _colour_key(data: dict, colour_by: str) -> str:
     return "data product" if data.get("is_data_product") else str(data.get("resource_type", "model"))
 
 
-def _failing(data: dict) -> bool:
+def failing(data: dict) -> bool:
     return data.get("status") in BUILD_FAILED or any(
         t.get("status") in BUILD_FAILED for t in data.get("tests", ())
     )
@@ -87,7 +87,7 @@ def lineage_figure(
                 continue
             data = graph.nodes[node]
             symbols.append("diamond" if data.get("is_data_product") else "circle")
-            outlines.append(FAILING if _failing(data) else ("#212529" if node == focus else "#ffffff"))
+            outlines.append(FAILING if failing(data) else ("#212529" if node == focus else "#ffffff"))
             texts.append(str(data.get("label") or data.get("name")))
             owner = f"<br>owner: {data['owner']}" if data.get("owner") else ""
             status = f"<br>status: {data['status']}" if data.get("status") else ""

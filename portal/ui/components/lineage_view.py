@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import networkx as nx
 import pandas as pd
 import streamlit as st
 
 from portal.catalog.detail import product_detail
+from portal.lineage.columns import ColumnRef
 from portal.lineage.errors import LineageError
 from portal.lineage.graph import impact_by_owner, neighbourhood, require_node
-from portal.lineage.layout import layered_layout
+from portal.lineage.layout import Layout, layered_layout
 from portal.project.statuses import plural
 from portal.service import PortalService
 from portal.ui.components.context import attempt, show_error
 from portal.ui.components.lineage_figure import edges_csv, lineage_figure
+from portal.ui.components.lineage_graph import lineage_drawing, show_lineage_graph
 
 
 def _pick_focus(service: PortalService, prefix: str, focus: str | None) -> str | None:
@@ -27,7 +32,13 @@ def _pick_focus(service: PortalService, prefix: str, focus: str | None) -> str |
     candidates = [
         n for n, d in graph.nodes(data=True) if not needle or needle in str(d.get("label", "")).lower()
     ]
-    candidates.sort(key=lambda n: (not graph.nodes[n].get("is_data_product"), graph.nodes[n].get("label")))
+    candidates.sort(
+        key=lambda n: (
+            str(graph.nodes[n].get("label", "")).lower() != needle,  # an exact name first
+            not graph.nodes[n].get("is_data_product"),
+            graph.nodes[n].get("label"),
+        )
+    )
     if not candidates:
         st.warning(f"No node matches {text!r}. Try part of its name.", icon=":material/search_off:")
         return None
@@ -45,6 +56,7 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
     if lineage is None:
         return
     graph = lineage.graph
+    fixed_focus = focus is not None
     focus = _pick_focus(service, prefix, focus)
     controls = st.columns([1, 1, 1, 1])
     up = controls[0].number_input("Hops upstream", 0, 50, 1, key=f"{prefix}_up")
@@ -87,15 +99,16 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
     caption = f"{len(chosen):,} nodes"
     if layout.hidden:
         caption += f" · {layout.hidden:,} hidden in {len(layout.collapsed)} groups (expand them below)"
-    st.caption(caption + " · drag to pan, scroll to zoom, camera icon exports a PNG")
-    figure = lineage_figure(graph, layout, colour_by=colour_by, focus=focus)
-    event = st.plotly_chart(
-        figure,
-        key=f"{prefix}_chart",
-        on_select="rerun",
-        selection_mode="points",
-        width="stretch",
-        config={"toImageButtonOptions": {"format": "png", "filename": "lineage", "scale": 2}},
+    drawing = st.segmented_control(
+        "Drawing",
+        list(DRAWINGS),
+        default=_default_drawing(len(layout.positions)),
+        key=f"{prefix}_drawing",
+        help="Graph: arrows, shapes and health, click a node. Overview: a dense plot for very large "
+        "selections, with a PNG export.",
+    )
+    selected = _draw(
+        service, prefix, layout, drawing or "Graph", colour_by=colour_by, focus=focus, caption=caption
     )
     if layout.collapsed:
         st.multiselect(
@@ -103,8 +116,6 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
             sorted(s.key for s in layout.collapsed.values()) + list(expanded),
             key=f"{prefix}_expanded",
         )
-    picked = [p.get("customdata") for p in (event.selection.points if event else []) if p.get("customdata")]
-    selected = picked[0] if picked else focus
     st.download_button(
         "Export edges as CSV",
         edges_csv(graph, chosen),
@@ -113,23 +124,79 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
         key=f"{prefix}_csv",
         icon=":material/download:",
     )
+    selected = selected or focus
     if selected and selected in graph:
-        _details(service, prefix, selected)
+        _details(service, prefix, selected, page_focus=fixed_focus)
 
 
-def _details(service: PortalService, prefix: str, unique_id: str) -> None:
+DRAWINGS = ("Graph", "Overview")
+# Above this many drawn nodes the dense plot is the default: React Flow draws each node as a
+# DOM element, which is what makes it readable and what makes it slow on thousands.
+_GRAPH_UP_TO = 400
+
+
+def _default_drawing(drawn: int) -> str:
+    return "Graph" if drawn <= _GRAPH_UP_TO else "Overview"
+
+
+def _draw(
+    service: PortalService,
+    prefix: str,
+    layout: Layout,
+    drawing: str,
+    *,
+    colour_by: str,
+    focus: str | None,
+    caption: str,
+) -> str | None:
+    """The picture; answers the node picked in it (a click in the graph, a point in the overview)."""
+    graph = service.lineage().graph
+    if drawing == "Graph":
+        st.caption(
+            caption
+            + " · click a node for its details · drag to pan, scroll to zoom, the frame button fits it to view"
+        )
+        picked = show_lineage_graph(
+            st.session_state,
+            f"{prefix}_graph",
+            lineage_drawing(graph, layout, focus=focus, colour_by=colour_by),
+        )
+        return picked if picked in graph else None
+    st.caption(caption + " · drag to pan, scroll to zoom, camera icon exports a PNG")
+    event = st.plotly_chart(
+        lineage_figure(graph, layout, colour_by=colour_by, focus=focus),
+        key=f"{prefix}_chart",
+        on_select="rerun",
+        selection_mode="points",
+        width="stretch",
+        config={"toImageButtonOptions": {"format": "png", "filename": "lineage", "scale": 2}},
+    )
+    points = [p.get("customdata") for p in (event.selection.points if event else []) if p.get("customdata")]
+    return points[0] if points else None
+
+
+def _details(service: PortalService, prefix: str, unique_id: str, *, page_focus: bool) -> None:
     lineage = service.lineage()
     data = lineage.graph.nodes[unique_id]
     st.subheader(str(data.get("label")))
     st.caption(f"{data.get('resource_type')} · `{unique_id}` · owner {data.get('owner') or 'unknown'}")
     if data.get("description"):
         st.markdown(str(data["description"])[:600])
+    links = st.columns([1, 1, 3])
     if data.get("resource_type") in {"model", "seed", "snapshot"}:
-        st.page_link(
+        links[0].page_link(
             "app_pages/product.py",
             label="Open its page",
             icon=":material/open_in_new:",
             query_params={"id": unique_id},
+        )
+    if not page_focus and unique_id != st.session_state.get(f"{prefix}_focus"):
+        links[1].button(
+            "Focus here",
+            key=f"{prefix}_refocus",
+            icon=":material/center_focus_strong:",
+            on_click=_refocus,
+            args=(prefix, unique_id, str(data.get("label"))),
         )
     impacted = lineage.impact(unique_id)
     products = sum(i.kind == "data_product" for i in impacted)
@@ -169,30 +236,64 @@ def _details(service: PortalService, prefix: str, unique_id: str) -> None:
                 ]
             column = st.selectbox("Column", columns, index=None, key=f"{prefix}_column_{unique_id}")
             if column:
-                _column_lineage(service, unique_id, column)
+                _column_lineage(service, prefix, unique_id, column)
 
 
-def _column_lineage(service: PortalService, unique_id: str, column: str) -> None:
+def _column_lineage(service: PortalService, prefix: str, unique_id: str, column: str) -> None:
     result = attempt(lambda: service.column_lineage(unique_id, column))
     if result is None:
         return
     if result.edges:
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "column": [f"{d.unique_id.split('.')[-1]}.{d.column}" for d, _ in result.edges],
-                    "derives from": [f"{u.unique_id.split('.')[-1]}.{u.column}" for _, u in result.edges],
-                }
-            ),
-            hide_index=True,
-            width="stretch",
+        columns = column_graph(service.lineage().graph, result.edges)
+        layout = layered_layout(columns, max_nodes=len(columns) + 1)
+        st.caption("Each box is a column; arrows run from the column read to the column it feeds.")
+        show_lineage_graph(
+            st.session_state, f"{prefix}_columns_{unique_id}_{column}", lineage_drawing(columns, layout)
         )
+        with st.expander("The same as a table"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "column": [f"{d.unique_id.split('.')[-1]}.{d.column}" for d, _ in result.edges],
+                        "derives from": [f"{u.unique_id.split('.')[-1]}.{u.column}" for _, u in result.edges],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+                height="content",
+            )
         origins = ", ".join(f"{o.unique_id.split('.')[-1]}.{o.column}" for o in result.origins)
         st.caption(f"Origins: {origins or 'none'}")
     for problem in result.untraceable:
         st.warning(f"{problem.column.column} cannot be traced: {problem.reason}", icon=":material/help:")
     if not result.edges and not result.untraceable:
         st.info("This column derives from no upstream column (a constant or a generated value).")
+
+
+def column_graph(graph: nx.DiGraph, edges: Iterable[tuple[ColumnRef, ColumnRef]]) -> nx.DiGraph:
+    """Columns as nodes (`model.column`, typed as their model), an edge from each column read."""
+    columns = nx.DiGraph()
+    for downstream, upstream in edges:
+        for ref in (downstream, upstream):
+            data = graph.nodes[ref.unique_id] if ref.unique_id in graph else {}
+            model = str(data.get("label") or ref.unique_id.split(".")[-1])
+            columns.add_node(
+                f"{ref.unique_id}::{ref.column}",
+                label=f"{model}.{ref.column}",
+                resource_type=data.get("resource_type", "model"),
+                is_data_product=data.get("is_data_product", False),
+                folder=model,
+            )
+        columns.add_edge(
+            f"{upstream.unique_id}::{upstream.column}", f"{downstream.unique_id}::{downstream.column}"
+        )
+    return columns
+
+
+def _refocus(prefix: str, unique_id: str, label: str) -> None:
+    """Make the clicked node the focus: the search finds it, the focus list shows it first."""
+    st.session_state[f"{prefix}_find"] = label
+    st.session_state[f"{prefix}_focus"] = unique_id
 
 
 def require(service: PortalService, key: str) -> str | None:
