@@ -121,3 +121,11 @@ def test_the_column_lineage_is_drawn_as_a_graph_on_the_product_page(app: Callabl
     nodes = {n["id"] for n in json.loads(component.proto.json_args)["nodes"]}
     assert f"{PRODUCT}::lifetime_value" in nodes and len(nodes) > 1
     assert not at.exception
+
+
+def test_a_lineage_view_is_a_link_to_share(app: Callable[..., AppTest]) -> None:  # noqa: F811
+    at = app("app_pages/lineage.py", lineage_selector="+dp_revenue_analytics", lineage_drawing="Graph")
+    assert at.text_input(key="lineage_selector").value == "+dp_revenue_analytics"
+    assert "source.asgard.silver.orders" in graph_nodes(at, "lineage_graph")
+    assert "model.asgard.dp_customer_360" not in graph_nodes(at, "lineage_graph")
+    assert not at.subheader or at.subheader[0].value != "dp_customer_360"  # no details of an undrawn focus

@@ -11,4 +11,4 @@ st.title("Lineage")
 service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
     st.stop()
-render_lineage(service, prefix="lineage", focus=None)
+render_lineage(service, prefix="lineage", focus=None, shareable=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 import networkx as nx
 import pandas as pd
@@ -19,14 +20,16 @@ from portal.ui.components.context import attempt, show_error
 from portal.ui.components.lineage_figure import edges_csv, lineage_figure
 from portal.ui.components.lineage_graph import lineage_drawing, show_lineage_graph
 
+Bind = Literal["query-params"] | None
 
-def _pick_focus(service: PortalService, prefix: str, focus: str | None) -> str | None:
+
+def _pick_focus(service: PortalService, prefix: str, focus: str | None, bind: Bind) -> str | None:
     """A search box and a short list of matches: big projects have too many nodes for one list."""
     graph = service.lineage().graph
     if focus is not None:
         return focus
     text = st.text_input(
-        "Find a node", key=f"{prefix}_find", placeholder="name of a model, source or exposure"
+        "Find a node", key=f"{prefix}_find", bind=bind, placeholder="name of a model, source or exposure"
     )
     needle = text.strip().lower()
     candidates = [
@@ -46,21 +49,28 @@ def _pick_focus(service: PortalService, prefix: str, focus: str | None) -> str |
         f"Focus ({len(candidates):,} matching)",
         candidates[:200],
         key=f"{prefix}_focus",
+        bind=bind,
         format_func=lambda n: f"{graph.nodes[n].get('label')} · {graph.nodes[n].get('resource_type')}",
     )
 
 
-def render_lineage(service: PortalService, prefix: str, focus: str | None = None) -> None:
-    """Focus, depth, selector, budget; the layered graph; node details, impact and export."""
+def render_lineage(
+    service: PortalService, prefix: str, focus: str | None = None, *, shareable: bool = False
+) -> None:
+    """Focus, depth, selector, budget; the layered graph; node details, impact and export.
+
+    `shareable`: the controls live in the URL (the Lineage page), so a view can be sent as a link.
+    """
+    bind: Bind = "query-params" if shareable else None
     lineage = attempt(service.lineage)
     if lineage is None:
         return
     graph = lineage.graph
     fixed_focus = focus is not None
-    focus = _pick_focus(service, prefix, focus)
+    focus = _pick_focus(service, prefix, focus, bind)
     controls = st.columns([1, 1, 1, 1])
-    up = controls[0].number_input("Hops upstream", 0, 50, 1, key=f"{prefix}_up")
-    down = controls[1].number_input("Hops downstream", 0, 50, 1, key=f"{prefix}_down")
+    up = controls[0].number_input("Hops upstream", 0, 50, 1, key=f"{prefix}_up", bind=bind)
+    down = controls[1].number_input("Hops downstream", 0, 50, 1, key=f"{prefix}_down", bind=bind)
     budget = controls[2].number_input(
         "Node budget",
         10,
@@ -68,12 +78,16 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
         150,
         step=10,
         key=f"{prefix}_budget",
+        bind=bind,
         help="Above it, nodes are grouped by folder into expandable groups.",
     )
-    colour_by = controls[3].selectbox("Colour by", ["resource_type", "layer"], key=f"{prefix}_colour")
+    colour_by = controls[3].selectbox(
+        "Colour by", ["resource_type", "layer"], key=f"{prefix}_colour", bind=bind
+    )
     selector = st.text_input(
         "dbt selector (overrides the hops)",
         key=f"{prefix}_selector",
+        bind=bind,
         placeholder="e.g. +dp_customer_360  ·  tag:finance  ·  source:silver+  ·  2+int_orders+1",
     )
     try:
@@ -104,6 +118,7 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
         list(DRAWINGS),
         default=_default_drawing(len(layout.positions)),
         key=f"{prefix}_drawing",
+        bind=bind,
         help="Graph: arrows, shapes and health, click a node. Overview: a dense plot for very large "
         "selections, with a PNG export.",
     )
@@ -124,7 +139,7 @@ def render_lineage(service: PortalService, prefix: str, focus: str | None = None
         key=f"{prefix}_csv",
         icon=":material/download:",
     )
-    selected = selected or focus
+    selected = selected or (focus if focus in chosen else None)  # details of what is drawn
     if selected and selected in graph:
         _details(service, prefix, selected, page_focus=fixed_focus)
 
