@@ -21,6 +21,7 @@ from catalog_db.models import DataProduct, NodeResult, Run
 from portal import audit
 from portal.project.artifacts import Artifacts, CatalogArtifact, Manifest, Node, RunResultEntry, RunResults
 from portal.project.statuses import BUILD_FAILED, BUILD_OK, TEST_WARNED
+from portal.project.versions import latest_of, model_versions
 
 DEFAULT_PRODUCT_TYPE = "CUSTOM"
 
@@ -201,16 +202,15 @@ def _facts(node: Node, group_owners: dict[str, str]) -> dict[str, Any]:
 
 
 def _one_node_per_name(manifest: Manifest, nodes: list[Node]) -> dict[str, Node]:
-    """Products are keyed by model name; versioned models share one, so keep the latest version."""
+    """Products are keyed by model name; versioned models share one, so keep the latest version
+    (the catalog's rule, project/versions.py: dbt's `latest_version`, else the highest)."""
+    latest = {
+        uid for uid, versions in model_versions(manifest).items() if latest_of(versions).unique_id == uid
+    }
     by_name: dict[str, Node] = {}
-    for node in sorted(nodes, key=lambda n: (_is_latest_version(manifest, n), n.unique_id)):
-        by_name[node.name] = node  # the last one wins: the latest version, else the highest id
+    for node in sorted(nodes, key=lambda n: (n.unique_id in latest, n.unique_id)):
+        by_name[node.name] = node  # the last one wins: the latest version
     return by_name
-
-
-def _is_latest_version(manifest: Manifest, node: Node) -> bool:
-    raw = manifest.raw.get("nodes", {}).get(node.unique_id, {})
-    return raw.get("version") is not None and str(raw.get("version")) == str(raw.get("latest_version"))
 
 
 def _group_owners(manifest: Manifest) -> dict[str, str]:
