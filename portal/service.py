@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,8 +27,21 @@ from portal.lineage.graph import Lineage
 from portal.project.artifacts import ArtifactError, Artifacts, Node, find_artifact, load_artifacts
 from portal.project.statuses import BUILT_IN
 from portal.project.sync import SyncReport, is_data_product, sync
+from portal.project.versions import ModelVersion, model_versions
 from portal.settings import Settings
 from portal.warehouse import Relation, Warehouse, WarehouseError, open_warehouse
+
+
+class SearchField(NamedTuple):
+    """One text a catalog search looks in, and what to call it when it matches."""
+
+    field: str  # name, description, column, column description, dbt tag, label, owner, type
+    text: str
+    of: str | None = None  # the column a column description describes
+
+    @property
+    def folded(self) -> str:
+        return self.text.lower()
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,12 @@ class CatalogEntry:
     column_names: tuple[str, ...]
     row_count: int | None
     test_ids: tuple[str, ...] = field(repr=False, default=())
-    search_text: str = field(repr=False, default="")
+    search_text: str = field(repr=False, default="")  # every search field, lower case, for a quick test
+    search_fields: tuple[SearchField, ...] = field(repr=False, default=())
+    # A versioned model: this entry's version and all of the model's, oldest first (see
+    # project/versions.py); the catalog lists the model once, as its latest version.
+    version: str | None = None
+    versions: tuple[ModelVersion, ...] = ()
 
 
 def _as_list(value: Any) -> tuple[str, ...]:
@@ -75,6 +93,7 @@ class PortalService:
         self._stamp: tuple[Any, ...] | None = None
         self._artifacts: Artifacts | None = None
         self._entries: list[CatalogEntry] = []
+        self._older_versions: dict[str, CatalogEntry] = {}  # by unique id: not listed, still opened
         self._lineage: Lineage | None = None
         self._tracer: ColumnTracer | None = None
         self.last_sync: SyncReport | None = None
@@ -96,7 +115,7 @@ class PortalService:
                 artifacts = load_artifacts(self.settings.target_dir)
                 self.last_sync = self._sync(artifacts)
                 self._artifacts, self._stamp = artifacts, stamp
-                self._entries = self._build_entries(artifacts)
+                self._entries, self._older_versions = self._build_entries(artifacts)
                 self._lineage = self._tracer = None  # rebuilt lazily: most pages never draw lineage
             return self._artifacts
 
@@ -137,36 +156,55 @@ class PortalService:
             )
             return {row.unique_id: row for row in rows}
 
-    def _build_entries(self, artifacts: Artifacts) -> list[CatalogEntry]:
+    def _build_entries(self, artifacts: Artifacts) -> tuple[list[CatalogEntry], dict[str, CatalogEntry]]:
+        """The listed entries (a versioned model once, as its latest version) and the entries
+        of the other versions, by unique id: lineage and links still open those."""
         manifest = artifacts.manifest
         with self.sessions() as session:
             rows = {p.name: p for p in session.scalars(sa.select(DataProduct))}
-        entries = []
+        versions = model_versions(manifest)
+        entries, older = [], {}
         for node in manifest.nodes.values():
             if node.resource_type not in {"model", "seed", "snapshot"}:
                 continue
             product = is_data_product(node, self.settings.data_products_path)
             row = rows.get(node.name) if product else None
             tests = tuple(t.unique_id for t in manifest.tests_of(node.unique_id))
-            entries.append(self._entry(node, product, row, tests))
-        return sorted(entries, key=lambda e: (e.name, e.unique_id))
+            entry = self._entry(node, product, row, tests, versions.get(node.unique_id, ()))
+            if entry.versions and not any(v.latest and v.unique_id == node.unique_id for v in entry.versions):
+                older[node.unique_id] = entry
+            else:
+                entries.append(entry)
+        return sorted(entries, key=lambda e: (e.name, e.unique_id)), older
 
     @staticmethod
-    def _entry(node: Node, product: bool, row: DataProduct | None, tests: tuple[str, ...]) -> CatalogEntry:
+    def _entry(
+        node: Node,
+        product: bool,
+        row: DataProduct | None,
+        tests: tuple[str, ...],
+        versions: tuple[ModelVersion, ...],
+    ) -> CatalogEntry:
         """A catalog row: the database's registration where there is one, else the manifest's meta."""
         meta = node.meta
         owner = row.owner if row else meta.get("owner")
         product_type = row.data_product_type if row else meta.get("data_product_type")
         tags, labels = tuple(node.tags), _as_list(meta.get("tags"))
-        searchable = [
-            node.name,
-            node.description,
-            *node.columns,
-            *tags,
-            *labels,
-            owner or "",
-            product_type or "",
+        searchable = [  # the model's own texts first: a search's reasons are shown in this order
+            SearchField("name", node.name),
+            SearchField("description", node.description),
+            *(SearchField("dbt tag", tag) for tag in tags),
+            *(SearchField("label", label) for label in labels),
+            SearchField("owner", owner or ""),
+            SearchField("type", product_type or ""),
+            *(SearchField("column", name) for name in node.columns),
+            *(
+                SearchField("column description", column.description, of=name)
+                for name, column in node.columns.items()
+                if column.description
+            ),
         ]
+        searchable = [f for f in searchable if f.text]
         return CatalogEntry(
             unique_id=node.unique_id,
             name=node.name,
@@ -185,7 +223,10 @@ class PortalService:
             column_names=tuple(node.columns),
             row_count=row.row_count if row is not None else None,
             test_ids=tests,
-            search_text=" ".join(searchable).lower(),
+            search_text=" ".join(f.folded for f in searchable),
+            search_fields=tuple(searchable),
+            version=next((v.version for v in versions if v.unique_id == node.unique_id), None),
+            versions=versions,
         )
 
     def entries(self, *, include_all_models: bool = False) -> list[CatalogEntry]:
@@ -196,11 +237,15 @@ class PortalService:
             return [e for e in self._entries if include_all_models or e.is_data_product]
 
     def entry(self, key: str) -> CatalogEntry:
-        """The catalog entry of a model, by unique id or name; NotFound for sources, tests, ..."""
+        """The catalog entry of a model, by unique id or name; NotFound for sources, tests, ...
+        A versioned model's name is its latest version; an older version's unique id, that version."""
         node = self.resolve(key)
         found = next(
             (e for e in self.entries(include_all_models=True) if e.unique_id == node.unique_id), None
         )
+        if found is None:
+            with self._lock:
+                found = self._older_versions.get(node.unique_id)
         if found is None:  # sources, exposures, tests: in the manifest but not in the catalog
             raise NotFound(
                 f"{node.unique_id} is a {node.resource_type}, not a model; its details are on the Lineage page."
