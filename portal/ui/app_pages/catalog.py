@@ -9,11 +9,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from portal.catalog.browse import SORTS, CatalogQuery, browse, facets
-from portal.observability.health import ProductHealth
+from portal.catalog.browse import SORTS, CatalogQuery, Found, Match, facets, search
 from portal.project.statuses import plural
+from portal.project.versions import versions_text
 from portal.ui.components.badges import HEALTH_CSS, ago, health_label, health_text, tests_label
 from portal.ui.components.context import attempt, get_service
+from portal.ui.components.markdown import escape, highlighted
 from portal.ui.components.product_actions import CATALOG_FLASH
 
 st.title("Data product catalog")
@@ -91,9 +92,10 @@ query = CatalogQuery(
     sort=sort,
     descending=descending,
 )
-entries = attempt(lambda: browse(service, query))
-if entries is None:
+results = attempt(lambda: search(service, query))
+if results is None:
     st.stop()
+entries = [found.item for found in results]
 
 kind = "model" if all_models else "data product"
 failing = sum(e.level == "failing" for e in entries)
@@ -108,10 +110,31 @@ if not entries:
 def _first_sentence(text: str, limit: int = 220) -> str:
     """Cards show the gist; the product page shows the whole description."""
     first = text.strip().split(". ")[0].rstrip(".")
+    if not first:
+        return ""  # no description: the card says so (it once showed a lone ".")
     return first + "." if len(first) <= limit else first[: limit - 1] + "…"
 
 
-def card(item: ProductHealth) -> None:
+REASONS_SHOWN = 3  # a common word can match dozens of columns: the first few say why
+
+
+def reason(match: Match, *, markdown: bool = True) -> str:
+    """What matched: as markdown, the text escaped and the search words on a coloured background;
+    or plain, for a table's cell (which shows no markdown)."""
+    text = highlighted(match.text, match.spans) if markdown else match.text
+    if match.of is not None:
+        return f"description of column {escape(match.of) if markdown else match.of}: {text}"
+    return f"{match.field} {text}"
+
+
+def reasons(matched: tuple[Match, ...]) -> str:
+    shown = "; ".join(reason(m) for m in matched[:REASONS_SHOWN])
+    more = len(matched) - REASONS_SHOWN
+    return "Matched " + shown + (f"; and {more} more" if more > 0 else "")
+
+
+def card(found: Found) -> None:
+    item = found.item
     entry, health = item.entry, item.health
     with st.container(border=True):
         head, badge = st.columns([4, 1])
@@ -142,11 +165,16 @@ def card(item: ProductHealth) -> None:
             extras.append("dbt tags " + " ".join(f"`tag:{tag}`" for tag in entry.tags))
         if entry.labels:
             extras.append("labels " + ", ".join(f"**{label}**" for label in entry.labels))
+        if entry.versions:  # one card per model; dbt's selectors still see each version
+            extras.append("versions: " + escape(versions_text(entry.versions)))
         if extras:
             st.caption(" · ".join(extras))
+        if found.matched:
+            st.caption(reasons(found.matched))
 
 
-def table(rows: list[ProductHealth]) -> None:
+def table(results: list[Found]) -> None:
+    rows = [found.item for found in results]
     frame = pd.DataFrame(
         {
             "health": [health_text(h.health) for h in rows],
@@ -161,6 +189,10 @@ def table(rows: list[ProductHealth]) -> None:
             "unique_id": [h.entry.unique_id for h in rows],
         }
     )
+    if query.text.split():  # plain text: a table cell shows no markdown, so nothing to escape
+        frame.insert(
+            2, "matched", ["; ".join(reason(m, markdown=False) for m in found.matched) for found in results]
+        )
     # The health word in its colour, as on the cards (the mark and the word say it without colour).
     colours = {health_text(h.health): HEALTH_CSS[h.level] for h in rows}
     styled = frame.style.map(lambda value: f"color: {colours.get(value, 'inherit')}", subset=["health"])
@@ -175,6 +207,7 @@ def table(rows: list[ProductHealth]) -> None:
             "health": st.column_config.TextColumn(width="small"),
             "name": st.column_config.TextColumn(width="medium"),
             "description": st.column_config.TextColumn(width="large"),
+            "matched": st.column_config.TextColumn(width="large", help="Why the search found it."),
         },
         width="stretch",
         height=min(38 + 35 * len(rows), 640),  # sized to its rows, scrolling past about 17
@@ -187,7 +220,7 @@ def table(rows: list[ProductHealth]) -> None:
 
 CARD_LIMIT = 30  # cards read best for a handful of products; big projects get a table
 if all_models or len(entries) > CARD_LIMIT:
-    table(entries)
+    table(results)
 else:
-    for entry in entries:
-        card(entry)
+    for found in results:
+        card(found)
