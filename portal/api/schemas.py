@@ -14,11 +14,13 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from catalog_db.models import DataProduct
+from portal.catalog.browse import Found
 from portal.catalog.detail import ProductDetail
 from portal.creation.spec import MATERIALIZATIONS, UPDATE_FREQUENCIES, ProductSpec, name_from_display
 from portal.observability.health import ProductHealth
 from portal.observability.profile import ColumnProfile
 from portal.project.statuses import HEALTH_LEVELS, LISTED_LIFECYCLES
+from portal.project.versions import is_past
 
 # --- errors --------------------------------------------------------------------------------
 
@@ -76,6 +78,37 @@ class HealthOut(BaseModel):
         )
 
 
+class ModelVersionOut(BaseModel):
+    """One version of a versioned dbt model (dbt keeps a node per version; the catalog, one entry)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    version: str = Field(description="As dbt's YAML names it, e.g. `2`.")
+    unique_id: str = Field(description="dbt's node of this version, e.g. `model.shop.orders.v2`.")
+    relation_name: str | None
+    latest: bool = Field(description="dbt's `latest_version`: what an unpinned `ref()` reads.")
+    prerelease: bool = Field(description="Newer than the latest: only `ref(..., v=)` reads it.")
+    deprecation_date: datetime | None
+
+    @computed_field(description="Past its deprecation_date now.")  # type: ignore[prop-decorator]
+    @property
+    def deprecated(self) -> bool:
+        return is_past(self.deprecation_date)
+
+
+class MatchOut(BaseModel):
+    """Why a search found a product: one of its texts that holds a search word."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    field: str = Field(
+        description="name, description, column, column description, dbt tag, label, owner or type."
+    )
+    text: str = Field(description="The text, or a snippet of a long one around the first word.")
+    spans: list[tuple[int, int]] = Field(description="[start, end) of each search word in `text`.")
+    of: str | None = Field(None, description="The column, for a column description.")
+
+
 class ProductOut(BaseModel):
     """A catalog entry: what the catalog page lists."""
 
@@ -99,6 +132,11 @@ class ProductOut(BaseModel):
     )
     materialization: str | None
     relation_name: str | None
+    versions: list[ModelVersionOut] = Field(
+        default_factory=list,
+        description="A versioned dbt model's versions, oldest first (the product is the latest); "
+        "empty for an unversioned one.",
+    )
     health: HealthOut | None = Field(None, description="null while the product is being created.")
 
     @computed_field(  # type: ignore[prop-decorator]
@@ -125,8 +163,19 @@ class ProductOut(BaseModel):
         return cls.model_validate(row).model_copy(update={"tags": [], "labels": list(row.tags or [])})
 
 
+class ProductListItem(ProductOut):
+    matched: list[MatchOut] | None = Field(
+        None, description="With `search`: each of the product's texts holding a search word. Else null."
+    )
+
+    @classmethod
+    def from_found(cls, found: Found, searched: bool) -> ProductListItem:
+        matched = [MatchOut.model_validate(m) for m in found.matched] if searched else None
+        return cls(**ProductOut.from_entry(found.item).model_dump(exclude={"status"}), matched=matched)
+
+
 class ProductPage(BaseModel):
-    items: list[ProductOut]
+    items: list[ProductListItem]
     total: int = Field(description="How many products match, over all pages.")
     limit: int
     offset: int

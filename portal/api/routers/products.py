@@ -25,6 +25,7 @@ from portal.api.schemas import (
     NodeOutcomeOut,
     ProductCreate,
     ProductDetailOut,
+    ProductListItem,
     ProductOut,
     ProductPage,
     ProductPatch,
@@ -39,7 +40,8 @@ from portal.api.schemas import (
     TestOut,
 )
 from portal.auth.access import authorize
-from portal.catalog.browse import SORTS, CatalogQuery, browse
+from portal.catalog import browse
+from portal.catalog.browse import SORTS, CatalogQuery
 from portal.catalog.detail import ProductDetail, product_detail
 from portal.catalog.preview import preview as catalog_preview
 from portal.creation import defaults as spec_defaults
@@ -177,7 +179,11 @@ def list_products(
     service: Service,
     caller: Caller,
     search: Annotated[
-        str, Query(description="Words that must all appear (name, description, columns, tags).")
+        str,
+        Query(
+            description="Words that must all appear (name, description, columns and their descriptions, "
+            "tags, labels, owner, type); each item's `matched` says where."
+        ),
     ] = "",
     product_type: Annotated[list[str], Query(alias="type", description="Data product types (any of).")] = [],  # noqa: B006
     owner: Annotated[list[str], Query(description="Owners (any of).")] = [],  # noqa: B006
@@ -213,8 +219,9 @@ def list_products(
         sort=sort,
         descending=descending,
     )
-    found = browse(service, query)
-    items = [ProductOut.from_entry(e) for e in found[offset : offset + limit]]
+    found = browse.search(service, query)
+    searched = bool(search.split())
+    items = [ProductListItem.from_found(f, searched) for f in found[offset : offset + limit]]
     return ProductPage(items=items, total=len(found), limit=limit, offset=offset)
 
 
