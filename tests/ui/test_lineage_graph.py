@@ -81,7 +81,7 @@ def test_project_text_cannot_inject_markdown_into_a_node() -> None:
     graph = nx.DiGraph()
     graph.add_node("model.x.evil", label="[click](http://example.com) *x*", resource_type="model")
     content = _boxes(lineage_drawing(graph, layered_layout(graph)))["model.x.evil"]["data"]["content"]
-    assert "\\[click\\]\\(http://example\\.com\\)" in content and "\\*x\\*" in content
+    assert "\\[click\\]\\(http\\:\\/\\/example\\.com\\)" in content and "\\*x\\*" in content
 
 
 def test_column_lineage_is_a_graph_of_columns(demo_graph: nx.DiGraph) -> None:

@@ -18,6 +18,7 @@ from streamlit_flow.state import StreamlitFlowState
 
 from portal.lineage.layout import Layout
 from portal.ui.components.lineage_figure import LAYER_PALETTE, failing
+from portal.ui.components.markdown import escape
 
 # What each resource type looks like: (fill, border radius, border style, glyph). Shapes differ
 # so that the kind of a node reads without colour (sources are pills, products have a thick edge).
@@ -123,7 +124,7 @@ def _node(
     return StreamlitFlowNode(
         id=node,
         pos=position,
-        data={"content": f"{glyph} **{_escape(label)}**  \n{_escape(caption)}"},
+        data={"content": f"{glyph} **{escape(label)}**  \n{escape(caption)}"},
         node_type=node_type,
         source_position="right",
         target_position="left",
@@ -132,11 +133,6 @@ def _node(
         connectable=False,
         style=style,
     )
-
-
-def _escape(text: str) -> str:
-    """Project text drawn as Markdown in the node: its own Markdown characters stay literal."""
-    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|<>~" else c for c in text)
 
 
 def lineage_drawing(
