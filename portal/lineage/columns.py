@@ -123,6 +123,7 @@ class ColumnTracer:
         self.catalog = catalog
         self.dialect = dialect_of(manifest.adapter_type)
         self._prepared: dict[str, _Prepared | str] = {}
+        self._passes: dict[ColumnRef, ColumnRef | None] = {}
         # (database, schema, name) -> unique id, and (schema, name) for SQL that omits the database.
         self._relations: dict[tuple[str, ...], str] = {}
         for node in [*manifest.nodes.values(), *manifest.sources.values()]:
@@ -169,11 +170,50 @@ class ColumnTracer:
 
     def direct_upstream(self, ref: ColumnRef) -> list[ColumnRef] | Untraceable:
         """The columns of the node's parents that `ref` is computed from, or why that is unknown."""
-        if ref.unique_id.startswith(EXTERNAL):
+        step = self._lineage_root(ref)
+        if step is None:
             return []
+        if isinstance(step, Untraceable):
+            return step
+        node, root = step
+        upstream: list[ColumnRef] = []
+        for leaf, above in _leaves(root):
+            found = self._leaf_column(leaf, above, node)
+            if isinstance(found, str):
+                return Untraceable(ref, f"{node.name}.{ref.column}: {found}")
+            upstream.append(found)
+        return list(dict.fromkeys(upstream))
+
+    def passes_through(self, ref: ColumnRef) -> ColumnRef | None:
+        """The one parent column that `ref` is, unchanged: selected as it is or renamed, through any
+        CTEs and subqueries. None when `ref` is derived (any function, cast, arithmetic, CASE or
+        aggregate on the way), combines columns or branches (a join key picked by COALESCE, a
+        UNION), is a constant, is a source's or seed's own column, or cannot be traced. Only an
+        unchanged column may lend its description: a wrong "inherited" meaning is worse than none.
+        Remembered per tracer, i.e. per build."""
+        if ref in self._passes:
+            return self._passes[ref]
+        found: ColumnRef | None = None
+        step = self._lineage_root(ref)
+        if isinstance(step, tuple):
+            node, current = step
+            above = current
+            while len(current.downstream) == 1 and _is_plain_column(current.expression):
+                above, current = current, current.downstream[0]
+            if not current.downstream and isinstance(current.expression, exp.Table | exp.Placeholder):
+                leaf = self._leaf_column(current, above, node)
+                found = leaf if isinstance(leaf, ColumnRef) else None
+        self._passes[ref] = found
+        return found
+
+    def _lineage_root(self, ref: ColumnRef) -> tuple[Node, SqlNode] | Untraceable | None:
+        """sqlglot's lineage of one column of a model; None for columns nothing upstream feeds
+        (sources, seeds, tables dbt does not manage)."""
+        if ref.unique_id.startswith(EXTERNAL):
+            return None
         node = self._node(ref.unique_id)
         if node.resource_type in _ORIGINS:
-            return []
+            return None
         prepared = self._prepare(node)
         if isinstance(prepared, str):
             return Untraceable(ref, prepared)
@@ -184,13 +224,7 @@ class ColumnTracer:
             )  # fmt: skip
         except SqlglotError as exc:
             return Untraceable(ref, self._missing_column_reason(node, ref.column, prepared, exc))
-        upstream: list[ColumnRef] = []
-        for leaf, above in _leaves(root):
-            found = self._leaf_column(leaf, above, node)
-            if isinstance(found, str):
-                return Untraceable(ref, f"{node.name}.{ref.column}: {found}")
-            upstream.append(found)
-        return list(dict.fromkeys(upstream))
+        return node, root
 
     def _node(self, unique_id: str) -> Node:
         node = self.manifest.get(unique_id)
@@ -343,6 +377,15 @@ class ColumnTracer:
         known = self.known_columns(uid)
         by_lower = {name.lower(): name for name in known}
         return ColumnRef(uid, by_lower.get(column.lower(), column))
+
+
+def _is_plain_column(expression: exp.Expr) -> bool:
+    """A projection that only names a column, perhaps under another name: `t.a`, `t.a AS b`, `(t.a)`."""
+    if isinstance(expression, exp.Alias):
+        expression = expression.this
+    while isinstance(expression, exp.Paren):
+        expression = expression.this
+    return isinstance(expression, exp.Column) and not isinstance(expression.this, exp.Star)
 
 
 def _leaves(root: SqlNode) -> Iterator[tuple[SqlNode, SqlNode]]:
