@@ -10,10 +10,10 @@ catalog is `catalog/`, health is `observability/health.py`, creating is `creatio
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +30,8 @@ from portal.project.sync import SyncReport, is_data_product, sync
 from portal.project.versions import ModelVersion, model_versions
 from portal.settings import Settings
 from portal.warehouse import Relation, Warehouse, WarehouseError, open_warehouse
+
+T = TypeVar("T")
 
 
 class SearchField(NamedTuple):
@@ -96,6 +98,7 @@ class PortalService:
         self._older_versions: dict[str, CatalogEntry] = {}  # by unique id: not listed, still opened
         self._lineage: Lineage | None = None
         self._tracer: ColumnTracer | None = None
+        self._per_build: dict[Hashable, Any] = {}
         self.last_sync: SyncReport | None = None
 
     # -- artifacts ---------------------------------------------------------------------------
@@ -117,6 +120,7 @@ class PortalService:
                 self._artifacts, self._stamp = artifacts, stamp
                 self._entries, self._older_versions = self._build_entries(artifacts)
                 self._lineage = self._tracer = None  # rebuilt lazily: most pages never draw lineage
+                self._per_build = {}
             return self._artifacts
 
     def _sync(self, artifacts: Artifacts) -> SyncReport:
@@ -267,15 +271,31 @@ class PortalService:
                 self._lineage = lineage
             return self._lineage
 
-    def column_lineage(self, key: str, column: str) -> ColumnLineage:
-        """Which upstream columns feed `column` of a model (or why that cannot be traced)."""
-        node = self.resolve(key)
+    def column_tracer(self) -> ColumnTracer:
+        """The current build's column tracer: it keeps each model's parsed SQL and what it found."""
         artifacts = self.artifacts()
         with self._lock:
             if self._tracer is None:
                 self._tracer = ColumnTracer(artifacts.manifest, artifacts.catalog)
-            tracer = self._tracer
-        return tracer.trace(node.unique_id, column)
+            return self._tracer
+
+    def column_lineage(self, key: str, column: str) -> ColumnLineage:
+        """Which upstream columns feed `column` of a model (or why that cannot be traced)."""
+        node = self.resolve(key)
+        return self.column_tracer().trace(node.unique_id, column)
+
+    def per_build(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()` once per build: remembered until the artifacts change on disk, like the
+        entries and the lineage. For what is costly to derive and fixed by a build (a product's
+        inherited column descriptions, its columns as the warehouse names them)."""
+        self.artifacts()
+        with self._lock:
+            cache = self._per_build  # this build's: a value computed as a new build lands is dropped
+            if key in cache:
+                return cache[key]
+        value = compute()  # outside the lock: it may read the warehouse
+        with self._lock:
+            return cache.setdefault(key, value)
 
     # -- one product -------------------------------------------------------------------------
     def resolve(self, key: str) -> Node:
