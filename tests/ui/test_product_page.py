@@ -3,19 +3,27 @@ a page view that reads (and counts) only what was opened."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
+import pytest
 import sqlalchemy as sa
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+from streamlit import dataframe_util
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.testing.v1 import AppTest, local_script_runner
 
 from catalog_db.models import UsageEvent
 from portal.auth.identity import Identity
 from portal.creation.flow import create
 from portal.creation.spec import ProductSpec
+from portal.observability.refresh import refresh_one
 from portal.service import PortalService
 from portal.settings import ROOT, Settings
+from portal.ui.components.grid import HEADER_PX, ROW_PX
 from tests.conftest import copy_demo
 
 APP = str(ROOT / "portal" / "ui" / "app.py")
@@ -76,3 +84,95 @@ def test_a_failed_products_page_offers_edit_and_discard(
     at.button(key="action_discard").click().run()
     assert not at.exception
     assert any("Discarded dp_lines_failing" in s.value for s in at.success), [s.value for s in at.success]
+
+
+# A product made from SQL over int_orders, as creators make them: no column described.
+UNDOCUMENTED = ProductSpec(
+    name="dp_order_channels",
+    description="Orders and their channel: **one row per order**, see `int_orders`.",
+    data_product_type="CUSTOM",
+    owner="sales-team",
+    sql="select order_id, channel as sales_channel, order_value * 2 as doubled_value from int_orders",
+    primary_key=("order_id",),
+)
+
+
+def test_the_columns_grid_shows_inherited_descriptions_and_where_from(
+    use_env: Callable[[dict[str, str]], None], demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    environ = copy_demo(demo_env, tmp_path / "portal")
+    service = PortalService(Settings.from_env(environ))
+    assert create(service, UNDOCUMENTED, Identity(service.settings.local_user)).status == "published"
+    assert refresh_one(service, UNDOCUMENTED.name).ok  # compiles it: column lineage reads compiled SQL
+    at = page(use_env, environ, id=UNDOCUMENTED.name, tab="Columns")
+    grid = next(d.value for d in at.dataframe if "inherited" in d.value.columns).set_index("column")
+    assert grid.loc["order_id", "description"] == "The order."
+    assert grid.loc["order_id", "inherited"] == "from int_orders.order_id"
+    assert grid.loc["sales_channel", "description"] == "Channel code of the order."  # a rename
+    assert grid.loc["sales_channel", "inherited"] == "from int_orders.channel"
+    assert grid.loc["doubled_value", "description"] == ""  # derived: nothing to inherit
+    assert grid.loc["doubled_value", "inherited"] == ""
+    assert grid.loc["doubled_value", "type"] == "DECIMAL(18,2)"  # DuckDB's name, from the warehouse
+    # The formatted descriptions say the same, as Markdown.
+    assert any("_from `int_orders.channel`_" in m.value for m in at.markdown)
+    # The product's description is rendered as Markdown, not shown as typed.
+    assert any(m.value == UNDOCUMENTED.description for m in at.markdown)
+
+
+def _dataframes(messages: list[ForwardMsg]) -> list[tuple[pd.DataFrame, Any]]:
+    """(rows, element) of every st.dataframe a run sent to the browser, with its layout config."""
+    found = []
+    for message in messages:
+        if message.HasField("delta") and message.delta.WhichOneof("type") == "new_element":
+            element = message.delta.new_element
+            if element.WhichOneof("type") == "dataframe":
+                rows = dataframe_util.convert_arrow_bytes_to_pandas_df(element.dataframe.arrow_data.data)
+                found.append((rows, element))
+    return found
+
+
+def test_every_grid_is_sized_to_its_rows(
+    use_env: Callable[[dict[str, str]], None], demo_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[ForwardMsg] = []  # what the last run sent, as the browser would receive it
+    parse = local_script_runner.parse_tree_from_messages
+
+    def keep(messages: list[ForwardMsg]) -> Any:
+        sent[:] = messages
+        return parse(messages)
+
+    monkeypatch.setattr(local_script_runner, "parse_tree_from_messages", keep)
+    seen: dict[str, int] = {}  # each grid by its first columns: its number of rows
+    for tab in ["Overview", "Columns", "Tests", "Quality", "Runs", "Usage", "History", "health"]:
+        if tab == "health":
+            at = page(use_env, demo_env)
+            at.switch_page("app_pages/health.py").run()
+            assert not at.exception, at.exception
+        else:
+            page(use_env, demo_env, id="dp_customer_360", tab=tab)
+        for rows, element in _dataframes(sent):
+            name = f"{tab}: {', '.join(map(str, rows.columns[:3]))}"
+            spec = element.height_config.WhichOneof("height_spec")
+            if spec == "pixel_height":  # a long table: a capped box that scrolls, over no empty space
+                assert element.height_config.pixel_height < HEADER_PX + ROW_PX * len(rows), (name, len(rows))
+            else:  # no default 10-row box (Streamlit's "auto", which sends no height)
+                assert spec == "use_content", (name, spec)
+            seen[name] = len(rows)
+    # The grids of the page were all there to check: columns, tests, profile, runs, health.
+    assert seen["Columns: column, type, description"] == 21, seen  # dp_customer_360's columns, all shown
+    assert seen["Tests: status, test, column"] > 20, seen  # its tests, more than Streamlit's 10-row box
+    assert {
+        "Quality: column, type, nulls",
+        "Runs: run, started, status",
+        "health: health, product, freshness",
+    } <= set(seen), seen
+
+
+def test_long_test_names_get_a_wide_column(
+    use_env: Callable[[dict[str, str]], None], demo_env: dict[str, str]
+) -> None:
+    at = page(use_env, demo_env, id="dp_customer_360", tab="Tests")
+    grid = next(d for d in at.dataframe if "message" in d.value.columns and "ran" in d.value.columns)
+    config = json.loads(grid.proto.columns)
+    assert config["test"]["width"] == "large" and config["message"]["width"] == "large"
+    assert "accepted_values" in set(grid.value["test"])

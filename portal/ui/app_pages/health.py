@@ -15,6 +15,7 @@ from portal.runs import slowest_models
 from portal.ui.components.badges import HEALTH_ICON, ago, health_text
 from portal.ui.components.charts import name_bars
 from portal.ui.components.context import attempt, current_identity, get_service
+from portal.ui.components.grid import show_grid, wide
 from portal.ui.components.observability_shared import FRESHNESS_ICON, render_drift_table, show_chart
 from portal.ui.components.runs_tab import run_refresh
 from portal.ui.components.usage_tab import period_picker, render_consumers
@@ -71,14 +72,13 @@ frame = pd.DataFrame(
         "owner": [h.entry.owner or "" for h in overview],
     }
 )
-event = st.dataframe(
+event = show_grid(
     frame,
     key="health_table",
-    hide_index=True,
+    max_rows=40,
     on_select="rerun",
     selection_mode="single-row",
-    width="stretch",
-    column_config={"run (s)": st.column_config.NumberColumn(format="%.1f")},
+    column_config={"run (s)": st.column_config.NumberColumn(format="%.1f"), **wide("problems")},
 )
 st.caption("Worst first. Select a row to open the product.")
 chosen = event.selection.rows if event else []
@@ -111,10 +111,8 @@ else:
         figure = name_bars(board_frame, x="queries", y="product", title="Most used products")
         show_chart(figure, "health_usage_chart")
     with right:
-        st.dataframe(
+        show_grid(
             board_frame,
-            hide_index=True,
-            width="stretch",
             key="health_usage_table",
             column_config={"mean ms": st.column_config.NumberColumn(format="%.0f")},
         )

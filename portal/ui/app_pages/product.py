@@ -9,8 +9,10 @@ from portal.catalog.detail import product_detail
 from portal.creation import commits
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
+from portal.ui.components.grid import show_grid, wide
 from portal.ui.components.history_tab import render_history_tab
 from portal.ui.components.lineage_view import render_lineage
+from portal.ui.components.markdown import show_description
 from portal.ui.components.preview import render_preview
 from portal.ui.components.product_actions import render_actions
 from portal.ui.components.quality_tab import render_quality_tab
@@ -82,7 +84,7 @@ if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
 )
 
 with overview:
-    st.markdown(node.description or "_No description._")
+    show_description(node.description)
     if health.problems:
         st.warning("Problems: " + "; ".join(health.problems), icon=":material/report:")
     facts = st.columns(4)
@@ -112,19 +114,43 @@ with columns_tab:
     if not detail.columns:
         st.info("This model declares no columns and the catalog has none yet: run `dbt docs generate`.")
     else:
-        st.dataframe(
+        show_grid(
             pd.DataFrame(
                 {
                     "column": [c.name for c in detail.columns],
-                    "type": [c.type or "unknown" for c in detail.columns],
+                    # The warehouse's name for the type; the YAML's only where it says otherwise.
+                    "type": [
+                        f"{c.type or 'unknown'} (declared: {c.declared_type})"
+                        if c.declared_type
+                        else c.type or "unknown"
+                        for c in detail.columns
+                    ],
                     "description": [c.description for c in detail.columns],
+                    "inherited": [
+                        f"from {c.description_from}" if c.inherited else "" for c in detail.columns
+                    ],
                     "tests": [", ".join(c.tests) for c in detail.columns],
                 }
             ),
-            hide_index=True,
-            width="stretch",
             key="columns_table",
+            max_rows=60,  # the columns are the page: show them all but for very wide models
+            column_config={
+                **wide("description"),
+                **wide("column", "tests", width="medium"),
+                "inherited": st.column_config.TextColumn(
+                    help="No description of its own: this is the description of the upstream column it "
+                    "passes through unchanged (selected as is or renamed)."
+                ),
+            },
         )
+        described = [c for c in detail.columns if c.description]
+        if described:
+            # A grid shows text as typed; descriptions are Markdown (code, lists, tables, links).
+            with st.expander("Descriptions, formatted"):
+                for column in described:
+                    origin = f" · _from `{column.description_from}`_" if column.inherited else ""
+                    st.markdown(f"**`{column.name}`**{origin}")
+                    show_description(column.description)
 
 with sql_tab:
     raw, compiled = st.tabs(["Raw (dbt)", "Compiled"])
@@ -137,7 +163,7 @@ with tests_tab:
     if not detail.tests:
         st.info("No tests are attached to this model.")
     else:
-        st.dataframe(
+        show_grid(
             pd.DataFrame(
                 {
                     "status": [t.status or "not run" for t in detail.tests],
@@ -148,9 +174,9 @@ with tests_tab:
                     "message": [t.message or "" for t in detail.tests],
                 }
             ),
-            hide_index=True,
-            width="stretch",
             key="tests_table",
+            max_rows=40,
+            column_config=wide("test", "message"),
         )
 
 if lineage_tab.open:

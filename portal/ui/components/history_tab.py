@@ -11,6 +11,7 @@ from portal.catalog.detail import ProductDetail
 from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt
+from portal.ui.components.grid import show_grid, wide
 
 
 def _summary(detail: dict[str, object]) -> str:
@@ -42,4 +43,4 @@ def render_history_tab(service: PortalService, detail: ProductDetail) -> None:
             "detail": [_summary(c.detail) for c in changes],
         }
     )
-    st.dataframe(frame, hide_index=True, width="stretch", key=f"history_{detail.entry.name}")
+    show_grid(frame, key=f"history_{detail.entry.name}", column_config=wide("detail"))

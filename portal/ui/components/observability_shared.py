@@ -10,6 +10,7 @@ import streamlit as st
 
 from portal.observability.drift import DriftRecord
 from portal.ui.components.charts import framed
+from portal.ui.components.grid import show_grid, wide
 
 FRESHNESS_COLOR = {"fresh": "green", "late": "orange", "stale": "red", "unknown": "gray"}
 FRESHNESS_ICON = {"fresh": "●", "late": "▲", "stale": "✖", "unknown": "○"}
@@ -45,7 +46,7 @@ def render_drift_table(drift: list[DriftRecord], key: str, *, with_product: bool
     )
     if not with_product:
         frame = frame.drop(columns="product")
-    st.dataframe(frame, hide_index=True, width="stretch", key=key)
+    show_grid(frame, key=key, column_config=wide("what changed"))
 
 
 __all__ = [

@@ -21,6 +21,7 @@ from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.charts import line_over_time, runs_chart
 from portal.ui.components.context import attempt, current_identity, product_detail
+from portal.ui.components.grid import show_grid, wide
 from portal.ui.components.observability_shared import freshness_label, render_drift_table, show_chart
 
 MAX_NULL_RATE_LINES = 12  # beyond that a line chart is noise; the table has every column
@@ -93,7 +94,7 @@ def render_quality_tab(service: PortalService, product: str | ProductDetail) -> 
         _freshness_chart(service, key, detail.entry.update_frequency, f"{prefix}_fresh_chart")
         if fresh.sources:
             st.caption("Upstream sources (dbt `loaded_at_field` against the source's freshness promise)")
-            st.dataframe(
+            show_grid(
                 pd.DataFrame(
                     {
                         "source": [s.label for s in fresh.sources],
@@ -108,9 +109,8 @@ def render_quality_tab(service: PortalService, product: str | ProductDetail) -> 
                         "problem": [s.error or "" for s in fresh.sources],
                     }
                 ),
-                hide_index=True,
-                width="stretch",
                 key=f"{prefix}_sources",
+                column_config=wide("source", "problem"),
             )
 
     if measured:
@@ -131,7 +131,7 @@ def _tests_section(service: PortalService, key: str, tests: list[TestResult], pr
     st.markdown(" · ".join(f"**{n}** {status}" for status, n in sorted(counts.items())))
     failing = [t for t in tests if t.status in {"fail", "error", "warn"}]
     if failing:
-        st.dataframe(
+        show_grid(
             pd.DataFrame(
                 {
                     "status": [t.status for t in failing],
@@ -141,9 +141,8 @@ def _tests_section(service: PortalService, key: str, tests: list[TestResult], pr
                     "message": [t.message or "" for t in failing],
                 }
             ),
-            hide_index=True,
-            width="stretch",
             key=f"{prefix}_failing_tests",
+            column_config=wide("test", "message"),
         )
     runs = attempt(lambda: test_history(service, key)) or []
     if len(runs) > 1:
@@ -241,7 +240,7 @@ def _columns_table(profile: Profile, key: str) -> None:
         return ", ".join(f"{v if v is not None else 'null'} ({n:,})" for v, n in column.values[:5])
 
     columns = profile.columns
-    st.dataframe(
+    show_grid(
         pd.DataFrame(
             {
                 "column": [c.name for c in columns],
@@ -257,10 +256,12 @@ def _columns_table(profile: Profile, key: str) -> None:
                 "note": ["type not profiled beyond nulls" if c.kind == OTHER else "" for c in columns],
             }
         ),
-        hide_index=True,
-        width="stretch",
         key=key,
-        column_config={"null rate": st.column_config.NumberColumn(format="percent")},
+        max_rows=60,
+        column_config={
+            "null rate": st.column_config.NumberColumn(format="percent"),
+            **wide("column", "top values", width="medium"),
+        },
     )
 
 

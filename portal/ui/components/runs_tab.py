@@ -29,6 +29,7 @@ from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.charts import name_bars, runs_chart
 from portal.ui.components.context import attempt, current_identity, product_detail
+from portal.ui.components.grid import show_grid, wide
 from portal.ui.components.observability_shared import STATUS_COLORS, show_chart
 from portal.ui.components.publish import render_publish
 
@@ -120,7 +121,9 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
         title="Run durations",
     )
     show_chart(figure, f"{prefix}_chart")
-    st.dataframe(frame, hide_index=True, width="stretch", key=f"{prefix}_table")
+    show_grid(
+        frame, key=f"{prefix}_table", column_config=wide("selector", "write-audit-publish", width="medium")
+    )
 
     chosen = st.selectbox(
         "Run",
@@ -190,7 +193,7 @@ def render_timings(timings: list[NodeTiming], key: str, *, limit: int = 15) -> N
     )
     figure = name_bars(frame, x="seconds", y="node", color="type", title=f"Slowest {len(slowest)} nodes")
     show_chart(figure, f"{key}_chart")
-    st.dataframe(
+    show_grid(
         pd.DataFrame(
             {
                 "node": [t.name for t in timings],
@@ -200,9 +203,8 @@ def render_timings(timings: list[NodeTiming], key: str, *, limit: int = 15) -> N
                 "message": [t.message or "" for t in timings],
             }
         ),
-        hide_index=True,
-        width="stretch",
         key=f"{key}_table",
+        column_config=wide("node", "message"),
     )
 
 

@@ -18,6 +18,7 @@ from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.charts import daily_bars
 from portal.ui.components.context import attempt, product_detail
+from portal.ui.components.grid import show_grid
 from portal.ui.components.observability_shared import show_chart
 
 PERIODS = {7: "last 7 days", 30: "last 30 days", 90: "last 90 days"}
@@ -71,7 +72,7 @@ def render_usage_tab(service: PortalService, product: str | ProductDetail) -> No
 
 def render_consumers(consumers: list[usage.Consumer], key: str) -> None:
     st.caption("Top consumers")
-    st.dataframe(
+    show_grid(
         pd.DataFrame(
             {
                 "user": [c.user for c in consumers],
@@ -81,8 +82,6 @@ def render_consumers(consumers: list[usage.Consumer], key: str) -> None:
                 "last query": [ago(c.last_at) for c in consumers],
             }
         ),
-        hide_index=True,
-        width="stretch",
         key=key,
     )
 
