@@ -69,3 +69,26 @@ def test_a_versioned_model_is_one_card_naming_its_versions(
     assert links(at) == {"int_model_5"}
     assert "_No description._" in text_of(at)  # its description is empty
     assert "versions: " + escape("v1 (deprecated), v2 (latest), v3 (prerelease)") in text_of(at)
+
+
+def test_a_versioned_models_page_names_its_versions_and_opens_an_older_one(
+    app: Callable[..., AppTest], tmp_path: Path
+) -> None:
+    environ = {
+        "PORTAL_DBT_TARGET_DIR": str(FIXTURES / "dbt_project_evaluator_it"),
+        "PORTAL_CATALOG_DB_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
+        "PORTAL_DATA_PRODUCTS_PATH": "models/marts",
+    }
+    at = app("app_pages/product.py", environ=environ, id="int_model_5")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("dbt versions: v1 \\(deprecated\\), **v2 \\(latest\\)**") for c in captions), (
+        captions
+    )
+    at = app(
+        "app_pages/product.py",
+        environ=environ,
+        id="model.dbt_project_evaluator_integration_tests.int_model_5.v1",
+    )
+    captions = [c.value for c in at.caption]
+    assert any("**v1 \\(deprecated\\)**" in c for c in captions), captions
+    assert not at.exception

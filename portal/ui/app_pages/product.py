@@ -7,12 +7,13 @@ import streamlit as st
 
 from portal.catalog.detail import product_detail
 from portal.creation import commits
+from portal.project.versions import versions_text
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.grid import show_grid, wide
 from portal.ui.components.history_tab import render_history_tab
 from portal.ui.components.lineage_view import render_lineage
-from portal.ui.components.markdown import show_description
+from portal.ui.components.markdown import escape, show_description
 from portal.ui.components.preview import render_preview
 from portal.ui.components.product_actions import render_actions
 from portal.ui.components.quality_tab import render_quality_tab
@@ -46,6 +47,17 @@ st.title(entry.name)
 st.caption(
     f"{entry.data_product_type or node.resource_type} · `{node.unique_id}` · {health_label(health)} · {entry.lifecycle}"
 )
+if entry.versions:  # one page per model, this page's version in bold; relations on hover
+    named = [escape(versions_text((v,))) for v in entry.versions]
+    st.caption(
+        "dbt versions: "
+        + ", ".join(
+            f"**{n}**" if v.unique_id == node.unique_id else n
+            for v, n in zip(entry.versions, named, strict=True)
+        )
+        + " · an older version opens by its unique id",
+        help="\n\n".join(f"{v.label}: {v.relation_name or v.unique_id}" for v in entry.versions),
+    )
 render_actions(service, detail)
 latest = attempt(lambda: commits.proposals(service.sessions, product=entry.name, limit=1))
 if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):

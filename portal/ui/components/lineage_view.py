@@ -19,6 +19,7 @@ from portal.service import PortalService
 from portal.ui.components.context import attempt, show_error
 from portal.ui.components.lineage_figure import edges_csv, lineage_figure
 from portal.ui.components.lineage_graph import lineage_drawing, show_lineage_graph
+from portal.ui.components.markdown import safe_markdown
 
 Bind = Literal["query-params"] | None
 
@@ -196,7 +197,7 @@ def _details(service: PortalService, prefix: str, unique_id: str, *, page_focus:
     st.subheader(str(data.get("label")))
     st.caption(f"{data.get('resource_type')} · `{unique_id}` · owner {data.get('owner') or 'unknown'}")
     if data.get("description"):
-        st.markdown(str(data["description"])[:600])
+        st.markdown(safe_markdown(str(data["description"])[:600]))
     links = st.columns([1, 1, 3])
     if data.get("resource_type") in {"model", "seed", "snapshot"}:
         links[0].page_link(
