@@ -82,6 +82,7 @@ from portal.creation.sqlguard import GuardResult, KnownRelations, validate_sql
 from portal.errors import PortalError
 from portal.observability.history import profile_published
 from portal.project.artifacts import Artifacts, find_artifact, load_manifest, load_run_results
+from portal.project.compiled import carry_compiled, compiled_of
 from portal.project.dbt_runner import DbtBusy, DbtResult, cancellable, project_lock, run_dbt
 from portal.project.repository import ProjectRepository
 from portal.project.sync import run_status, sync
@@ -606,6 +607,10 @@ class _Flow:
         if not parse.ok:
             self.stage(
                 "dbt parse failed: the catalog shows the product's changes once the project parses again."
+            )
+        else:  # the parse compiled nothing; the audit build compiled the product (column lineage)
+            carry_compiled(
+                Path(self.settings.target_dir) / "manifest.json", compiled_of(audit_dir / "manifest.json")
             )
         if audit.held:
             status = "in_review"

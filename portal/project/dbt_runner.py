@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO
 
 from portal.errors import Busy, Unavailable
+from portal.project.compiled import carry_compiled, compiled_of
 from portal.project.locks import LockBusy, build_lock
 from portal.settings import ROOT, Settings, env_of
 from portal.warehouse.snapshot import readers_served
@@ -52,6 +53,8 @@ STOP_GRACE_S = 3.0
 # How often the calling thread looks at the clock and for a cancel while dbt is silent.
 _POLL_S = 0.1
 TIMEOUT = "timeout"
+# dbt commands that write the target's manifest.json (each compiles only what it selects, if any).
+REWRITES_MANIFEST = frozenset({"parse", "build", "run", "test", "compile", "seed", "snapshot", "docs"})
 CANCELLED = "cancelled"
 
 
@@ -244,6 +247,10 @@ def run_dbt(
     """
     argv = dbt_argv(settings, command, target_path=target_path)
     setting = env_of(timeout_setting) if timeout_setting else None
+    # A parse or a selective build rewrites the portal's manifest without the compiled SQL of the
+    # models it did not compile: keep theirs (see project/compiled.py).
+    manifest = Path(settings.target_dir) / "manifest.json"
+    keeps = target_path is None and bool(command) and command[0] in REWRITES_MANIFEST
     held = project_lock(settings, wait=wait, on_line=on_line) if lock else nullcontext()
     with held:
         started = time.perf_counter()
@@ -277,6 +284,7 @@ def run_dbt(
 
         if stop is not None and stop.requested:  # cancelled before it started (e.g. while queued)
             return result(-1, CANCELLED, None)
+        kept = compiled_of(manifest) if keeps else {}
         process = subprocess.Popen(
             _launch(argv),
             stdout=subprocess.PIPE,
@@ -291,6 +299,7 @@ def run_dbt(
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         stopped = _follow(process, say, deadline, stop)
         assert process.returncode is not None  # _follow returns once dbt has been reaped
+        carry_compiled(manifest, kept)
     return result(process.returncode, stopped, process.pid)
 
 
