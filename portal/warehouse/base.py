@@ -17,18 +17,20 @@ import re
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import sqlglot
 import sqlglot.errors
 from sqlglot import exp
 
 from portal.errors import Kind, UpstreamError
+from portal.warehouse.export import EXPORT_FORMATS, Export, encoded, unwritable_columns
 
 # Statement kinds that change something; refused anywhere inside a query handed to `query()`.
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
@@ -113,6 +115,7 @@ _NAIVE_TIMESTAMPS = {
     _T.TIMESTAMPNTZ,
 }
 _NESTED = {_T.ARRAY, _T.LIST, _T.STRUCT, _T.MAP, _T.OBJECT, _T.NESTED, _T.UNION}
+_UNCOMPARABLE = {*_NESTED, _T.JSON, _T.JSONB}  # no min, max or DISTINCT on every engine
 _COMPARISONS: dict[str, Any] = {
     "=": exp.EQ,
     "!=": exp.NEQ,
@@ -132,6 +135,19 @@ class Filter:
     value: Any = None
 
 
+@dataclass(frozen=True)
+class ColumnSummary:
+    """One column of a filtered result, as the warehouse aggregated it over every matching row.
+    `distinct`, `min` and `max` are None for a column of a nested or JSON type (not comparable)."""
+
+    column: str
+    type: str
+    nulls: int
+    distinct: int | None
+    min: Any
+    max: Any
+
+
 @dataclass
 class Preview:
     relation: Relation
@@ -142,6 +158,7 @@ class Preview:
     elapsed_s: float
     sql: str
     extra: dict[str, Any] = field(default_factory=dict)
+    summary: list[ColumnSummary] | None = None  # when asked for: each column over all matching rows
 
     @property
     def truncated(self) -> bool:
@@ -226,6 +243,13 @@ class Warehouse(ABC):
         """Run one read-only statement within the timeout; return column names and rows."""
 
     @abstractmethod
+    def _record_batches(self, sql: str) -> pa.RecordBatchReader:
+        """Run one read-only statement and return its rows as the engine streams them, batch by
+        batch. The statement runs (and an engine's refusal is raised) before this returns; the
+        reader holds its own connection until it is read to the end or closed, and the engine's
+        time reading it stays within the timeout."""
+
+    @abstractmethod
     def status(self) -> str:
         """A short human description of what this warehouse is connected to."""
 
@@ -288,8 +312,10 @@ class Warehouse(ABC):
         limit: int = 100,
         order_by: str | None = None,
         descending: bool = False,
+        summarize: bool = False,
     ) -> Preview:
-        """A bounded read of a relation, with the total number of matching rows."""
+        """A bounded read of a relation, with the total number of matching rows; with `summarize`,
+        each chosen column's nulls, distinct values, minimum and maximum over every matching row."""
         if limit < 1:
             raise BadRequest(f"limit must be at least 1 (got {limit}).")
         if limit > self.max_rows:
@@ -298,7 +324,10 @@ class Warehouse(ABC):
             )
         check_request(columns, filters)
         with self.session():
-            return self._preview(relation, columns, filters, limit, order_by, descending)
+            result = self._preview(relation, columns, filters, limit, order_by, descending)
+            if summarize:
+                result.summary = self._summary(relation, columns, filters)
+        return result
 
     def _preview(
         self,
@@ -346,22 +375,173 @@ class Warehouse(ABC):
         """The rows and the count statements of a preview of `relation`, whose columns are
         `described`, without running them. Every name is checked against the columns and every
         value read as its column's type first."""
-        check_request(columns, filters)
-        known = [c.name for c in described]
-        chosen = list(dict.fromkeys(columns)) if columns else known  # a column asked twice, once
-        self._check_columns(chosen, known, relation)
-        types = {c.name: c.type for c in described}
-        where = all_of([self._condition(f, types, relation) for f in filters])
-
+        chosen, where = self._chosen_where(relation, described, columns, filters)
         select = exp.select(*(exp.column(c, quoted=True) for c in chosen)).from_(self.table(relation))
         count = exp.select(exp.Count(this=exp.Star())).from_(self.table(relation))
         if where is not None:
             select.set("where", exp.Where(this=where))
             count.set("where", exp.Where(this=where.copy()))
         if order_by:
-            self._check_columns([order_by], known, relation)
+            self._check_columns([order_by], [c.name for c in described], relation)
             select = select.order_by(exp.Ordered(this=exp.column(order_by, quoted=True), desc=descending))
         return select.limit(limit), count
+
+    def summary_statement(
+        self,
+        relation: Relation,
+        described: Sequence[ColumnInfo],
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Sequence[Filter] = (),
+    ) -> tuple[exp.Select, list[ColumnInfo]]:
+        """One aggregate over every row the filters keep: per chosen column its nulls, distinct
+        values, minimum and maximum, four items a column (the column cap bounds the statement).
+        Nested and JSON columns get only their nulls: engines cannot compare their values (Trino
+        refuses min, max and DISTINCT on a map or JSON)."""
+        chosen, where = self._chosen_where(relation, described, columns, filters)
+        types = {c.name: c.type for c in described}
+        items: list[exp.Expr] = []
+        for i, name in enumerate(chosen):
+            column = exp.column(name, quoted=True)
+            comparable = self._column_type(types[name]).this not in _UNCOMPARABLE
+            nulls = exp.Sub(this=exp.Count(this=exp.Star()), expression=exp.Count(this=column.copy()))
+            distinct = exp.Count(this=exp.Distinct(expressions=[column.copy()]))
+            lowest, highest = exp.Min(this=column.copy()), exp.Max(this=column.copy())
+            items += [
+                exp.alias_(nulls, f"nulls_{i}"),
+                exp.alias_(distinct if comparable else exp.Null(), f"distinct_{i}"),
+                exp.alias_(lowest if comparable else exp.Null(), f"min_{i}"),
+                exp.alias_(highest if comparable else exp.Null(), f"max_{i}"),
+            ]
+        select = exp.select(*items).from_(self.table(relation))
+        if where is not None:
+            select.set("where", exp.Where(this=where))
+        return select, [ColumnInfo(name, types[name]) for name in chosen]
+
+    def _chosen_where(
+        self,
+        relation: Relation,
+        described: Sequence[ColumnInfo],
+        columns: Sequence[str] | None,
+        filters: Sequence[Filter],
+    ) -> tuple[list[str], exp.Expression | None]:
+        """The columns asked for (checked, each once) and the filters' condition (each value read
+        as its column's type), which every statement over a filtered result shares."""
+        check_request(columns, filters)
+        known = [c.name for c in described]
+        chosen = list(dict.fromkeys(columns)) if columns else known  # a column asked twice, once
+        self._check_columns(chosen, known, relation)
+        types = {c.name: c.type for c in described}
+        return chosen, all_of([self._condition(f, types, relation) for f in filters])
+
+    def _summary(
+        self, relation: Relation, columns: Sequence[str] | None, filters: Sequence[Filter]
+    ) -> list[ColumnSummary]:
+        select, chosen = self.summary_statement(
+            relation, self.columns(relation), columns=columns, filters=filters
+        )
+        _, rows = self._fetch_generated(select.sql(dialect=self.dialect))
+        values = rows[0]
+        return [
+            ColumnSummary(
+                column=c.name,
+                type=c.type,
+                nulls=int(values[4 * i]),
+                distinct=None if values[4 * i + 1] is None else int(values[4 * i + 1]),
+                min=values[4 * i + 2],
+                max=values[4 * i + 3],
+            )
+            for i, c in enumerate(chosen)
+        ]
+
+    def summary(
+        self, relation: Relation, *, columns: Sequence[str] | None = None, filters: Sequence[Filter] = ()
+    ) -> list[ColumnSummary]:
+        """Each chosen column's nulls, distinct values, minimum and maximum over every row the
+        filters keep, in one aggregate statement."""
+        check_request(columns, filters)
+        with self.session():
+            return self._summary(relation, columns, filters)
+
+    def export(
+        self,
+        relation: Relation,
+        *,
+        format: str,
+        columns: Sequence[str] | None = None,
+        filters: Sequence[Filter] = (),
+        order_by: str | None = None,
+        descending: bool = False,
+    ) -> Export:
+        """The whole filtered, sorted result, up to the maximum rows, as CSV or Parquet bytes
+        streamed chunk by chunk as the engine returns record batches (never the whole file held).
+
+        The matching rows are counted first, so the caller knows before the first byte whether the
+        export is cut at the bound; the statement runs and the first chunk is written before this
+        returns, so an engine's refusal is an error here, not a broken download.
+        """
+        if format not in EXPORT_FORMATS:
+            raise BadRequest(
+                f"Unknown export format {_shown(format)}; use one of {', '.join(EXPORT_FORMATS)}."
+            )
+        check_request(columns, filters)
+        started = time.perf_counter()
+        with self.session():
+            select, count = self.preview_statements(
+                relation,
+                self.columns(relation),
+                columns=columns,
+                filters=filters,
+                limit=self.max_rows,
+                order_by=order_by,
+                descending=descending,
+            )
+            _, total = self._fetch_generated(count.sql(dialect=self.dialect))
+        sql = select.sql(dialect=self.dialect)
+        try:
+            reader = self._record_batches(sql)
+        except WarehouseError as exc:
+            raise self._without_sql(exc, sql) from exc
+        unwritable = unwritable_columns(format, reader.schema)
+        if unwritable:
+            reader.close()
+            raise BadRequest(
+                f"CSV cannot hold nested values (lists, structs, maps) such as those of "
+                f"{', '.join(_shown(c) for c in unwritable[:5])}; export as Parquet, or leave those columns out."
+            )
+        chunks = encoded(format, reader)
+        try:
+            first = next(
+                chunks, b""
+            )  # the header and the first batch: a refusal while reading is raised here
+        except WarehouseError as exc:
+            raise self._without_sql(exc, sql) from exc
+        total_rows = int(total[0][0])
+        return Export(
+            format=format,
+            columns=list(reader.schema.names),
+            rows=min(total_rows, self.max_rows),
+            total_rows=total_rows,
+            limit=self.max_rows,
+            elapsed_s=time.perf_counter() - started,
+            sql=sql,
+            chunks=self._chained(first, chunks, sql),
+        )
+
+    def _chained(self, first: bytes, rest: Iterator[bytes], sql: str) -> Iterator[bytes]:
+        """`first`, then the rest, with a later refusal (a timeout mid-stream) told without the SQL."""
+        yield first
+        try:
+            yield from rest
+        except WarehouseError as exc:
+            raise self._without_sql(exc, sql) from exc
+
+    @staticmethod
+    def _without_sql(exc: WarehouseError, sql: str) -> WarehouseError:
+        """An engine's refusal of a statement the portal built, without the statement (the caller
+        sent names and values, not SQL, and gains nothing from ours)."""
+        message = _ECHOED_SQL.sub("", exc.message).replace(sql, "the preview's statement").strip()
+        return type(exc)(message)
 
     def _fetch_generated(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """`_fetch` for a statement the portal built: an engine's refusal is passed on without the
@@ -369,8 +549,7 @@ class Warehouse(ABC):
         try:
             return self._fetch(sql)
         except WarehouseError as exc:
-            message = _ECHOED_SQL.sub("", exc.message).replace(sql, "the preview's statement").strip()
-            raise type(exc)(message) from exc
+            raise self._without_sql(exc, sql) from exc
 
     def count(self, relation: Relation) -> int:
         sql = exp.select(exp.Count(this=exp.Star())).from_(self.table(relation)).sql(dialect=self.dialect)

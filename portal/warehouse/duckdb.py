@@ -13,12 +13,14 @@ since opening the file is most of what a small query costs.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from sqlglot import exp
 
 from portal.warehouse.base import (
@@ -30,6 +32,7 @@ from portal.warehouse.base import (
     WarehouseError,
     WarehouseUnavailable,
 )
+from portal.warehouse.export import BATCH_ROWS
 from portal.warehouse.snapshot import reading_copy
 
 LOCKED_CONFIG = {
@@ -110,13 +113,19 @@ class DuckDBWarehouse(Warehouse):
             return self._run(con, sql)
 
     def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        # interrupt() is DuckDB's documented way to cancel a running query from another thread.
-        timer = threading.Timer(self.timeout_s, con.interrupt)
-        timer.start()
-        try:
+        with self._timed(con, self.timeout_s):
             cursor = con.execute(sql)
             names = [d[0] for d in cursor.description or []]
             return names, cursor.fetchall()
+
+    @contextmanager
+    def _timed(self, con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[None]:
+        """Run the block with `con` interrupted after `seconds`; DuckDB's errors as the portal's."""
+        # interrupt() is DuckDB's documented way to cancel a running query from another thread.
+        timer = threading.Timer(max(seconds, 0.001), con.interrupt)
+        timer.start()
+        try:
+            yield
         except duckdb.InterruptException as exc:
             raise QueryTimeout(
                 f"The query ran longer than {self.timeout_s:g} s and was stopped. Ask for fewer rows or "
@@ -130,6 +139,39 @@ class DuckDBWarehouse(Warehouse):
             raise WarehouseError(f"DuckDB refused the query: {exc}") from exc
         finally:
             timer.cancel()
+
+    def _record_batches(self, sql: str) -> pa.RecordBatchReader:
+        """DuckDB's own stream of the result (a relation's Arrow reader computes batch by batch;
+        an executed result's would copy every row first), on a connection of its own: the reader
+        is read after this returns, maybe on another thread. The timeout bounds DuckDB's time
+        over all batches, not the time the reader's consumer takes between them."""
+        con = self._connect()
+        started = time.monotonic()
+        try:
+            with self._timed(con, self.timeout_s):
+                stream = con.sql(sql).to_arrow_reader(batch_size=BATCH_ROWS)
+        except BaseException:
+            con.close()
+            raise
+        spent = time.monotonic() - started
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            nonlocal spent
+            try:
+                while True:
+                    begun = time.monotonic()
+                    with self._timed(con, self.timeout_s - spent):
+                        try:
+                            batch = stream.read_next_batch()
+                        except StopIteration:
+                            return
+                    spent += time.monotonic() - begun
+                    yield batch
+            finally:
+                stream.close()
+                con.close()
+
+        return pa.RecordBatchReader.from_batches(stream.schema, batches())
 
     def describe(self, sql: str) -> list[ColumnInfo]:
         described = self.query(f"DESCRIBE SELECT * FROM ({sql}) AS dry_run")

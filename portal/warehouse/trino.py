@@ -11,8 +11,11 @@ runs past the timeout, and runs in a read-only transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import pyarrow as pa
 import requests
 import sqlalchemy as sa
 import trino.dbapi
@@ -32,6 +35,7 @@ from portal.warehouse.base import (
     WarehouseError,
     WarehouseUnavailable,
 )
+from portal.warehouse.export import BATCH_ROWS
 
 
 class TrinoWarehouse(Warehouse):
@@ -104,10 +108,41 @@ class TrinoWarehouse(Warehouse):
         return super().table(Relation(relation.database or self.catalog, relation.schema, relation.name))
 
     def _fetch(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        try:
-            with self._engine.connect() as con:
+        with self._refusals(), self._engine.connect() as con:
+            result = con.exec_driver_sql(sql)
+            return list(result.keys()), [tuple(row) for row in result.fetchall()]
+
+    def _record_batches(self, sql: str) -> pa.RecordBatchReader:
+        """The result as Arrow batches of rows fetched a page at a time (the client pages through
+        Trino's results as they are read). The types are those of the first batch's values; Trino's
+        own query_max_run_time bounds the query."""
+        with self._refusals():
+            con = self._engine.connect()
+            try:
                 result = con.exec_driver_sql(sql)
-                return list(result.keys()), [tuple(row) for row in result.fetchall()]
+                names = list(result.keys())
+                pages = result.partitions(BATCH_ROWS)
+                first = _batch(names, next(pages, []), None)
+            except BaseException:
+                con.close()
+                raise
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield first
+                with self._refusals():
+                    for page in pages:
+                        yield _batch(names, page, first.schema)
+            finally:
+                con.close()
+
+        return pa.RecordBatchReader.from_batches(first.schema, batches())
+
+    @contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """Trino's and the client's errors as the portal's, each saying what to do."""
+        try:
+            yield
         except HttpError as exc:  # refused before any query: the sign-in
             if "401" in str(exc):
                 raise WarehouseUnavailable(
@@ -210,6 +245,15 @@ def service_connection(settings: Settings, *, catalog: str | None = None) -> tri
         auth=BasicAuthentication(settings.trino_user, password) if password is not None else None,
         http_session=checked_session(settings.trino_ca_file) if settings.trino_ca_file else None,
     )
+
+
+def _batch(names: list[str], rows: Sequence[Any], schema: pa.Schema | None) -> pa.RecordBatch:
+    """Rows as an Arrow batch: typed by their values, or as `schema` (the first batch's) says."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    if schema is None:
+        return pa.RecordBatch.from_arrays([pa.array(list(c)) for c in columns], names=names)
+    arrays = [pa.array(list(c), type=f.type) for c, f in zip(columns, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _quote(text: str) -> str:
