@@ -44,11 +44,14 @@ def preview(
     """A bounded read-only read of a product, recorded as a usage event of `identity`; with
     `summarize`, each column's nulls, distinct values, min and max over every matching row."""
     name, relation = _relation(service, key)
+    settings = service.settings
+    # The default within the maximum: a portal whose maximum is set below the default still previews.
+    default = min(settings.preview_default_rows, settings.preview_max_rows)
     result = service.warehouse(identity).preview(
         relation,
         columns=columns,
         filters=filters,
-        limit=service.settings.preview_default_rows if limit is None else limit,
+        limit=default if limit is None else limit,
         order_by=order_by,
         descending=descending,
         summarize=summarize,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from portal.warehouse import (
@@ -202,3 +204,42 @@ def test_a_session_outlives_an_interrupted_query(shop: Path) -> None:
         with pytest.raises(QueryTimeout):
             slow.query("select count(*) from range(100000000000) a")
         assert slow.count(ORDERS) == 5000
+
+
+def test_an_export_streams_one_chunk_a_record_batch(
+    warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("portal.warehouse.duckdb.BATCH_ROWS", 1000)
+    result = DuckDBWarehouse(warehouse.path, timeout_s=5, max_rows=4500).export(
+        ORDERS, format="parquet", order_by="order_id", descending=True
+    )
+    assert (result.rows, result.total_rows, result.cut) == (4500, 5000, True)
+    chunks = list(result.chunks)
+    assert len(chunks) >= 5  # a row group a batch, each handed on as it was written, then the footer
+    table = pq.read_table(io.BytesIO(b"".join(chunks)))
+    assert pq.ParquetFile(io.BytesIO(b"".join(chunks))).metadata.num_row_groups == 5
+    assert table.column("order_id").to_pylist() == list(range(4999, 499, -1))
+
+
+def test_an_export_sorted_by_an_unknown_column_is_refused_naming_no_sql(warehouse: DuckDBWarehouse) -> None:
+    with pytest.raises(WarehouseError) as refused:
+        warehouse.export(ORDERS, format="csv", filters=[Filter("channel", "=", "web")], order_by="nope")
+    assert "SELECT" not in str(refused.value) and "nope" in str(refused.value)
+
+
+def test_nested_columns_are_refused_as_csv_and_exported_as_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "nested.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema gold")
+        con.execute(
+            "create table gold.baskets as select range as id, [range, range + 1] as items from range(3)"
+        )
+    baskets = Relation(None, "gold", "baskets")
+    nested = DuckDBWarehouse(path, timeout_s=5, max_rows=10)
+    with pytest.raises(BadRequest, match=r"CSV cannot hold nested values .* 'items'; export as Parquet"):
+        nested.export(baskets, format="csv")
+    table = pq.read_table(io.BytesIO(b"".join(nested.export(baskets, format="parquet").chunks)))
+    assert table.column("items").to_pylist() == [[0, 1], [1, 2], [2, 3]]
+    summary = {s.column: s for s in nested.summary(baskets)}
+    assert (summary["items"].nulls, summary["items"].distinct, summary["items"].min) == (0, None, None)
+    assert (summary["id"].distinct, summary["id"].min, summary["id"].max) == (3, 0, 2)
