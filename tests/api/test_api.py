@@ -97,6 +97,7 @@ def test_openapi_documents_models_and_problem_responses(local: TestClient) -> No
         ("/api/v1/data-products/{id}/runs", "get"),
         ("/api/v1/data-products/{id}/history", "get"),
         ("/api/v1/data-products/{id}/query", "get"),
+        ("/api/v1/data-products/{id}/export", "get"),
         ("/api/v1/data-products/{id}/lineage", "get"),
         ("/api/v1/data-products/{id}/quality", "get"),
         ("/api/v1/data-products/{id}/schema", "get"),
@@ -121,6 +122,8 @@ def test_openapi_documents_models_and_problem_responses(local: TestClient) -> No
         "text/csv"
         in schema["paths"]["/api/v1/data-products/{id}/query"]["get"]["responses"]["200"]["content"]
     )
+    exported = schema["paths"]["/api/v1/data-products/{id}/export"]["get"]["responses"]["200"]["content"]
+    assert set(exported) == {"text/csv", "application/vnd.apache.parquet"}
 
 
 # --- system --------------------------------------------------------------------------------

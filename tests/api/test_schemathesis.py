@@ -38,6 +38,7 @@ READS = [
     "/api/v1/data-products/{id}/runs",
     "/api/v1/data-products/{id}/history",
     "/api/v1/data-products/{id}/query",
+    "/api/v1/data-products/{id}/export",
     "/api/v1/data-products/{id}/lineage",
     "/api/v1/data-products/{id}/quality",
     "/api/v1/data-products/{id}/schema",
