@@ -7,6 +7,8 @@ the next is read. Parquet keeps the warehouse's types (one row group a batch); C
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -95,9 +97,12 @@ def encoded(format: str, reader: pa.RecordBatchReader) -> Iterator[bytes]:
         if format == "parquet":
             writer = pq.ParquetWriter(sink, reader.schema)
         else:
-            writer = pa_csv.CSVWriter(
-                sink, reader.schema, write_options=pa_csv.WriteOptions(quoting_style="needed")
-            )
+            # The header as people write it (quoted only where it must be); Arrow quotes every name.
+            header = io.StringIO()
+            csv.writer(header, lineterminator="\n").writerow(reader.schema.names)
+            sink.write(header.getvalue().encode())
+            options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+            writer = pa_csv.CSVWriter(sink, reader.schema, write_options=options)
         for batch in reader:
             writer.write_batch(batch)
             chunk = sink.take()

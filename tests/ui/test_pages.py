@@ -134,10 +134,10 @@ def test_unknown_product_says_what_exists(app: Callable[..., AppTest]) -> None:
 
 def test_preview_page_returns_rows_and_respects_the_limit(app: Callable[..., AppTest]) -> None:
     at = app("app_pages/preview.py", id="dp_customer_360")
-    assert len(at.dataframe[-1].value) == 100
+    assert len(at.dataframe[0].value) == 100
     assert "100 of" in text_of(at)
     at.number_input(key="preview_limit").set_value(7).run()
-    assert len(at.dataframe[-1].value) == 7
+    assert len(at.dataframe[0].value) == 7
     assert "7 of" in text_of(at)
 
 
@@ -145,10 +145,10 @@ def test_preview_page_filters_and_columns(app: Callable[..., AppTest]) -> None:
     at = app("app_pages/preview.py", id="dp_revenue_analytics")
     names = at.multiselect(key="preview_columns").options
     at.multiselect(key="preview_columns").select(names[0]).run()
-    assert list(at.dataframe[-1].value.columns) == [names[0]]
+    assert list(at.dataframe[0].value.columns) == [names[0]]
     at.selectbox(key="preview_filter_column_0").select(names[0]).run()
     at.selectbox(key="preview_filter_op_0").select("is null").run()
-    assert len(at.dataframe[-1].value) == 0
+    assert len(at.dataframe[0].value) == 0
 
 
 def test_missing_warehouse_shows_the_actionable_message(
