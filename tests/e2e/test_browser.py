@@ -38,7 +38,7 @@ def test_catalog_to_product_to_preview_rows(portal_url: str, browser, tmp_path: 
     total = int(text.split(" of ")[1].split(" rows")[0].replace(",", ""))
     # The grid is drawn on a canvas, so read the rows the way a user takes them away: the CSV,
     # which holds the whole result (within the maximum), not the 100 rows on screen.
-    grid = page.locator("[data-testid='stDataFrame']").first
+    grid = page.locator("[data-testid='stDataFrame']").last  # the column summary, under the rows
     grid.wait_for(state="visible", timeout=30_000)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()

@@ -215,7 +215,7 @@ def render_preview(service: PortalService, product: str | ProductDetail, prefix:
     st.dataframe(_summary_table(preview), key=f"{prefix}_summary", hide_index=True, width="stretch")
 
     exported = min(preview.total_rows, most)
-    csv_col, parquet_col = st.columns(2)
+    csv_col, parquet_col, _ = st.columns([1, 1, 2])
     for (fmt, (mime, extension)), place in zip(EXPORT_FORMATS.items(), (csv_col, parquet_col), strict=True):
         place.download_button(
             f"Download {'CSV' if fmt == 'csv' else 'Parquet'} ({exported:,} rows)",
