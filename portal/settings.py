@@ -269,7 +269,12 @@ TABLE: tuple[Setting, ...] = (
     ),
     Setting("local_user", "local-user", _text, "The single local user of the embedded default."),
     Setting("preview_default_rows", "100", _positive_int, "Rows a preview shows unless asked for more."),
-    Setting("preview_max_rows", "10000", _positive_int, "The most rows a preview or API query may return, and an export (CSV, Parquet) may hold."),
+    Setting(
+        "preview_max_rows",
+        "10000",
+        _positive_int,
+        "The most rows a preview or API query may return, and an export (CSV, Parquet) may hold.",
+    ),
     Setting("query_timeout_s", "15", _positive_float, "Seconds before a preview query is interrupted."),
     Setting("demo_scale", "1", _positive_float, "Size of the demo silver data (1 = about 100k orders)."),
     Setting("demo_seed", "42", _positive_int, "Seed of the demo data generator (same seed, same rows)."),

@@ -122,7 +122,8 @@ class TrinoWarehouse(Warehouse):
                 result = con.exec_driver_sql(sql)
                 names = list(result.keys())
                 pages = result.partitions(BATCH_ROWS)
-                first = _batch(names, next(pages, []), None)
+                declared = [arrow_type(d[1]) for d in (result.cursor.description or []) if result.cursor]
+                first = _batch(names, next(pages, []), None, declared)
             except BaseException:
                 con.close()
                 raise
@@ -247,12 +248,59 @@ def service_connection(settings: Settings, *, catalog: str | None = None) -> tri
     )
 
 
-def _batch(names: list[str], rows: Sequence[Any], schema: pa.Schema | None) -> pa.RecordBatch:
-    """Rows as an Arrow batch: typed by their values, or as `schema` (the first batch's) says."""
+_SCALARS = {
+    "boolean": pa.bool_(),
+    "tinyint": pa.int8(),
+    "smallint": pa.int16(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "real": pa.float32(),
+    "double": pa.float64(),
+    "date": pa.date32(),
+    "varchar": pa.string(),
+    "char": pa.string(),
+    "varbinary": pa.binary(),
+    "json": pa.string(),
+    "uuid": pa.string(),
+}
+
+
+def arrow_type(trino_type: Any) -> pa.DataType | None:
+    """The Arrow type of a column as Trino names it (`decimal(18,2)`, `timestamp(6) with time
+    zone`, `varchar(10)`); None for types the values must tell (arrays, rows, maps)."""
+    name = str(trino_type or "").strip().lower()
+    base = name.split("(", 1)[0].strip()
+    if base == "decimal":
+        precision, _, scale = name[name.index("(") + 1 : name.index(")")].partition(",")
+        return pa.decimal128(int(precision), int(scale or 0))
+    if base == "timestamp":
+        return pa.timestamp("us", tz="UTC") if "with time zone" in name else pa.timestamp("us")
+    return _SCALARS.get(base)
+
+
+def _batch(
+    names: list[str],
+    rows: Sequence[Any],
+    schema: pa.Schema | None,
+    declared: Sequence[pa.DataType | None] = (),
+) -> pa.RecordBatch:
+    """Rows as an Arrow batch, typed as `schema` says (the first batch's); the first batch is typed
+    as Trino declared its columns, else by its values. A column no type is known for whose first
+    page holds only NULLs is text: a later page's values could not be NULL-typed."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     if schema is None:
-        return pa.RecordBatch.from_arrays([pa.array(list(c)) for c in columns], names=names)
-    arrays = [pa.array(list(c), type=f.type) for c, f in zip(columns, schema, strict=True)]
+        arrays = []
+        for index, values in enumerate(columns):
+            kind = declared[index] if index < len(declared) else None
+            array = pa.array(list(values), type=kind)
+            if pa.types.is_null(array.type):
+                array = pa.array(list(values), type=pa.string())
+            arrays.append(array)
+        return pa.RecordBatch.from_arrays(arrays, names=names)
+    arrays = [
+        pa.array([v if v is None or not pa.types.is_string(f.type) else str(v) for v in c], type=f.type)
+        for c, f in zip(columns, schema, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

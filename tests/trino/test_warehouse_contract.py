@@ -6,12 +6,15 @@ check below runs against both through the common `Warehouse` interface.
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 from trino_stack import fetch
 
@@ -228,3 +231,22 @@ def test_preview_connection_cannot_write(engine: Engine) -> None:
     # ...and below it the engine itself refuses (read-only DuckDB file, Trino access rules).
     with pytest.raises(WarehouseError, match=r"(?i)read-only|read only|access denied"):
         engine.warehouse._fetch(engine.write_sql)
+
+
+def test_summary_and_whole_export_agree_on_both_engines(engine: Engine) -> None:
+    flt = [Filter("channel", "=", "web")]
+    matching = engine.warehouse.preview(engine.orders, filters=flt, limit=1).total_rows
+    summary = {s.column: s for s in engine.warehouse.summary(engine.orders, filters=flt)}
+    assert summary["channel"].distinct == 1 and summary["channel"].min == "web"
+    assert summary["order_id"].nulls == 0 and summary["order_id"].distinct == matching
+    export = engine.warehouse.export(engine.orders, format="parquet", filters=flt, order_by="order_id")
+    table = pq.read_table(io.BytesIO(b"".join(export.chunks)))
+    assert export.total_rows == matching and table.num_rows == export.rows == min(
+        matching, engine.warehouse.max_rows
+    )
+    ids = table.column("order_id").to_pylist()
+    assert ids == sorted(ids)
+    assert str(table.schema.field("amount").type) == "decimal128(18, 2)"
+    csv = engine.warehouse.export(engine.orders, format="csv", filters=flt, order_by="order_id")
+    rows = pacsv.read_csv(io.BytesIO(b"".join(csv.chunks)))
+    assert rows.num_rows == table.num_rows and rows.column_names == table.column_names

@@ -34,3 +34,24 @@ def test_no_rows_are_a_batch_of_the_names_and_a_csv_of_the_header() -> None:
     assert empty.num_rows == 0 and empty.schema.names == NAMES
     reader = pa.RecordBatchReader.from_batches(empty.schema, iter([empty]))
     assert b"".join(encoded("csv", reader)) == b"id,amount,day,note\n"
+
+
+def test_columns_are_typed_as_trino_declares_them_even_when_the_first_page_is_null() -> None:
+    from portal.warehouse.trino import arrow_type
+
+    declared = [
+        arrow_type(t) for t in ("bigint", "decimal(18,2)", "timestamp(6) with time zone", "varchar(10)")
+    ]
+    assert declared == [pa.int64(), pa.decimal128(18, 2), pa.timestamp("us", tz="UTC"), pa.string()]
+    first = _batch(["n", "amount", "at", "note"], [(None, None, None, None)], None, declared)
+    assert first.schema.types == declared  # all NULL on page one, typed all the same
+    later = _batch(
+        ["n", "amount", "at", "note"],
+        [(7, Decimal("1.25"), dt.datetime(2024, 1, 1, tzinfo=dt.UTC), "x")],
+        first.schema,
+    )
+    assert later.column(1).to_pylist() == [Decimal("1.25")]
+    # a type only values tell (an array), NULL on page one: text, so later values still fit
+    unknown = _batch(["tags"], [(None,)], None, [arrow_type("array(varchar)")])
+    assert unknown.schema.field("tags").type == pa.string()
+    assert _batch(["tags"], [(["a", "b"],)], unknown.schema).column(0).to_pylist() == ["['a', 'b']"]
