@@ -13,6 +13,7 @@ import streamlit as st
 from portal.auth.access import why_not
 from portal.catalog import workspace
 from portal.ui.components.context import attempt, current_identity, get_service
+from portal.ui.components.grid import show_grid
 from portal.ui.components.problems import show_problems
 
 # Where Promote leaves the query for the Create page, which takes it once (create.py reads it).
@@ -73,7 +74,7 @@ def show_result(result: workspace.QueryResult) -> None:
     st.caption(
         f"{len(result.rows):,} rows{more} · {result.elapsed_s * 1000:.0f} ms · read-only · reads {reads}"
     )
-    st.dataframe(result.rows, key="workspace_rows", hide_index=True, width="stretch")
+    show_grid(result.rows, key="workspace_rows")
     csv_col, parquet_col, promote_col = st.columns([1, 1, 2])
     csv_col.download_button(
         "Download CSV",

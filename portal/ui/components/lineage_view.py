@@ -17,6 +17,7 @@ from portal.lineage.layout import Layout, layered_layout
 from portal.project.statuses import plural
 from portal.service import PortalService
 from portal.ui.components.context import attempt, show_error
+from portal.ui.components.grid import show_grid
 from portal.ui.components.lineage_figure import edges_csv, lineage_figure
 from portal.ui.components.lineage_graph import lineage_drawing, show_lineage_graph
 from portal.ui.components.markdown import safe_markdown
@@ -225,7 +226,7 @@ def _details(service: PortalService, prefix: str, unique_id: str, *, page_focus:
             st.caption("Nothing downstream reads it.")
         for group in impact_by_owner(impacted):
             st.markdown(f"**{group.owner or 'No owner named'}** · {plural(len(group.nodes), 'node')}")
-            st.dataframe(
+            show_grid(
                 pd.DataFrame(
                     {
                         "name": [i.name for i in group.nodes],
@@ -234,9 +235,6 @@ def _details(service: PortalService, prefix: str, unique_id: str, *, page_focus:
                         "path": [" → ".join(p.split(".")[-1] for p in i.path) for i in group.nodes],
                     }
                 ),
-                hide_index=True,
-                width="stretch",
-                height=38 + 35 * len(group.nodes),
                 key=f"{prefix}_impact_{unique_id}_{group.owner}",
             )
     columns = (

@@ -16,6 +16,7 @@ from portal.catalog.preview import export as catalog_export
 from portal.catalog.preview import preview as catalog_preview
 from portal.service import PortalService
 from portal.ui.components.context import attempt, current_identity, product_detail
+from portal.ui.components.grid import show_grid
 from portal.warehouse import FILTER_OPS, Filter, Preview
 from portal.warehouse.base import MAX_COLUMNS, MAX_FILTERS, MAX_VALUE_CHARS
 
@@ -208,11 +209,11 @@ def render_preview(service: PortalService, product: str | ProductDetail, prefix:
         f"{shown:,} of {preview.total_rows:,} rows · {preview.elapsed_s * 1000:.0f} ms · read-only · "
         f"`{preview.relation}`"
     )
-    st.dataframe(preview.rows, key=f"{prefix}_rows", hide_index=True, width="stretch")
+    show_grid(preview.rows, key=f"{prefix}_rows")
 
     st.markdown("**Column summary**")
     st.caption(f"Over all {preview.total_rows:,} matching rows, computed by the warehouse.")
-    st.dataframe(_summary_table(preview), key=f"{prefix}_summary", hide_index=True, width="stretch")
+    show_grid(_summary_table(preview), key=f"{prefix}_summary", max_rows=60)  # every column at once
 
     exported = min(preview.total_rows, most)
     csv_col, parquet_col, _ = st.columns([1, 1, 2])
