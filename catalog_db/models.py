@@ -377,3 +377,33 @@ class WorkspaceQuery(Base):
     elapsed_ms: Mapped[float | None]
     message: Mapped[str | None] = mapped_column(Text)  # why it was refused or stopped
     upstream: Mapped[list[str]] = mapped_column(default=list)  # unique ids of what it read
+
+
+# pending: waits for the owning team; approved: granted until expires_at; refused: said no;
+# withdrawn: the requester took it back; revoked: the owners ended a grant early.
+ACCESS_STATES = ("pending", "approved", "refused", "withdrawn", "revoked")
+
+
+class AccessRequest(Base):
+    """A consumer's request to read a product, and the owning team's decision. A grant is live
+    while approved and before expires_at (portal/catalog/access_requests.py); on Trino, live grants
+    are the generated file-based access rules of restricted products."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", ACCESS_STATES), name="state"),
+        Index(None, "product", "state"),
+        Index(None, "requester", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product: Mapped[str] = mapped_column(String(200))
+    requester: Mapped[str]
+    reason: Mapped[str] = mapped_column(Text)
+    days: Mapped[int]  # how long the access is asked for, from approval
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None]
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]

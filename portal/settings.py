@@ -262,6 +262,28 @@ TABLE: tuple[Setting, ...] = (
         "reads Nessie's URI from it and copies it into a catalog on the product's Nessie branch.",
     ),
     Setting(
+        "trino_access_rules_file",
+        "",
+        _text,
+        "Where the portal writes Trino's file-based access rules (the coordinator's `security.config-file`, "
+        "reloaded by its `security.refresh-period`): the base rules plus, for each restricted product "
+        "(`meta.restricted: true`), SELECT for the portal's user, its owning team (as a Trino group) and "
+        "the consumers whose access request is approved and not expired; nobody else. Empty: write none.",
+    ),
+    Setting(
+        "trino_access_rules_base",
+        "deploy/trino/local/rules.json",
+        _path,
+        "The rules the generated file starts from (catalogs, impersonation, ...); its `tables` rules, if "
+        "any, apply after the restricted products' own.",
+    ),
+    Setting(
+        "access_max_days",
+        "90",
+        _positive_int,
+        "The longest access a consumer may ask for, in days; an approved request ends after its days.",
+    ),
+    Setting(
         "catalog_db_url",
         "sqlite:///var/catalog.db",
         _text,
@@ -450,6 +472,9 @@ class Settings:
     trino_password_file: str
     trino_ca_file: str
     trino_catalog_properties: Path
+    trino_access_rules_file: str
+    trino_access_rules_base: Path
+    access_max_days: int
     catalog_db_url: str
     local_user: str
     preview_default_rows: int

@@ -108,7 +108,7 @@ _AUTHORITY = re.compile(
 )
 
 READ_ACTIONS = frozenset({"read", "query"})
-OWN_ACTIONS = frozenset({"edit", "run", "deprecate", "discard"})
+OWN_ACTIONS = frozenset({"edit", "run", "deprecate", "discard", "grant"})
 ACTIONS = READ_ACTIONS | OWN_ACTIONS | {"create", "review", "manage_tokens"}
 # The least role each action needs (own-actions also need ownership, below admin).
 NEEDS = {"create": "creator", "review": "reviewer", "manage_tokens": "admin"} | dict.fromkeys(
@@ -122,6 +122,7 @@ _VERBS = {
     "run": "refresh",
     "deprecate": "deprecate",
     "discard": "discard",
+    "grant": "decide on access requests to",
     "review": "review others' proposals",
     "manage_tokens": "manage API tokens",
 }

@@ -108,6 +108,7 @@ def _service() -> PortalService:
 
 
 def _refresh_command(args: argparse.Namespace) -> int:
+    from portal.catalog.access_requests import sync_rules
     from portal.creation.recovery import recover_interrupted
     from portal.observability.refresh import RefreshBusy, due_checks, refresh_due, refresh_one
 
@@ -116,6 +117,8 @@ def _refresh_command(args: argparse.Namespace) -> int:
         if not args.dry_run:
             for line in recover_interrupted(service):  # cron is the periodic caller
                 print(f"recovered {line}")
+            # and so it closes the Trino tables of access grants that ended since the last write
+            sync_rules(service)
         if args.due and args.dry_run:
             for check in due_checks(service):
                 print(f"{'due ' if check.due else 'wait'}  {check.name}: {check.reason}")

@@ -41,6 +41,7 @@ TABLES = {
     "product_profiles",
     "proposals",
     "query_history",
+    "access_requests",
     "runs",
     "usage_events",
 }
@@ -60,7 +61,7 @@ def revision(url: str) -> str | None:
 
 
 def test_there_is_one_head() -> None:
-    assert HEAD == "0007"
+    assert HEAD == "0008"
 
 
 def test_migrate_creates_everything_and_is_idempotent(tmp_path: Path) -> None:
