@@ -749,3 +749,33 @@ class VersionOut(BaseModel):
     python: str
     dbt_core: str | None
     warehouse: str
+
+
+class AccessRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=2000, description="What the access is for, so its owners can decide.")
+    days: int = Field(ge=1, le=3650, description="How long, from approval (at most PORTAL_ACCESS_MAX_DAYS).")
+
+
+class AccessOut(BaseModel):
+    """An access request as both sides see it; `live` while the access it grants holds."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    product: str
+    requester: str
+    reason: str
+    days: int
+    state: str = Field(description="pending, approved, refused, withdrawn or revoked.")
+    shown_state: str = Field(description="The state, with an approved grant past its days as `expired`.")
+    live: bool
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str | None
+    expires_at: datetime | None
+    enforced: bool = Field(
+        default=False, description="Whether the warehouse enforces it (Trino rules of a restricted product)."
+    )

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from catalog_db.models import AccessRequest, DataProduct
 from portal import audit
-from portal.auth.access import PermissionDenied, authorize, owns, role_of
+from portal.auth.access import PermissionDenied, authorize, may, owns, role_of
 from portal.auth.identity import Identity
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.service import PortalService
@@ -96,6 +96,11 @@ def _product_row(service: PortalService, name: str) -> DataProduct:
     if row is None:
         raise NotFound(f"{name} is not a registered data product; access is requested to data products.")
     return row
+
+
+def may_decide(service: PortalService, identity: Identity, product: str) -> bool:
+    """Whether `identity` decides on `product`'s requests (its owning team, an admin)."""
+    return may(identity, "grant", _product_row(service, service.entry(product).name))
 
 
 def request_access(

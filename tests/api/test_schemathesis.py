@@ -45,12 +45,17 @@ READS = [
     "/api/v1/runs/{run_id}",
     "/api/v1/proposals/",
     "/api/v1/proposals/{proposal_id}",
+    "/api/v1/data-products/{id}/access-requests",
+    "/api/v1/access-requests",
 ]
 WRITES = [
     ("POST", "/api/v1/data-products/"),
     ("PATCH", "/api/v1/data-products/{id}"),
     ("POST", "/api/v1/proposals/{proposal_id}/approve"),
     ("POST", "/api/v1/proposals/{proposal_id}/reject"),
+    ("POST", "/api/v1/data-products/{id}/access-requests"),
+    ("POST", "/api/v1/access-requests/{request_id}/approve"),
+    ("POST", "/api/v1/access-requests/{request_id}/refuse"),
 ]
 
 
@@ -84,6 +89,7 @@ def test_the_operations_listed_here_are_all_of_them(schema: Any) -> None:
         ("DELETE", "/api/v1/data-products/{id}"),
         ("POST", "/api/v1/data-products/{id}/run"),
         ("POST", "/api/v1/runs/{run_id}/cancel"),
+        ("POST", "/api/v1/access-requests/{request_id}/end"),  # no body to be invalid
     }
 
 
