@@ -176,3 +176,28 @@ def test_long_test_names_get_a_wide_column(
     config = json.loads(grid.proto.columns)
     assert config["test"]["width"] == "large" and config["message"]["width"] == "large"
     assert "accepted_values" in set(grid.value["test"])
+
+
+def test_the_access_tab_lets_the_owners_decide_and_shows_every_request(
+    use_env: Callable[[dict[str, str]], None], demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    from portal.auth.identity import Principal
+    from portal.catalog import access_requests
+
+    environ = copy_demo(demo_env, tmp_path / "portal")
+    service = PortalService(Settings.from_env(environ))
+    consumer = Principal("carol", "oidc", "creator", groups=("marketing-team",))
+    asked = access_requests.request_access(
+        service, consumer, "dp_revenue_analytics", reason="Campaign ROI dashboard", days=7
+    )
+    at = page(use_env, environ, id="dp_revenue_analytics", tab="Access")  # the local user: an admin
+    assert "Campaign ROI dashboard" in [t.value for t in at.text]
+    at.button(key=f"access_refuse_{asked.id}").click().run()
+    said = [e.value for e in (*at.error, *at.warning)]
+    assert any("Say why the request is refused" in s for s in said), said
+    at.text_input(key=f"access_comment_{asked.id}").input("ok for the campaign").run()
+    at.button(key=f"access_approve_{asked.id}").click().run()
+    assert any(f"Approved request {asked.id} of carol" in s.value for s in at.success)
+    (shown,) = access_requests.requests(service, product="dp_revenue_analytics")
+    assert shown.live and shown.decided_by == service.settings.local_user
+    assert not at.exception

@@ -8,6 +8,7 @@ import streamlit as st
 from portal.catalog.detail import product_detail
 from portal.creation import commits
 from portal.project.versions import versions_text
+from portal.ui.components.access_tab import render_access_tab
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.grid import show_grid, wide
@@ -24,7 +25,19 @@ service = attempt(get_service)
 if service is None or attempt(service.artifacts) is None:
     st.stop()
 
-TABS = ["Overview", "Columns", "SQL", "Tests", "Lineage", "Quality", "Runs", "Usage", "History", "Preview"]
+TABS = [
+    "Overview",
+    "Columns",
+    "SQL",
+    "Tests",
+    "Lineage",
+    "Quality",
+    "Runs",
+    "Usage",
+    "History",
+    "Preview",
+    "Access",
+]
 key = st.query_params.get("id")
 if not key:
     st.title("Product")
@@ -86,6 +99,7 @@ if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
     usage_tab,
     history_tab,
     preview_tab,
+    access_tab,
 ) = st.tabs(
     TABS,
     # Bound to ?tab= (a link opens, and shares, a tab). The costly tabs below run only when open,
@@ -214,3 +228,7 @@ if history_tab.open:
 if preview_tab.open:
     with preview_tab:
         render_preview(service, detail, prefix="product_preview")
+
+if access_tab.open:
+    with access_tab:
+        render_access_tab(service, entry.name)
