@@ -173,7 +173,8 @@ class TrinoWarehouse(Warehouse):
                 denied = text[text.find("Access Denied") :] if "Access Denied" in text else text
                 raise AccessDenied(
                     f"Trino's access control does not let {self.user} read this: {denied.splitlines()[0]} "
-                    "Queries run as you, so ask whoever grants access to that data in Trino."
+                    "Queries run as you: ask its owners for access (the product page's Access tab), or "
+                    "whoever grants access to that data in Trino."
                 ) from exc
             if "TABLE_NOT_FOUND" in text or "does not exist" in text:
                 raise RelationMissing(
@@ -203,6 +204,9 @@ class TrinoWarehouse(Warehouse):
         )
         names_rows = self._fetch(sql)[1]
         if not names_rows:
+            # Trino hides a table from a user with no privilege on it: selecting nothing from it
+            # tells "not yours to read" (AccessDenied, which says whom to ask) from "not there".
+            self._fetch(f'select * from "{catalog}"."{relation.schema}"."{relation.name}" limit 0')
             raise RelationMissing(
                 f"{catalog}.{relation.schema}.{relation.name} does not exist on Trino. "
                 f"Build it with `dbt build --target trino --select {relation.name}`."
