@@ -10,6 +10,11 @@ Roles, from least to most:
   code decides on them);
 - **admin**: everything, including products written by hand in dbt.
 
+Consumers (dbt exposures, `portal.creation.consumers`): anyone who may read a product may register
+that they consume it (`register_consumer`, a reader's own statement, so no role above viewer is
+needed); a registration may be removed by its registrant, by the product's owners (`owns`) or by an
+admin (`consumer_removal_refusal`).
+
 Tokens are random secrets shown once; the catalog database keeps only their SHA-256, so a
 copy of the database cannot be replayed as credentials. A token's secret is 256 bits from
 `secrets`, so one unsalted hash is enough: there is nothing to guess that a salt would protect.
@@ -108,8 +113,10 @@ _AUTHORITY = re.compile(
 )
 
 READ_ACTIONS = frozenset({"read", "query"})
+# What any reader may do: say that they read a product (a consumer, written as a dbt exposure).
+READER_ACTIONS = frozenset({"register_consumer"})
 OWN_ACTIONS = frozenset({"edit", "run", "deprecate", "discard", "grant"})
-ACTIONS = READ_ACTIONS | OWN_ACTIONS | {"create", "review", "manage_tokens"}
+ACTIONS = READ_ACTIONS | READER_ACTIONS | OWN_ACTIONS | {"create", "review", "manage_tokens"}
 # The least role each action needs (own-actions also need ownership, below admin).
 NEEDS = {"create": "creator", "review": "reviewer", "manage_tokens": "admin"} | dict.fromkeys(
     OWN_ACTIONS, "creator"
@@ -125,6 +132,7 @@ _VERBS = {
     "grant": "decide on access requests to",
     "review": "review others' proposals",
     "manage_tokens": "manage API tokens",
+    "register_consumer": "register a consumer",
 }
 
 
@@ -185,7 +193,7 @@ def authorize(identity: Identity, action: str, product: OwnedProduct | None = No
     if action not in ACTIONS:
         raise ValueError(f"Unknown action {action!r}; use one of {', '.join(sorted(ACTIONS))}.")
     role = role_of(identity)
-    if role == "admin" or action in READ_ACTIONS:
+    if role == "admin" or action in READ_ACTIONS or action in READER_ACTIONS:
         return
     verb = _VERBS[action]
     needed = NEEDS[action]
@@ -218,6 +226,33 @@ def authorize(identity: Identity, action: str, product: OwnedProduct | None = No
         f"{identity.user} may {verb} only their own data products; {product.name} was created by "
         f"{product.created_by} and is owned by {product.owner or 'nobody'}. Ask one of them or an admin."
     )
+
+
+def consumer_removal_refusal(
+    identity: Identity, product: OwnedProduct | None, registered_by: str | None
+) -> str | None:
+    """Why `identity` may not remove a consumer of `product` that `registered_by` registered, or None
+    when they may: its registrant, the product's owners (`owns`: their team, or for a token's holder
+    the product they created or own) and admins may. `product` None: a model that is not a registered
+    data product, whose consumers only their registrant or an admin may remove."""
+    if role_of(identity) == "admin" or (registered_by is not None and identity.user == registered_by):
+        return None
+    if product is not None and owns(identity, product):
+        return None
+    owner = f"{product.name}'s owner ({product.owner or 'no team'})" if product is not None else "nobody"
+    return (
+        f"{identity.user} may not remove this consumer: only whoever registered it "
+        f"({registered_by or 'unknown'}), {owner} or an admin may. Ask one of them."
+    )
+
+
+def authorize_consumer_removal(
+    identity: Identity, product: OwnedProduct | None, registered_by: str | None
+) -> None:
+    """Raise PermissionDenied unless `identity` may remove the consumer (`consumer_removal_refusal`)."""
+    refusal = consumer_removal_refusal(identity, product, registered_by)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
 
 
 def review_refusal(
@@ -522,6 +557,8 @@ __all__ = [
     "anonymous_role",
     "authenticate",
     "authorize",
+    "authorize_consumer_removal",
+    "consumer_removal_refusal",
     "create_token",
     "is_loopback",
     "is_loopback_authority",

@@ -128,15 +128,12 @@ def _check_readable_back(files: GeneratedFiles, document: dict[str, Any]) -> Non
     so whatever slipped past the text checks stops here, before the files join the project.
     """
     try:
-        for text in (files.sql_text, files.yml_text):
-            text.encode("utf-8")
-        same = yaml.safe_load(files.yml_text) == document
-    except (UnicodeEncodeError, yaml.YAMLError) as exc:
-        reason = str(exc).splitlines()[0]
-        same = False
+        files.sql_text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        reason: str | None = str(exc).splitlines()[0]
     else:
-        reason = "the YAML reads back differently from what was written"
-    if not same:
+        reason = read_back_problem(files.yml_text, document)
+    if reason is not None:
         raise ScaffoldError(
             [
                 Problem(
@@ -146,6 +143,16 @@ def _check_readable_back(files: GeneratedFiles, document: dict[str, Any]) -> Non
                 )
             ]
         )
+
+
+def read_back_problem(yml_text: str, document: dict[str, Any]) -> str | None:
+    """Why `yml_text` does not read back (UTF-8, YAML) as exactly `document`, or None when it does."""
+    try:
+        yml_text.encode("utf-8")
+        same = yaml.safe_load(yml_text) == document
+    except (UnicodeEncodeError, yaml.YAMLError) as exc:
+        return str(exc).splitlines()[0]
+    return None if same else "the YAML reads back differently from what was written"
 
 
 def _column_problems(spec: ProductSpec, columns: Sequence[tuple[str, str]] | None) -> list[Problem]:
@@ -240,9 +247,13 @@ def _config_block(spec: ProductSpec) -> str:
 
 
 def _yml_text(document: dict[str, Any]) -> str:
-    body = yaml.dump(
-        {"models": document["models"]}, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
-    )
+    return properties_text(document)
+
+
+def properties_text(document: dict[str, Any]) -> str:
+    """A dbt properties file (`version: 2`, then the rest of `document`) in the project's layout."""
+    rest = {key: value for key, value in document.items() if key != "version"}
+    body = yaml.dump(rest, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return "version: 2\n\n" + body
 
 
@@ -393,6 +404,34 @@ def _claim(temp: Path, final: Path) -> None:
             f"{final} already exists. Choose another name, edit the existing product, or discard it first "
             "(if it is left over from an interrupted creation, the portal lists it as an orphan)."
         ) from exc
+
+
+def write_new_file(path: Path, text: str, *, exists: str) -> Path:
+    """One more file of the project (a consumer's exposure), written as a product's are: fully, to a
+    temporary name dbt ignores, fsynced, then claimed by a hard link, so it is whole or absent and
+    never replaces a file already there (Conflict with the message `exists`, saying what to do)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temps: list[Path] = []
+    try:
+        temp = _write_temp(path.parent, path.name, text, temps)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            raise Conflict(exists) from None
+        _fsync_dir(path.parent)
+    finally:
+        for leftover in temps:
+            leftover.unlink(missing_ok=True)
+    return path
+
+
+def remove_file(path: Path) -> bool:
+    """Remove one file of the project, durably; False when it was not there."""
+    if not path.exists():
+        return False
+    path.unlink()
+    _fsync_dir(path.parent)
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:
