@@ -9,13 +9,14 @@ out here, next to its field (an alias, a validator).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from catalog_db.models import DataProduct
 from portal.catalog.browse import Found
 from portal.catalog.detail import ProductDetail
+from portal.creation.consumers import EXPOSURE_TYPES, MATURITIES, ConsumerRequest
 from portal.creation.spec import MATERIALIZATIONS, UPDATE_FREQUENCIES, ProductSpec, name_from_display
 from portal.observability.health import ProductHealth
 from portal.observability.profile import ColumnProfile
@@ -305,6 +306,54 @@ class ProductPatch(BaseModel):
         if "source_query" in given:
             given["sql"] = given.pop("source_query")
         return given
+
+
+# --- consumers (dbt exposures) --------------------------------------------------------------
+
+ExposureType = Literal["dashboard", "notebook", "analysis", "ml", "application"]
+Maturity = Literal["high", "medium", "low"]
+assert get_args(ExposureType) == EXPOSURE_TYPES and get_args(Maturity) == MATURITIES
+
+
+class ConsumerIn(BaseModel):
+    """A team that reads the product registers it; the portal writes it as a dbt exposure."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner_name: str = Field(description="The consuming team (a team name, e.g. finance-bi).")
+    owner_email: str = Field(description="The team's contact address.")
+    description: str = Field(description="What the product is used for.")
+    url: str = Field(description="The dashboard's or job's http(s) address.")
+    type: ExposureType = Field(default="dashboard", description="dbt's exposure type.")
+    maturity: Maturity = Field(default="medium", description="dbt's exposure maturity.")
+    name: str | None = Field(
+        default=None,
+        description="The exposure's name (a dbt identifier, unique in the project); empty: derived from "
+        "the team and the product, e.g. finance_bi_dp_revenue_analytics.",
+    )
+
+    def to_request(self) -> ConsumerRequest:
+        return ConsumerRequest(**self.model_dump())
+
+
+class ConsumerOut(BaseModel):
+    """A dbt exposure that reads the product."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    unique_id: str
+    product: str
+    type: str
+    maturity: str | None
+    owner_name: str | None
+    owner_email: str | None
+    url: str | None
+    description: str
+    registered_by: str | None = Field(description="Who registered it in the portal; null: written by hand.")
+    registered_at: str | None
+    path: str = Field(description="Its file, relative to the dbt project.")
+    registered_here: bool = Field(description="Written by the portal, so it can be removed through it.")
 
 
 # --- runs ----------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ READS = [
     "/api/v1/data-products/{id}/lineage",
     "/api/v1/data-products/{id}/quality",
     "/api/v1/data-products/{id}/schema",
+    "/api/v1/data-products/{id}/consumers",
     "/api/v1/runs/{run_id}",
     "/api/v1/proposals/",
     "/api/v1/proposals/{proposal_id}",
@@ -51,6 +52,7 @@ READS = [
 WRITES = [
     ("POST", "/api/v1/data-products/"),
     ("PATCH", "/api/v1/data-products/{id}"),
+    ("POST", "/api/v1/data-products/{id}/consumers"),
     ("POST", "/api/v1/proposals/{proposal_id}/approve"),
     ("POST", "/api/v1/proposals/{proposal_id}/reject"),
     ("POST", "/api/v1/data-products/{id}/access-requests"),
@@ -87,6 +89,7 @@ def test_the_operations_listed_here_are_all_of_them(schema: Any) -> None:
     listed = {("GET", path) for path in READS} | set(WRITES)
     assert found - listed == {
         ("DELETE", "/api/v1/data-products/{id}"),
+        ("DELETE", "/api/v1/data-products/{id}/consumers/{name}"),
         ("POST", "/api/v1/data-products/{id}/run"),
         ("POST", "/api/v1/runs/{run_id}/cancel"),
         ("POST", "/api/v1/access-requests/{request_id}/end"),  # no body to be invalid
