@@ -10,6 +10,7 @@ from portal.creation import commits
 from portal.project.versions import versions_text
 from portal.ui.components.access_tab import render_access_tab
 from portal.ui.components.badges import ago, health_label, tests_label
+from portal.ui.components.consumers import render_consumers_tab
 from portal.ui.components.context import attempt, get_service
 from portal.ui.components.grid import show_grid, wide
 from portal.ui.components.history_tab import render_history_tab
@@ -31,6 +32,7 @@ TABS = [
     "SQL",
     "Tests",
     "Lineage",
+    "Consumers",
     "Quality",
     "Runs",
     "Usage",
@@ -94,6 +96,7 @@ if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
     sql_tab,
     tests_tab,
     lineage_tab,
+    consumers_tab,
     quality_tab,
     runs_tab,
     usage_tab,
@@ -208,6 +211,13 @@ with tests_tab:
 if lineage_tab.open:
     with lineage_tab:
         render_lineage(service, prefix="product_lineage", focus=node.unique_id)
+
+if consumers_tab.open:
+    with consumers_tab:
+        if entry.is_data_product:
+            render_consumers_tab(service, detail)
+        else:
+            st.info("Consumers are registered on data products; this is a plain dbt model.")
 
 if quality_tab.open:
     with quality_tab:
