@@ -18,7 +18,12 @@ Three kinds of run become rows of `runs` (with their `node_results`): the portal
   the request; the run then ends `error`, its details saying `stopped: cancelled` and who.
 
 Closing a run stays with whoever started it: a refresh and a creation finish theirs differently
-(what they sync, what their details keep).
+(what they sync, what their details keep), and each then calls `announce_end`.
+
+This is also the one place that tells lineage backends about runs (OpenLineage,
+portal/integrations/openlineage.py): `start_run` and `begin_queued` announce a START, `announce_end`
+(and `end_interrupted`) the COMPLETE, FAIL or ABORT, from the run's own row. A queued run that never
+started is no run to them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from portal.audit import Change, product_history, record_event
 from portal.auth.access import PermissionDenied, may, role_of
 from portal.auth.identity import Identity
 from portal.errors import Conflict
+from portal.integrations import openlineage
 from portal.project import dbt_runner
 from portal.project.artifacts import ArtifactError
 from portal.project.statuses import BUILD_FAILED
@@ -91,6 +97,8 @@ def start_run(
         run.details = {**given, LEASE: _lease()}
         run_id = run.id
     _heartbeats.beat_for(service, run_id)
+    if not queued:
+        _announce(service, run_id, started=True)
     return run_id
 
 
@@ -103,6 +111,7 @@ def begin_queued(
         given = details(run_id) if callable(details) else details
         run.status, run.started_at = "running", datetime.now(UTC)
         run.details = {**given, LEASE: (run.details or {}).get(LEASE) or _lease()}
+    _announce(service, run_id, started=True)
 
 
 def forget_queued(service: PortalService, run_id: int) -> None:
@@ -281,13 +290,111 @@ def end_interrupted(service: PortalService, run_id: int, message: str) -> bool:
         run = session.get(Run, run_id)
         if run is None or run.status not in ("queued", "running"):
             return False
+        was_running = run.status == "running"
         now = datetime.now(UTC)
         run.status, run.finished_at = "error", now
         started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
         run.elapsed_s = (now - started).total_seconds()
         run.log = "\n".join(line for line in ((run.log or ""), message) if line)
         run.details = {**(run.details or {}), "interrupted": message}
-        return True
+    if was_running:
+        announce_end(service, run_id)
+    return True
+
+
+# --- telling lineage backends ---------------------------------------------------------------
+
+
+def announce_end(service: PortalService, run_id: int, *, started_as: int | None = None) -> None:
+    """Run `run_id` has ended (its closing transaction committed): its OpenLineage event is queued.
+    `started_as` is the id it started under, when its row was merged into dbt's own (a refresh).
+    Never raises and never waits: a lineage backend cannot fail or slow a build."""
+    _announce(service, run_id, started=False, started_as=started_as)
+
+
+def _announce(service: PortalService, run_id: int, *, started: bool, started_as: int | None = None) -> None:
+    if not openlineage.enabled(service.settings):
+        return
+    try:
+        facts = _lineage_facts(service, run_id, started_as or run_id)
+    except SQLAlchemyError:
+        log.warning("OpenLineage: could not read run %s", run_id, exc_info=True)
+        return
+    if facts is None:
+        return
+
+    def note(line: str) -> None:
+        _append_log(service, run_id, line)
+
+    if started:
+        openlineage.run_started(service, facts, note)
+    else:
+        openlineage.run_ended(service, facts, note)
+
+
+def _lineage_facts(service: PortalService, run_id: int, started_as: int) -> openlineage.RunFacts | None:
+    """What the run's OpenLineage event says, from its row and its node results."""
+    with service.sessions() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return None
+        details = run.details if isinstance(run.details, dict) else {}
+        product = run.product
+        results = session.execute(
+            sa.select(NodeResult.unique_id, NodeResult.status, NodeResult.resource_type).where(
+                NodeResult.run_id == run_id
+            )
+        ).all()
+        started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+        measured = product.row_count_measured_at if product is not None else None
+        if measured is not None and measured.tzinfo is None:
+            measured = measured.replace(tzinfo=UTC)
+        row_count = product.row_count if product is not None and measured and measured >= started else None
+        name = product.name if product is not None else (run.selector or "").lstrip("+") or None
+        status, selector, triggered_by = run.status, run.selector, run.triggered_by
+    wap_details = details.get("wap")
+    wap: dict[str, Any] = wap_details if isinstance(wap_details, dict) else {}
+    publish = PublishRecord.from_details(details, status=status)
+    nessie = None
+    if publish is not None and publish.engine == "nessie":
+        nessie = openlineage.NessieCommits(
+            branch=publish.branch,
+            catalog=str(wap["catalog"]) if wap.get("catalog") else None,
+            outcome=publish.outcome,
+            main_hash_before=publish.main_hash_before,
+            branch_hash=publish.branch_hash,
+            main_hash_after=publish.main_hash_after,
+        )
+    failed = [uid for uid, node_status, _ in results if node_status in BUILD_FAILED]
+    message = details.get("interrupted") or details.get("publish_error")
+    if not message and failed:
+        message = f"{len(failed)} node(s) failed: {', '.join(failed[:5])}"
+    if not message and details.get("stopped"):
+        message = f"dbt was stopped ({details['stopped']})"
+    return openlineage.RunFacts(
+        run_id=run_id,
+        started_as=started_as,
+        started_at=started,
+        kind="refresh" if details.get("refresh") else "creation",
+        product=name,
+        selector=selector,
+        triggered_by=triggered_by,
+        status=status,
+        stopped=details.get("stopped"),
+        interrupted=details.get("interrupted"),
+        message=str(message) if message else None,
+        nessie=nessie,
+        tests=tuple((uid, s) for uid, s, kind in results if kind in ("test", "unit_test")),
+        row_count=row_count,
+    )
+
+
+def _append_log(service: PortalService, run_id: int, line: str) -> None:
+    """Add a line to an ended run's log (its closer wrote the rest)."""
+    with service.sessions.begin() as session:
+        run = session.get(Run, run_id)
+        if run is not None:
+            run.log = "\n".join(part for part in (run.log or "", line) if part)
 
 
 # --- what a creation run's write-audit-publish did -----------------------------------------
@@ -712,6 +819,7 @@ __all__ = [
     "PublishRecord",
     "RunDetail",
     "RunSummary",
+    "announce_end",
     "begin_queued",
     "cancel_obstacle",
     "cancel_run",

@@ -446,6 +446,49 @@ TABLE: tuple[Setting, ...] = (
         "Roles from groups, `GROUP=ROLE` comma-separated (a trailing `*` matches any group, a lone `*` any "
         "user); a user gets the highest role of every entry that matches.",
     ),
+    # OpenLineage: every build's run events, sent to a lineage backend (portal/integrations/openlineage.py)
+    Setting(
+        "openlineage_transport",
+        "auto",
+        _choice("auto", "off", "http", "file", "console"),
+        "Where builds send their OpenLineage run events: `off`; `http` (Marquez, DataHub, OpenMetadata: "
+        "PORTAL_OPENLINEAGE_URL); `file` (one JSON event a line, PORTAL_OPENLINEAGE_FILE); `console` (the "
+        "portal's log). `auto` is off unless the OpenLineage client's own variables configure a transport "
+        "(OPENLINEAGE_URL and OPENLINEAGE_API_KEY, OPENLINEAGE_CONFIG, OPENLINEAGE__TRANSPORT__*); "
+        "OPENLINEAGE_DISABLED=true turns it off.",
+    ),
+    Setting(
+        "openlineage_url",
+        "",
+        _text,
+        "The lineage backend's base URL for the `http` transport (e.g. http://marquez:5000); empty: "
+        "OPENLINEAGE_URL. Events are posted to OPENLINEAGE_ENDPOINT under it (default api/v1/lineage).",
+    ),
+    Setting(
+        "openlineage_api_key",
+        "",
+        _text,
+        "The API key sent as a bearer token to the lineage backend; empty: OPENLINEAGE_API_KEY (or none).",
+    ),
+    Setting(
+        "openlineage_file",
+        "var/openlineage/events.jsonl",
+        _path,
+        "The file the `file` transport appends its events to, one JSON event a line.",
+    ),
+    Setting(
+        "openlineage_namespace",
+        "asgard-portal",
+        _text,
+        "The OpenLineage job namespace of the portal's builds; a job is named `<dbt project>.<model>`.",
+    ),
+    Setting(
+        "openlineage_timeout_s",
+        "5",
+        _positive_float,
+        "How long one event may take to send before it is given up with a warning in the run's log; "
+        "events are sent in the background, so a slow or absent backend never slows a build.",
+    ),
 )
 
 
@@ -512,6 +555,12 @@ class Settings:
     auth_proxy_user_header: str
     auth_proxy_groups_header: str
     role_map: tuple[tuple[str, str], ...]
+    openlineage_transport: str
+    openlineage_url: str
+    openlineage_api_key: str = field(repr=False)
+    openlineage_file: Path
+    openlineage_namespace: str
+    openlineage_timeout_s: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -86,7 +86,14 @@ from portal.project.compiled import carry_compiled, compiled_of
 from portal.project.dbt_runner import DbtBusy, DbtResult, cancellable, project_lock, run_dbt
 from portal.project.repository import ProjectRepository
 from portal.project.sync import run_status, sync
-from portal.runs import PublishRecord, begin_queued, end_interrupted, forget_queued, start_run
+from portal.runs import (
+    PublishRecord,
+    announce_end,
+    begin_queued,
+    end_interrupted,
+    forget_queued,
+    start_run,
+)
 from portal.service import PortalService
 from portal.settings import Settings
 from portal.warehouse import WarehouseError, WarehouseUnavailable
@@ -862,6 +869,8 @@ class _Flow:
                 name,
                 detail,
             )
+        assert self.run_id is not None
+        announce_end(self.service, self.run_id)  # lineage backends hear how it ended
 
 
 __all__ = [

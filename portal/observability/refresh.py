@@ -44,7 +44,7 @@ from portal.project.artifacts import (
 from portal.project.dbt_runner import DbtResult, cancellable, run_dbt
 from portal.project.statuses import BUILD_FAILED, LIVE_LIFECYCLES, UNPUBLISHED_LIFECYCLES
 from portal.project.sync import run_status, sync
-from portal.runs import start_run
+from portal.runs import announce_end, start_run
 from portal.service import PortalService, last_successes
 from portal.settings import Settings
 
@@ -384,6 +384,7 @@ def _finish_run(
 ) -> tuple[int, str, str]:
     """Close the run record, link it to dbt's invocation and sync its node results."""
     settings = service.settings
+    started_as = run_id
     results = _own_results(settings, selector, before) if result is not None else None
     if result is None:
         status, message = "error", "dbt could not be started; see the portal's log."
@@ -445,6 +446,7 @@ def _finish_run(
         run_id = run.id
     if results is not None:
         service.reload()  # the new manifest and results for everyone reading the service
+    announce_end(service, run_id, started_as=started_as)  # lineage backends hear how it ended
     return run_id, status, message
 
 

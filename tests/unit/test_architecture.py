@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("audit",),
     ("project", "warehouse", "lineage", "auth"),
     ("service",),
+    ("integrations",),
     ("runs",),
     ("creation", "observability"),
     ("catalog",),
