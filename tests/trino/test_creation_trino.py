@@ -32,6 +32,7 @@ from portal.creation import lifecycle
 from portal.creation.publish.nessie import NessieClient, WapConfig
 from portal.creation.recovery import recover_interrupted
 from portal.creation.spec import ProductSpec
+from portal.integrations import openlineage
 from portal.project.dbt_runner import DbtResult
 from portal.service import PortalService
 from portal.settings import ROOT, Settings
@@ -68,6 +69,8 @@ def service(
         dbt_target_dir=str(target),
         catalog_db_url=f"sqlite:///{base / 'catalog.db'}",
         trino_catalog_properties=CATALOG_FILE,
+        openlineage_transport="file",  # the run events of every build here, for the Nessie facet
+        openlineage_file=base / "openlineage.jsonl",
     )
     return PortalService(settings)
 
@@ -133,6 +136,18 @@ def test_create_on_trino_publishes_through_a_nessie_branch(
         e for e in browse(service, CatalogQuery(types=("CUSTOMER_360",))) if e.name == "dp_trino_orders"
     )
     assert entry.entry.lifecycle == "published" and entry.health.tests_failed == 0
+    # its OpenLineage COMPLETE event names the Nessie branch and the hashes the run recorded
+    assert openlineage.drain(30)
+    events = [json.loads(line) for line in settings.openlineage_file.read_text().splitlines()]
+    (complete,) = [
+        e for e in events if e["eventType"] == "COMPLETE" and e["job"]["name"].endswith(".dp_trino_orders")
+    ]
+    nessie_facet = complete["run"]["facets"]["nessieWriteAuditPublish"]
+    assert nessie_facet["branch"] == branch and nessie_facet["mainHashAfter"] == record["main_hash_after"]
+    assert complete["outputs"][0]["namespace"].startswith("trino://")
+    assert (
+        complete["outputs"][0]["name"] == f"{settings.trino_catalog}.{settings.gold_schema}.dp_trino_orders"
+    )
 
 
 def test_failing_create_on_trino_never_touches_main(service: PortalService, nessie: NessieClient) -> None:
