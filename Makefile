@@ -3,12 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
+# The tests' command-line tools (datacontract-cli), in a virtualenv of their own: they pin other
+# versions of the project's dependencies (duckdb) than the portal does.
+TOOLS       := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.requirements-installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
 API_PORT ?= 8000
 
-.PHONY: run test test-fast lint demo docs clean help api stack-up stack-down test-trino test-sso
+.PHONY: run test test-fast lint demo docs clean help api tools stack-up stack-down test-trino test-sso
 
 help:
 	@echo "make run    start the portal on http://$(HOST):$(PORT) (builds the demo on first run)"
@@ -17,6 +21,7 @@ help:
 	@echo "make demo   rebuild the demo silver data and warehouse"
 	@echo "make docs   generate and serve dbt's own docs site on http://$(HOST):8081"
 	@echo "make lint   ruff and mypy"
+	@echo "make tools  the tests' command-line tools (datacontract-cli) in .venv-tools"
 	@echo "make test-trino   the trino tier against a local Trino + Nessie (starts and stops it)"
 	@echo "make test-sso     the sign-in tier against a local Keycloak (downloads, starts and stops it)"
 	@echo "make stack-up / make stack-down   start / stop the local Trino + Nessie stack"
@@ -29,11 +34,18 @@ $(STAMP): requirements.txt | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
+$(TOOLS_STAMP): tools-requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --disable-pip-version-check -q -r tools-requirements.txt
+	touch $@
+
+tools: $(TOOLS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/python -m portal demo --if-missing
 	$(BIN)/python -m portal ui --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -24,7 +24,7 @@ from portal.api import errors, limits
 from portal.api.deps import known_query_parameters
 from portal.api.gate import SignedInOnly
 from portal.api.limits import BodySizeLimit, JsonBodiesOnly, NoCredentialsInUrls
-from portal.api.routers import access, consumers, products, proposals, runs, system
+from portal.api.routers import access, consumers, contracts, products, proposals, runs, system
 from portal.auth.provider_tokens import ProviderKeys
 from portal.jobs import Jobs
 from portal.service import PortalService
@@ -98,7 +98,7 @@ def create_app(
     app.add_middleware(SignedInOnly)
     app.add_middleware(NoCredentialsInUrls)
     limits.redact_access_log()
-    for module in (system, products, consumers, runs, proposals, access):
+    for module in (system, products, contracts, consumers, runs, proposals, access):
         app.include_router(module.router)
     _serve_docs(app)
 

@@ -283,6 +283,35 @@ class ProductCreate(BaseModel):
             column_descriptions=self.column_descriptions,
         )
 
+    @classmethod
+    def from_spec(cls, spec: ProductSpec) -> ProductCreate:
+        """The body that creates `spec` (a contract's pre-filled fields, its SQL still to write)."""
+        return cls(
+            name=spec.name,
+            description=spec.description,
+            data_product_type=spec.data_product_type,
+            owner=spec.owner,
+            source_query=spec.sql,
+            consumers=list(spec.consumers),
+            update_frequency=spec.update_frequency,
+            tags=list(spec.tags),
+            primary_key=list(spec.primary_key) or None,
+            materialization=spec.materialization,
+            column_descriptions=dict(spec.column_descriptions),
+        )
+
+
+class ContractIn(BaseModel):
+    """An ODCS v3 data contract, as YAML (or JSON) text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contract: str = Field(
+        max_length=1_000_000,
+        description="The contract's YAML text, e.g. one `GET /api/v1/data-products/{id}/contract` served.",
+        examples=["apiVersion: v3.2.0\nkind: DataContract\nid: my-contract\nversion: 1.0.0\nstatus: draft\n"],
+    )
+
 
 class ProductPatch(BaseModel):
     """The fields to change; the others keep their current values. A product cannot be renamed."""

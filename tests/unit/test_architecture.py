@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runs",),
     ("creation", "observability"),
     ("catalog",),
+    ("contracts",),
     ("jobs", "demo"),
     ("cli", "api", "ui", "__main__"),
 )
