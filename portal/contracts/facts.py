@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from portal.catalog.detail import product_detail
+from portal.catalog.detail import ProductDetail, product_detail
 from portal.contracts.quality import Rule, rule_of_test, rules_sorted
 from portal.observability.profile import primary_key
 from portal.service import PortalService
@@ -59,9 +59,10 @@ class ContractFacts:
     unique_id: str | None = field(default=None)
 
 
-def facts_of(service: PortalService, key: str) -> ContractFacts:
-    """A product's contract facts by name or unique id; NotFound if there is none."""
-    detail = product_detail(service, key)
+def facts_of(service: PortalService, key: str, detail: ProductDetail | None = None) -> ContractFacts:
+    """A product's contract facts by name or unique id (from its `detail`, when the caller has it
+    already: the product page); NotFound if there is none."""
+    detail = detail or product_detail(service, key)
     entry, node = detail.entry, detail.node
     manifest = service.artifacts().manifest
     by_column: dict[str | None, list[Rule]] = {}

@@ -42,6 +42,7 @@ from open_data_contract_standard.model import (
     TeamMember,
 )
 
+from portal.catalog.detail import ProductDetail
 from portal.contracts.facts import ContractColumn, ContractFacts, ContractServer, facts_of
 from portal.contracts.quality import from_quality, rules_sorted, to_quality
 from portal.creation.spec import MATERIALIZATIONS, UPDATE_FREQUENCIES, Problem, ProductSpec
@@ -405,8 +406,25 @@ def _validator() -> jsonschema.protocols.Validator:
     schema = json.loads(
         resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
     )
+    _only_if_present(schema)
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
+
+
+def _only_if_present(node: Any) -> None:
+    """The schema's `if: {properties: {logicalType: {const: map}}}` holds when logicalType is
+    absent too (JSON Schema's `properties` only constrains keys that are there), so a property
+    without a logicalType would need a `map`. ODCS means "when logicalType is map", which is what
+    datacontract lint checks: add the `required` the standard's authors meant."""
+    if isinstance(node, dict):
+        condition = node.get("if")
+        if isinstance(condition, dict) and "properties" in condition and "required" not in condition:
+            condition["required"] = sorted(condition["properties"])
+        for value in node.values():
+            _only_if_present(value)
+    elif isinstance(node, list):
+        for value in node:
+            _only_if_present(value)
 
 
 def _check_schema(document: Mapping[str, Any]) -> None:
@@ -448,7 +466,9 @@ def _at(position: tuple[int, int] | None) -> str:
     return f" (line {position[0]}, column {position[1]})" if position else ""
 
 
-def product_contract(service: PortalService, key: str) -> tuple[str, str]:
+def product_contract(
+    service: PortalService, key: str, detail: ProductDetail | None = None
+) -> tuple[str, str]:
     """(file name, YAML) of a product's contract: what the API and the page's download serve."""
-    facts = facts_of(service, key)
+    facts = facts_of(service, key, detail)
     return file_name(facts.name), contract_yaml(facts)

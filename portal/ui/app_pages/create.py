@@ -11,8 +11,10 @@ import contextlib
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from portal.auth.access import why_not
+from portal.contracts.odcs import spec_from_contract
 from portal.creation import flow as creation
 from portal.creation.dry_run import SAMPLE_ROWS
 from portal.creation.lifecycle import deprecate, discard, orphans, spec_of
@@ -98,6 +100,52 @@ if editing:
 promotion = st.session_state.pop("workspace_promotion", None)
 if promotion is not None and not editing:
     st.session_state.update(create_sql=promotion.sql, create_description=promotion.note)
+
+
+def _fill_from_contract(upload: UploadedFile) -> None:
+    """An uploaded ODCS contract's fields as the form's, once per file (the form is the user's
+    then); a malformed contract is refused with what is wrong and where, and fills nothing."""
+    if st.session_state.get("create_contract_applied") == upload.file_id:
+        return
+    st.session_state["create_contract_applied"] = upload.file_id
+    try:
+        filled = spec_from_contract(upload.getvalue())
+    except InvalidInput as refused:
+        st.session_state["create_contract_problems"] = refused.problems
+        return
+    st.session_state.pop("create_contract_problems", None)
+    values = {
+        "create_name": filled.name,
+        "create_description": filled.description,
+        "create_owner": filled.owner,
+        "create_consumers": ", ".join(filled.consumers),
+        "create_frequency": filled.update_frequency,
+        "create_tags": ", ".join(filled.tags),
+        "create_primary_key": ", ".join(filled.primary_key),
+        "create_materialization": filled.materialization,
+        "create_column_docs": "\n".join(f"{c}: {d}" for c, d in filled.column_descriptions.items()),
+    }
+    if filled.data_product_type in creation.product_types(service):
+        values["create_type"] = filled.data_product_type
+    st.session_state.update({k: v for k, v in values.items() if v})
+
+
+if not editing:
+    with st.expander("Start from a data contract (ODCS)", icon=":material/contract:"):
+        upload = st.file_uploader(
+            "ODCS v3 contract (YAML)",
+            type=["yaml", "yml", "json"],
+            key="create_contract",
+            help="Fills the name, description, type, owner, consumers, frequency, tags, primary key and "
+            "column descriptions below; the SQL is yours to write. A product page's contract download works.",
+        )
+        if upload is not None:
+            _fill_from_contract(upload)
+            problems = st.session_state.get("create_contract_problems")
+            if problems:
+                show_problems(problems, "")
+            else:
+                st.success(f"Filled from `{upload.name}`: check the fields, then write the SQL.")
 # Teams are owners: the core says whom this user may give the product to (None: anyone).
 teams = creation.owner_choices(identity) or ()
 st.session_state.setdefault("create_owner", teams[0] if teams else identity.user)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from portal.catalog.detail import product_detail
+from portal.contracts.odcs import MEDIA_TYPE, product_contract
 from portal.creation import commits
 from portal.project.versions import versions_text
 from portal.ui.components.access_tab import render_access_tab
@@ -138,6 +139,20 @@ with overview:
         "File": node.original_file_path,
     }
     st.table(pd.DataFrame({"": list(metadata), "value": [v or "—" for v in metadata.values()]}).set_index(""))
+    contract = attempt(lambda: product_contract(service, entry.unique_id, detail))
+    if contract is not None:
+        contract_name, contract_text = contract
+        st.download_button(
+            "Data contract (ODCS YAML)",
+            contract_text,
+            file_name=contract_name,
+            mime=MEDIA_TYPE,
+            key="product_contract",
+            icon=":material/contract:",
+            on_click="ignore",
+            help="Columns, key, quality rules, owner, SLA and server as an Open Data Contract Standard v3 "
+            "file: `datacontract lint` and `datacontract test` take it as it is.",
+        )
 
 with columns_tab:
     if not detail.columns:
