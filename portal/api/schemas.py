@@ -306,8 +306,8 @@ class ContractIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # No maxLength here: the API's body limit answers 413 first, and the core caps a contract.
     contract: str = Field(
-        max_length=1_000_000,
         description="The contract's YAML text, e.g. one `GET /api/v1/data-products/{id}/contract` served.",
         examples=["apiVersion: v3.2.0\nkind: DataContract\nid: my-contract\nversion: 1.0.0\nstatus: draft\n"],
     )

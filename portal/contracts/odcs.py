@@ -219,13 +219,10 @@ def _document(contract: OpenDataContractStandard) -> dict[str, Any]:
 def read_contract(text: str | bytes) -> OpenDataContractStandard:
     """An uploaded contract, checked: YAML, then the ODCS schema, then the model. InvalidInput
     names every problem and where it is (`contract.schema[0].properties[1].name`)."""
+    size = len(text if isinstance(text, bytes) else text.encode("utf-8", "replace"))
+    if size > MAX_CONTRACT_BYTES:
+        _refuse(Problem("contract", f"The contract is {size:,} bytes; the limit is {MAX_CONTRACT_BYTES:,}."))
     if isinstance(text, bytes):
-        if len(text) > MAX_CONTRACT_BYTES:
-            _refuse(
-                Problem(
-                    "contract", f"The contract is {len(text):,} bytes; the limit is {MAX_CONTRACT_BYTES:,}."
-                )
-            )
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -235,7 +232,7 @@ def read_contract(text: str | bytes) -> OpenDataContractStandard:
                 )
             )
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_NoAliases)  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = (mark.line + 1, mark.column + 1) if mark is not None else None
@@ -255,6 +252,19 @@ def read_contract(text: str | bytes) -> OpenDataContractStandard:
         return OpenDataContractStandard.model_validate(document)
     except pydantic.ValidationError as exc:  # the schema passed; the model is stricter in places
         _refuse(*(Problem(_path(e["loc"]), f"{e['msg']}.") for e in exc.errors()))
+
+
+class _NoAliases(yaml.SafeLoader):
+    """Safe YAML without aliases: a few nested `*name`s make a tree of billions of nodes that
+    checking against the schema would walk (a "billion laughs"); a contract needs none."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "it uses an alias (*name): write the value out in full", mark
+            )
+        return super().compose_node(parent, index)
 
 
 def facts_from_contract(contract: OpenDataContractStandard) -> ContractFacts:

@@ -43,6 +43,7 @@ READS = [
     "/api/v1/data-products/{id}/quality",
     "/api/v1/data-products/{id}/schema",
     "/api/v1/data-products/{id}/consumers",
+    "/api/v1/data-products/{id}/contract",
     "/api/v1/runs/{run_id}",
     "/api/v1/proposals/",
     "/api/v1/proposals/{proposal_id}",
@@ -51,6 +52,7 @@ READS = [
 ]
 WRITES = [
     ("POST", "/api/v1/data-products/"),
+    ("POST", "/api/v1/data-products/from-contract"),
     ("PATCH", "/api/v1/data-products/{id}"),
     ("POST", "/api/v1/data-products/{id}/consumers"),
     ("POST", "/api/v1/proposals/{proposal_id}/approve"),

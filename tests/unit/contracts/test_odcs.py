@@ -134,6 +134,7 @@ GOOD_HEAD = (
     [
         ("apiVersion: v3.2.0\nkind: [DataContract\n", "contract", "not valid YAML"),
         ("- just\n- a list\n", "contract", "not a mapping"),
+        ("a: &x [1, 2]\nb: [*x, *x]\n", "contract", "alias"),
         ("", "contract", "empty"),
         (GOOD_HEAD + "schema:\n- name: t\n  properties:\n  - name: a\n    primaryKey: perhaps\n",
          "contract.schema[0].properties[0].primaryKey", "not of type 'boolean'"),
