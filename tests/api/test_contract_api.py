@@ -30,7 +30,9 @@ def test_an_unknown_product_has_no_contract(client: TestClient, tokens: dict[str
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_a_malformed_contract_is_a_problem_naming_the_path(client: TestClient, tokens: dict[str, str]) -> None:
+def test_a_malformed_contract_is_a_problem_naming_the_path(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
     bad = (
         "apiVersion: v3.2.0\nkind: DataContract\nid: x\nversion: 1.0.0\nstatus: draft\n"
         "schema:\n- name: dp_x\n  properties:\n  - name: id\n    primaryKey: sure\n"
@@ -41,13 +43,20 @@ def test_a_malformed_contract_is_a_problem_naming_the_path(client: TestClient, t
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in body["errors"]] == ["contract.schema[0].properties[0].primaryKey"]
     assert "boolean" in body["errors"][0]["message"] and "Traceback" not in response.text
-    unreadable = client.post(f"{BASE}/from-contract", json={"contract": "a: [1,"}, headers=bearer(tokens["creator"]))
-    assert unreadable.status_code == 400 and unreadable.json()["errors"][0]["position"] == {"line": 1, "column": 7}
+    unreadable = client.post(
+        f"{BASE}/from-contract", json={"contract": "a: [1,"}, headers=bearer(tokens["creator"])
+    )
+    assert unreadable.status_code == 400 and unreadable.json()["errors"][0]["position"] == {
+        "line": 1,
+        "column": 7,
+    }
 
 
 def test_a_viewer_may_not_start_a_product_from_a_contract(client: TestClient, tokens: dict[str, str]) -> None:
     contract = client.get(f"{BASE}/dp_customer_360/contract", headers=bearer(tokens["viewer"])).text
-    response = client.post(f"{BASE}/from-contract", json={"contract": contract}, headers=bearer(tokens["viewer"]))
+    response = client.post(
+        f"{BASE}/from-contract", json={"contract": contract}, headers=bearer(tokens["viewer"])
+    )
     assert response.status_code == 403
 
 
