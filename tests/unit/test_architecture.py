@@ -228,3 +228,13 @@ def test_audit_is_the_one_writer_of_events() -> None:
             ):
                 writers.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(func)}(...)")
     assert writers == [], "record events through portal.audit (add_event, record_event, record_read)"
+
+
+def test_no_two_test_files_share_a_name() -> None:
+    """pytest imports test modules by their file name (tests/ has no packages): a second
+    test_x.py elsewhere stops the whole collection."""
+    seen: dict[str, list[str]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        if not (path.parent / "__init__.py").exists():
+            seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
