@@ -114,6 +114,16 @@ def relation_type(service: PortalService, schema: str, name: str) -> str | None:
     return row[0] if row else None
 
 
+def events_of(service: PortalService) -> list[tuple[str, str, dict]]:
+    with service.sessions() as session:
+        return [
+            (e.action, e.actor, e.detail)
+            for e in session.scalars(
+                sa.select(AuditEvent).where(AuditEvent.object_id == NAME).order_by(AuditEvent.id)
+            )
+        ]
+
+
 def last_event(service: PortalService) -> AuditEvent:
     with service.sessions() as session:
         event = session.scalars(
@@ -138,7 +148,7 @@ def test_a_build_past_the_timeout_is_stopped_and_a_cheaper_retry_publishes(servi
     assert result.publish and result.publish.message == STOPPED
     assert row is not None and row.status == "failed"
     event = last_event(service)
-    assert event.action == "product.build_failed" and event.detail["stopped"] == "timeout"
+    assert event.action == "product.build_failed" and event.detail["stopped"] == "timeout", events_of(service)
     # nothing half-built where consumers read or where the retry builds
     assert relation_type(service, "gold", NAME) is None
     assert relation_type(service, "audit", NAME) is None
