@@ -827,17 +827,21 @@ class _Flow:
                 run.status = run_status(r.status for r in results.results)
                 if not audit.dbt.ok and run.status == "success":
                     run.status = "error"
-                if manifest_path is not None:
-                    # Node results and test names from the project's manifest, so the product's
-                    # page shows this run's tests; sync finds our run by its invocation id.
-                    artifacts = Artifacts(load_manifest(manifest_path), results, None)
-                    sync(
-                        session,
-                        artifacts,
-                        data_products_path=self.settings.data_products_path,
-                        actor=self.identity.user,
-                        explained=(name,),  # this build's own event, below, says what changed
-                    )
+            else:
+                results = None  # a build stopped before dbt wrote its results: no node results
+            if manifest_path is not None:
+                # The product's facts (and, with results, node results and test names) from the
+                # project's manifest, so the product's page shows this run's tests; sync finds our
+                # run by its invocation id. Also for a stopped build: the facts are this build's
+                # to state, not a later sync's `product.updated`.
+                artifacts = Artifacts(load_manifest(manifest_path), results, None)
+                sync(
+                    session,
+                    artifacts,
+                    data_products_path=self.settings.data_products_path,
+                    actor=self.identity.user,
+                    explained=(name,),  # this build's own event, below, says what changed
+                )
             if audit.error or audit.dbt.stopped:  # a stopped build is no success, not even a partial one
                 run.status = "error"
             row = session.get_one(DataProduct, row_id)
