@@ -26,6 +26,7 @@ from portal.api.gate import SignedInOnly
 from portal.api.limits import BodySizeLimit, JsonBodiesOnly, NoCredentialsInUrls
 from portal.api.routers import access, consumers, contracts, products, proposals, runs, system
 from portal.auth.provider_tokens import ProviderKeys
+from portal.catalog import access_requests
 from portal.jobs import Jobs
 from portal.service import PortalService
 from portal.settings import Settings
@@ -74,6 +75,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         jobs.recover()  # runs a portal that died left `running`, and their products `building`
+        access_requests.resume(service)  # grants that ended meanwhile close; the next end is watched
         yield
         jobs.join(SHUTDOWN_WAIT_S)  # a build killed halfway leaves a product `building`
 

@@ -9,13 +9,17 @@ revoke it or its requester withdraws it. Every request and decision is an audit 
 both sides (`requests`). On DuckDB (one machine, one user) nothing is enforced: the requests and
 decisions are kept and shown all the same, and say so.
 
-The rules file is written after each decision and whenever `sync_rules` runs (cron's
-`refresh --due` and every listing), so an expiry closes the table within one of those plus the
-coordinator's refresh period.
+The rules file is written after each decision, whenever `sync_rules` runs (a process's start,
+cron's `refresh --due`, every listing) and when a grant ends: each long-running portal process
+(the API, the UI) keeps one timer for the next end of a live grant, so an expiry closes the table
+on time (plus the coordinator's refresh period) even when nobody acts. Several processes may
+watch one file: they write the same rules, and an unchanged file is not rewritten.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +35,11 @@ from portal.errors import Conflict, InvalidInput, NotFound
 from portal.service import PortalService
 from portal.warehouse.trino_rules import RestrictedTable, read_base, render_rules, write_rules
 
+log = logging.getLogger(__name__)
+
 REASON_MIN, REASON_MAX = 10, 2000
+# How long after a grant's end its timer writes the rules, so the grant reads as ended by then.
+END_SLACK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -285,7 +293,90 @@ def sync_rules(service: PortalService, *, now: datetime | None = None) -> Path |
         read_base(settings.trino_access_rules_base), tables, service_user=settings.trino_user
     )
     write_rules(target, rules)
+    _ends.watch(service, target, next_end(service))
     return target
+
+
+def next_end(service: PortalService, *, after: datetime | None = None) -> datetime | None:
+    """When the next live grant ends (after `after`, default now); None when none is live."""
+    moment = _now(after)
+    with service.sessions() as session:
+        ends = session.scalars(
+            sa.select(AccessRequest.expires_at).where(
+                AccessRequest.state == "approved", AccessRequest.expires_at.is_not(None)
+            )
+        ).all()
+    future = [_utc(end) for end in ends if end is not None and _utc(end) > moment]
+    return min(future, default=None)
+
+
+def resume(service: PortalService) -> None:
+    """At a portal process's start: write the rules (grants may have ended while no portal ran)
+    and watch the next end. A failure is logged, not raised: the process serves all the same."""
+    try:
+        sync_rules(service)
+    except Exception:
+        log.warning("could not write Trino's access rules at start", exc_info=True)
+
+
+class _GrantEnds:
+    """Per rules file, one timer that writes the rules again when the next live grant ends.
+
+    Each write sets the timer afresh from the grants as they are then (a grant approved, revoked or
+    withdrawn moves the next end), so there is never more than one timer per file in a process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._timers: dict[Path, tuple[datetime, threading.Timer]] = {}
+
+    def watch(self, service: PortalService, target: Path, due: datetime | None) -> None:
+        with self._lock:
+            current = self._timers.get(target)
+            if current is not None and current[0] == due:
+                return
+            if current is not None:
+                current[1].cancel()
+                del self._timers[target]
+            if due is None:
+                return
+            delay = max(0.0, (due - datetime.now(UTC)).total_seconds()) + END_SLACK_S
+            timer = threading.Timer(delay, self._wake, (service, target))
+            timer.name, timer.daemon = "access-grant-end", True  # a process may exit while it waits
+            self._timers[target] = (due, timer)
+            timer.start()
+
+    def due(self, target: Path) -> datetime | None:
+        """When the rules at `target` are written next for a grant's end (None: no timer)."""
+        with self._lock:
+            current = self._timers.get(target)
+        return current[0] if current is not None else None
+
+    def forget(self, target: Path) -> None:
+        with self._lock:
+            current = self._timers.pop(target, None)
+        if current is not None:
+            current[1].cancel()
+
+    def _wake(self, service: PortalService, target: Path) -> None:
+        with self._lock:
+            self._timers.pop(target, None)
+        try:
+            sync_rules(service)  # sets the timer for the end after this one
+        except Exception:  # the next decision, listing or refresh --due writes them
+            log.warning("could not write Trino's access rules at a grant's end", exc_info=True)
+
+
+_ends = _GrantEnds()
+
+
+def watched_until(target: Path) -> datetime | None:
+    """When this process writes the rules at `target` next for a grant's end (None: it does not)."""
+    return _ends.due(target)
+
+
+def stop_watching(target: Path) -> None:
+    """No more timed writes of the rules at `target` in this process (a test's file, put back)."""
+    _ends.forget(target)
 
 
 __all__ = [
@@ -294,7 +385,11 @@ __all__ = [
     "end",
     "is_restricted",
     "live_readers",
+    "next_end",
     "request_access",
     "requests",
+    "resume",
+    "stop_watching",
     "sync_rules",
+    "watched_until",
 ]

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -86,3 +89,53 @@ def test_a_grant_ends_when_withdrawn_or_revoked(service: PortalService) -> None:
         access.end(service, STRANGER, second.id, now=NOW)
     assert access.end(service, CONSUMER, second.id, now=NOW).state == "withdrawn"
     assert access.live_readers(service, now=NOW) == {}
+
+
+@pytest.fixture
+def enforcing(demo_env: dict[str, str], tmp_path: Path) -> Iterator[PortalService]:
+    """The demo writing Trino's rules to a file of its own (no Trino needed to read what it says)."""
+    env = copy_demo(demo_env, tmp_path / "portal")
+    env["PORTAL_TRINO_ACCESS_RULES_FILE"] = str(tmp_path / "rules.json")
+    service = PortalService(Settings.from_env(env))
+    yield service
+    access.stop_watching(tmp_path / "rules.json")
+
+
+def _readers_in(rules_file: Path) -> set[str]:
+    rules = json.loads(rules_file.read_text())["tables"]
+    return {r["user"] for r in rules if r.get("table") == PRODUCT and "user" in r and r["privileges"]}
+
+
+def test_the_end_of_a_grant_rewrites_the_rules_when_it_comes(enforcing: PortalService) -> None:
+    rules_file = Path(enforcing.settings.trino_access_rules_file)
+    asked = access.request_access(enforcing, CONSUMER, PRODUCT, reason="Campaign ROI dashboard", days=1)
+    # approved a day ago less three seconds: the grant ends three seconds from now
+    decided = datetime.now(UTC) - timedelta(days=1) + timedelta(seconds=3)
+    granted = access.decide(enforcing, OWNER, asked.id, approve=True, now=decided)
+    assert _readers_in(rules_file) == {"carol"}
+    assert access.watched_until(rules_file) == granted.expires_at
+    deadline = time.monotonic() + 30
+    while _readers_in(rules_file) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _readers_in(rules_file) == set(), "the rules still let carol read after her grant ended"
+    assert access.watched_until(rules_file) is None  # no grant is live: nothing to wait for
+
+
+def test_a_revoked_grant_moves_the_timer_and_a_start_closes_what_ended_meanwhile(
+    enforcing: PortalService,
+) -> None:
+    rules_file = Path(enforcing.settings.trino_access_rules_file)
+    first = access.request_access(enforcing, CONSUMER, PRODUCT, reason="Campaign ROI dashboard", days=30)
+    granted = access.decide(enforcing, OWNER, first.id, approve=True)
+    assert access.watched_until(rules_file) == granted.expires_at
+    access.end(enforcing, OWNER, first.id)
+    assert access.watched_until(rules_file) is None and _readers_in(rules_file) == set()
+
+    # A grant that ended while no portal ran: the file still lets its reader in until a start.
+    second = access.request_access(enforcing, CONSUMER, PRODUCT, reason="Campaign ROI dashboard", days=1)
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    access.decide(enforcing, OWNER, second.id, approve=True, now=two_days_ago)
+    access.sync_rules(enforcing, now=two_days_ago)  # the rules as written while it was live
+    assert _readers_in(rules_file) == {"carol"}
+    access.resume(enforcing)
+    assert _readers_in(rules_file) == set()

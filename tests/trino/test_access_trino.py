@@ -1,6 +1,7 @@
 """Access requests on Trino: a restricted product's grants are Trino's own file-based rules, so a
 consumer's query is refused before approval, answers after, and is refused again once the grant
-ends (the coordinator reloads the rules file every few seconds: deploy/trino/local/)."""
+ends, with nobody acting then (the portal's timer rewrites the rules at the grant's end, and the
+coordinator reloads the rules file every few seconds: deploy/trino/local/)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def service(project_settings: Settings, built: DbtResult) -> Iterator[PortalServ
     try:
         yield PortalService(settings)
     finally:
+        access_requests.stop_watching(LIVE_RULES)
         LIVE_RULES.write_text(saved)
         _eventually(lambda: _reads(project_settings, "carol"), True)
 
@@ -74,12 +76,13 @@ def test_approval_opens_the_table_and_the_end_of_the_grant_closes_it(service: Po
         service, CONSUMER, PRODUCT, reason="Campaign ROI dashboard", days=1
     )
     _eventually(lambda: _reads(settings, "carol"), False, timeout_s=6)  # asking opens nothing
-    access_requests.decide(service, OWNER, asked.id, approve=True, comment="for the campaign")
-    _eventually(lambda: _reads(settings, "carol"), True)
+    # approved a day ago less 40 s: the one-day grant ends 40 s from now, with nobody acting then
+    approved = datetime.now(UTC) - timedelta(days=1) + timedelta(seconds=40)
+    access_requests.decide(service, OWNER, asked.id, approve=True, comment="for the campaign", now=approved)
+    _eventually(lambda: _reads(settings, "carol"), True, timeout_s=30)
     assert not _reads(settings, "dave")  # only the grantee
-    # a day later (cron's refresh --due, or any listing, rewrites the rules at that time)
-    access_requests.sync_rules(service, now=datetime.now(UTC) + timedelta(days=1, minutes=1))
-    _eventually(lambda: _reads(settings, "carol"), False)
+    # the portal's timer rewrites the rules at the grant's end; the coordinator reloads them
+    _eventually(lambda: _reads(settings, "carol"), False, timeout_s=80)
     # other products stay open to everyone, as the stack's rules say
     other = Relation(settings.trino_catalog, settings.gold_schema, "dp_customer_360")
     assert len(open_warehouse(settings, user="carol").preview(other, limit=1).rows) == 1

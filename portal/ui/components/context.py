@@ -14,6 +14,7 @@ from typing import TypeVar
 import streamlit as st
 
 from portal.auth.identity import Identity
+from portal.catalog import access_requests
 from portal.catalog.detail import ProductDetail
 from portal.catalog.detail import product_detail as find_product
 from portal.errors import Kind, PortalError
@@ -29,7 +30,9 @@ T = TypeVar("T")
 
 @st.cache_resource(show_spinner="Opening the catalog …")
 def get_service() -> PortalService:
-    return PortalService(Settings.from_env())
+    service = PortalService(Settings.from_env())
+    access_requests.resume(service)  # this process, too, closes tables when their grants end
+    return service
 
 
 def current_identity() -> Identity:
