@@ -202,22 +202,26 @@ up() {
 }
 
 stop_pid() { # name pid-file
-  local name="$1" file="$2" pid
+  local name="$1" file="$2" pid target
   if ! alive "$file"; then
     rm -f "$file"
     return 0
   fi
   pid="$(cat "$file")"
+  # Both servers lead a process group of their own (setsid, Trino's launcher): signal the group,
+  # so nothing they started outlives them; a pid that leads no group is signalled alone.
+  target="$pid"
+  [ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ] && target="-$pid"
   say "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+  kill -TERM -- "$target" 2>/dev/null || true
   local i
   for i in $(seq 1 60); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.5
   done
   if kill -0 "$pid" 2>/dev/null; then
-    say "$name did not stop within 30s; killing pid $pid"
-    kill -KILL "$pid" 2>/dev/null || true
+    say "$name did not stop within 30s; killing it (pid $pid)"
+    kill -KILL -- "$target" 2>/dev/null || true
   fi
   rm -f "$file"
 }
