@@ -10,7 +10,7 @@ catalog is `catalog/`, health is `observability/health.py`, creating is `creatio
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
@@ -142,16 +142,15 @@ class PortalService:
         return self.artifacts()
 
     # -- the catalog's entries ---------------------------------------------------------------
-    def latest_results(self) -> dict[str, NodeResult]:
-        """The newest result of every node where consumers read it, in one query (runs' ids grow
-        with time). Tests' results always count; models' only from published runs."""
+    def latest_results(self, unique_ids: Collection[str] | None = None) -> dict[str, NodeResult]:
+        """The newest result of every node (or of `unique_ids` only: one product's page reads its
+        own few, not the project's thousands) where consumers read it, in one query (runs' ids
+        grow with time). Tests' results always count; models' only from published runs."""
         with self.sessions() as session:
-            newest = (
-                sa.select(NodeResult.unique_id, sa.func.max(NodeResult.run_id).label("run_id"))
-                .where(_counts_as_build(session))
-                .group_by(NodeResult.unique_id)
-                .subquery()
-            )
+            newest_of = sa.select(NodeResult.unique_id, sa.func.max(NodeResult.run_id).label("run_id"))
+            if unique_ids is not None:
+                newest_of = newest_of.where(NodeResult.unique_id.in_(sorted(set(unique_ids))))
+            newest = newest_of.where(_counts_as_build(session)).group_by(NodeResult.unique_id).subquery()
             rows = session.scalars(
                 sa.select(NodeResult).join(
                     newest,

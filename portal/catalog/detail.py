@@ -78,9 +78,10 @@ def product_detail(service: PortalService, key: str, *, now: datetime | None = N
     artifacts = service.artifacts()
     node = artifacts.manifest.get(entry.unique_id)
     assert node is not None  # entries are built from this manifest
-    latest = service.latest_results()
+    own_tests = artifacts.manifest.tests_of(node.unique_id)
+    latest = service.latest_results([node.unique_id, *(t.unique_id for t in own_tests)])
     tests = []
-    for test in artifacts.manifest.tests_of(node.unique_id):
+    for test in own_tests:
         result = latest.get(test.unique_id)
         assert test.test is not None
         tests.append(

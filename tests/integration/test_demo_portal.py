@@ -97,6 +97,17 @@ def test_preview_filters_on_a_real_product(service: PortalService) -> None:
     assert set(preview.rows[column].astype(str)) == {str(segment[column])}
 
 
+def test_a_products_latest_results_are_its_own_nodes_of_the_whole_projects(service: PortalService) -> None:
+    everything = service.latest_results()
+    node = service.resolve("dp_customer_360")
+    own = [node.unique_id, *(t.unique_id for t in service.artifacts().manifest.tests_of(node.unique_id))]
+    assert len(own) > 1 and len(everything) > len(own)
+    assert {uid: r.id for uid, r in service.latest_results(own).items()} == {
+        uid: everything[uid].id for uid in own
+    }
+    assert service.latest_results([]) == {}
+
+
 def test_unknown_product_suggests_names(service: PortalService) -> None:
     with pytest.raises(NotFound, match="Did you mean dp_customer_360"):
         product_detail(service, "customer_360")
