@@ -616,8 +616,12 @@ class _Flow:
                 "dbt parse failed: the catalog shows the product's changes once the project parses again."
             )
         else:  # the parse compiled nothing; the audit build compiled the product (column lineage)
+            # On Trino it compiled through the run's branch catalog: read as the main catalog.
+            audit_catalog = audit.record.get("catalog")
+            renamed = {str(audit_catalog): self.settings.trino_catalog} if audit_catalog else None
             carry_compiled(
-                Path(self.settings.target_dir) / "manifest.json", compiled_of(audit_dir / "manifest.json")
+                Path(self.settings.target_dir) / "manifest.json",
+                compiled_of(audit_dir / "manifest.json", catalogs=renamed),
             )
         if audit.held:
             status = "in_review"

@@ -10,6 +10,10 @@ So before such a run we note every node's compiled SQL with what it was compiled
 code's checksum, the nodes it depends on and their relation names), and afterwards give it back
 to each node that has none now and was compiled from the same things: the same inputs compile to
 the same SQL. A node whose code or upstream relations changed stays without it, as dbt left it.
+
+An audit build on Trino compiles through its own catalog (the run's Nessie branch, `wap_<run>`),
+so its SQL names `"wap_r7"."silver"."orders"` where the project reads `"nessie"."silver"."orders"`:
+`compiled_of(..., catalogs={"wap_r7": "nessie"})` reads it as compiled in the main catalog.
 """
 
 from __future__ import annotations
@@ -59,11 +63,44 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def compiled_of(manifest_path: Path) -> dict[str, Compiled]:
-    """Every node of the manifest at `manifest_path` that has compiled SQL, by unique id."""
+def _renamed(value: Any, catalogs: Mapping[str, str]) -> Any:
+    """`value` (SQL, a relation name, dbt's extra CTEs) with each quoted catalog of `catalogs`
+    named as its target: `"wap_r7".` becomes `"nessie".` (a run's catalog name is unique)."""
+    if isinstance(value, str):
+        for old, new in catalogs.items():
+            value = value.replace(f'"{old}".', f'"{new}".')
+        return value
+    if isinstance(value, list):
+        return [_renamed(item, catalogs) for item in value]
+    if isinstance(value, dict):
+        return {key: _renamed(item, catalogs) for key, item in value.items()}
+    return value
+
+
+def compiled_of(manifest_path: Path, *, catalogs: Mapping[str, str] | None = None) -> dict[str, Compiled]:
+    """Every node of the manifest at `manifest_path` that has compiled SQL, by unique id; with
+    `catalogs` (compiled in → read as), as if compiled in the catalogs it maps to."""
     manifest = _read(manifest_path)
     if manifest is None:
         return {}
+    if catalogs:
+        manifest = {
+            "nodes": {
+                uid: {
+                    **node,
+                    **{
+                        f: _renamed(node[f], catalogs)
+                        for f in (*COMPILED_FIELDS, "relation_name")
+                        if f in node
+                    },
+                }
+                for uid, node in (manifest.get("nodes") or {}).items()
+            },
+            "sources": {
+                uid: {**source, "relation_name": _renamed(source.get("relation_name"), catalogs)}
+                for uid, source in (manifest.get("sources") or {}).items()
+            },
+        }
     relations = _relations(manifest)
     return {
         uid: Compiled(

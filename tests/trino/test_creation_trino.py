@@ -136,6 +136,9 @@ def test_create_on_trino_publishes_through_a_nessie_branch(
         e for e in browse(service, CatalogQuery(types=("CUSTOMER_360",))) if e.name == "dp_trino_orders"
     )
     assert entry.entry.lifecycle == "published" and entry.health.tests_failed == 0
+    # its column lineage at once: the audit build's SQL, compiled through the branch's catalog
+    lineage = service.column_lineage("dp_trino_orders", "net_revenue")
+    assert lineage.traced and "model.asgard.int_orders.net_revenue" in {str(c) for c in lineage.columns}
     # its OpenLineage COMPLETE event names the Nessie branch and the hashes the run recorded
     assert openlineage.drain(30)
     events = [json.loads(line) for line in settings.openlineage_file.read_text().splitlines()]

@@ -59,3 +59,19 @@ def test_sql_naming_the_schema_it_was_built_in_is_not_carried_elsewhere(tmp_path
     second = _manifest(tmp_path / "m2.json", code=None, own='"gold"."x"')
     assert carry_compiled(first, plain) == 1  # built in audit, same SQL in gold
     assert carry_compiled(second, selfish) == 0  # `{{ this }}` compiled to the audit relation
+
+
+def test_sql_compiled_through_a_runs_branch_catalog_is_read_as_the_main_catalogs(tmp_path: Path) -> None:
+    branch_sql = 'select id from "wap_r7"."silver"."orders" -- "wap_r7x". stays'
+    audit = _manifest(
+        tmp_path / "audit.json",
+        upstream='"wap_r7"."silver"."orders"',
+        code=branch_sql,
+        own='"wap_r7"."gold"."x"',
+    )
+    main = '"nessie"."silver"."orders"'
+    unmapped = _manifest(tmp_path / "m1.json", upstream=main, code=None, own='"nessie"."gold"."x"')
+    mapped = _manifest(tmp_path / "m2.json", upstream=main, code=None, own='"nessie"."gold"."x"')
+    assert carry_compiled(unmapped, compiled_of(audit)) == 0  # other upstream relations: not ours
+    assert carry_compiled(mapped, compiled_of(audit, catalogs={"wap_r7": "nessie"})) == 1
+    assert _code(mapped) == 'select id from "nessie"."silver"."orders" -- "wap_r7x". stays'
