@@ -55,6 +55,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError("must be a number, 0 or more")
+    return number
+
+
 def _fraction(value: str) -> float:
     number = float(value)
     if not 0 < number <= 1:
@@ -276,6 +283,13 @@ TABLE: tuple[Setting, ...] = (
         _path,
         "The rules the generated file starts from (catalogs, impersonation, ...); its `tables` rules, if "
         "any, apply after the restricted products' own.",
+    ),
+    Setting(
+        "lock_wait_s",
+        "30",
+        _non_negative_float,
+        "How long a reviewer's approval or rejection and a consumer's registration or removal wait for a "
+        "build that holds the project before answering busy (503, try again); 0: answer busy at once.",
     ),
     Setting(
         "access_max_days",
@@ -561,6 +575,7 @@ class Settings:
     openlineage_file: Path
     openlineage_namespace: str
     openlineage_timeout_s: float
+    lock_wait_s: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -317,7 +317,7 @@ def register(service: PortalService, key: str, request: ConsumerRequest, identit
                 )
             ]
         )
-    with project_lock(settings, wait=False):
+    with project_lock(settings, wait=settings.lock_wait_s):
         _refuse_taken(service, name, path)
         _land(
             service,
@@ -355,7 +355,7 @@ def remove(service: PortalService, key: str, name: str, identity: Identity) -> C
         )
     access.authorize_consumer_removal(identity, registration(service, entry.name), consumer.registered_by)
     path = exposure_path(service.settings, name)
-    with project_lock(service.settings, wait=False):
+    with project_lock(service.settings, wait=service.settings.lock_wait_s):
         _land(
             service,
             identity,

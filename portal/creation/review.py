@@ -175,7 +175,8 @@ def approve(service: PortalService, proposal_id: int, identity: Identity, commen
     _require_reviewer(service, proposal, identity)
     _require_in_review(proposal, "approved")
     settings = service.settings
-    with project_lock(settings, wait=False):  # DbtBusy (503 + Retry-After) while a build runs
+    # A build on the project is waited for a while; past that, DbtBusy (503 + Retry-After).
+    with project_lock(settings, wait=settings.lock_wait_s):
         proposal = get(service, proposal_id)  # decided by someone else meanwhile?
         _require_in_review(proposal, "approved")
         repo = commits.repository(settings)
@@ -232,7 +233,7 @@ def reject(service: PortalService, proposal_id: int, identity: Identity, comment
     proposal = get(service, proposal_id)
     _require_reviewer(service, proposal, identity)
     _require_in_review(proposal, "rejected", stale_too=True)
-    with project_lock(service.settings, wait=False):
+    with project_lock(service.settings, wait=service.settings.lock_wait_s):
         proposal = get(service, proposal_id)
         _require_in_review(proposal, "rejected", stale_too=True)
         held.release(

@@ -99,9 +99,12 @@ def dbt_executable() -> str:
 
 
 @contextmanager
-def project_lock(settings: Settings, *, wait: bool = True, on_line: LineSink | None = None) -> Iterator[None]:
+def project_lock(
+    settings: Settings, *, wait: bool | float = True, on_line: LineSink | None = None
+) -> Iterator[None]:
     """Hold this project's build lock (portal/project/locks.py: across processes and, on a
-    PostgreSQL catalog, hosts); with wait=False raise DbtBusy instead of queueing.
+    PostgreSQL catalog, hosts); with wait=False (or after waiting `wait` seconds) raise DbtBusy
+    instead of queueing.
 
     On DuckDB the hold also keeps readers served: the warehouse as it was when the hold began is
     what previews read until it ends (portal/warehouse/snapshot.py), while dbt writes the file.
@@ -115,9 +118,10 @@ def project_lock(settings: Settings, *, wait: bool = True, on_line: LineSink | N
         with build_lock(settings).hold(wait=wait, on_wait=waiting), readers_served(settings):
             yield
     except LockBusy as busy:
+        waited = f", still after {wait:g} s" if not isinstance(wait, bool) and wait > 0 else ""
         raise DbtBusy(
-            f"Another dbt run is in progress on {settings.dbt_project_dir} ({busy.holder}); try again "
-            "when it finishes."
+            f"Another dbt run is in progress on {settings.dbt_project_dir} ({busy.holder}{waited}); "
+            "try again when it finishes."
         ) from None
 
 

@@ -12,8 +12,10 @@ A lock has two layers, taken in this order:
   held by a connection of its own, opened for the hold and closed after it, so it also goes
   with its process: PostgreSQL releases a session's advisory locks when the session ends.
 
-A caller that will not wait gets `LockBusy`, whose `holder` says who has the lock ("pid 4242 on
-build-2 since 12:03:04 UTC"); a caller that waits is told once, through `on_wait`.
+A caller that will not wait, or waits for at most some seconds (a reviewer's approval: long
+enough for most builds, short enough for a web request), gets `LockBusy`, whose `holder` says
+who has the lock ("pid 4242 on build-2 since 12:03:04 UTC"); a caller that waits is told once,
+through `on_wait`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import fcntl
 import hashlib
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import IO
 
 import sqlalchemy as sa
 import yaml
@@ -38,6 +42,8 @@ LOCKS_DIR = ROOT / "var" / "locks"
 # The advisory lock's first key: every Asgard lock in a database shares it, so pg_locks shows
 # which locks are the portal's (the second key is the purpose and project).
 _PG_NAMESPACE = 0x41534744  # "ASGD"
+# How often a bounded wait tries the lock again.
+_RETRY_S = 0.2
 
 
 class LockBusy(Busy):
@@ -76,9 +82,10 @@ class PortalLock:
         self.pg_key = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF  # an int4 that is never negative
 
     @contextmanager
-    def hold(self, *, wait: bool, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-        """Hold both layers; LockBusy when either is taken and `wait` is False. `on_wait` is
-        called at most once, with the holder, before blocking."""
+    def hold(self, *, wait: bool | float, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold both layers. `wait`: True waits as long as it takes, False not at all, a number
+        of seconds at most that long; then LockBusy. `on_wait` is called at most once, with the
+        holder, before waiting."""
         told = False
 
         def waiting(holder: str) -> None:
@@ -87,15 +94,16 @@ class PortalLock:
                 on_wait(holder)
             told = True
 
-        with self._file(wait, waiting):
+        deadline = _deadline(wait)
+        with self._file(deadline, waiting):
             if self.pg_url is None:
                 yield
             else:
-                with self._advisory(self.pg_url, wait, waiting):
+                with self._advisory(self.pg_url, deadline, waiting):
                     yield
 
     @contextmanager
-    def _file(self, wait: bool, waiting: Callable[[str], None]) -> Iterator[None]:
+    def _file(self, deadline: float | None, waiting: Callable[[str], None]) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a+") as handle:
             try:
@@ -103,10 +111,11 @@ class PortalLock:
             except BlockingIOError:
                 handle.seek(0)
                 holder = handle.read().strip() or "another process on this host"
-                if not wait:
-                    raise LockBusy(holder) from None
-                waiting(holder)
-                fcntl.flock(handle, fcntl.LOCK_EX)
+                if deadline is None:
+                    waiting(holder)
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                else:
+                    _retry_until(deadline, holder, waiting, lambda: _try_flock(handle))
             handle.seek(0)
             handle.truncate()
             handle.write(holder_text())
@@ -118,7 +127,7 @@ class PortalLock:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
-    def _advisory(self, url: str, wait: bool, waiting: Callable[[str], None]) -> Iterator[None]:
+    def _advisory(self, url: str, deadline: float | None, waiting: Callable[[str], None]) -> Iterator[None]:
         # The holder's application_name is how another process learns who holds the lock.
         engine = sa.create_engine(
             url,
@@ -129,13 +138,19 @@ class PortalLock:
         keys = {"namespace": _PG_NAMESPACE, "key": self.pg_key}
         try:
             with engine.connect() as connection:
-                taken = connection.scalar(sa.text("SELECT pg_try_advisory_lock(:namespace, :key)"), keys)
-                if not taken:
+
+                def take() -> bool:
+                    return bool(
+                        connection.scalar(sa.text("SELECT pg_try_advisory_lock(:namespace, :key)"), keys)
+                    )
+
+                if not take():
                     holder = self._pg_holder(connection)
-                    if not wait:
-                        raise LockBusy(holder)
-                    waiting(holder)
-                    connection.execute(sa.text("SELECT pg_advisory_lock(:namespace, :key)"), keys)
+                    if deadline is None:
+                        waiting(holder)
+                        connection.execute(sa.text("SELECT pg_advisory_lock(:namespace, :key)"), keys)
+                    else:
+                        _retry_until(deadline, holder, waiting, take)
                 try:
                     yield
                 finally:
@@ -157,6 +172,36 @@ class PortalLock:
         if isinstance(name, str) and name.startswith(prefix):
             return name[len(prefix) :]
         return "a portal process sharing this catalog database"
+
+
+def _deadline(wait: bool | float) -> float | None:
+    """When a hold stops waiting (monotonic clock): None waits for ever, the past not at all."""
+    if wait is True:
+        return None
+    if wait is False:
+        return time.monotonic()
+    return time.monotonic() + max(0.0, float(wait))
+
+
+def _try_flock(handle: IO[str]) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _retry_until(
+    deadline: float, holder: str, waiting: Callable[[str], None], take: Callable[[], bool]
+) -> None:
+    """Try `take` until it succeeds or `deadline` passes (LockBusy naming `holder`)."""
+    if time.monotonic() >= deadline:
+        raise LockBusy(holder)
+    waiting(holder)
+    while not take():
+        if time.monotonic() >= deadline:
+            raise LockBusy(holder)
+        time.sleep(min(_RETRY_S, max(0.0, deadline - time.monotonic())))
 
 
 def build_lock(settings: Settings) -> PortalLock:

@@ -5,6 +5,8 @@ whose project is a git repository pushed to a real local bare remote."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +21,8 @@ from portal.auth.access import PermissionDenied, Principal
 from portal.creation import review
 from portal.creation.flow import create, edit
 from portal.creation.lifecycle import discard
-from portal.errors import Conflict, InvalidInput
+from portal.errors import Busy, Conflict, InvalidInput
+from portal.project.locks import build_lock
 from portal.service import PortalService
 from portal.settings import Settings
 from tests.conftest import copy_demo
@@ -230,3 +233,30 @@ def test_an_undecided_proposal_expires_with_its_branch(service: PortalService) -
     assert relations(settings, "dp_sales_expiring") == set()
     assert status_of(service, "dp_sales_expiring") == "rejected"
     assert ("proposal.expired", review.SYSTEM) in events(service, "dp_sales_expiring")
+
+
+def test_a_decision_waits_for_a_running_build_a_while_then_says_it_is_busy(service: PortalService) -> None:
+    result = create(service, sales_spec("dp_sales_waiting"), SAM)
+    assert result.status == "in_review" and result.proposal_id is not None, result.log
+    impatient = replace(service.settings, lock_wait_s=0.5)
+    # a build on the project that outlasts the wait
+    busy = pytest.raises(Busy, match=r"still after 0\.5 s\); try again when it finishes")
+    with build_lock(service.settings).hold(wait=False), busy:
+        review.approve(PortalService(impatient), result.proposal_id, RITA)
+    assert proposal_of(service, result.proposal_id).state == "in_review"  # nothing was decided
+
+    # a build that ends within PORTAL_LOCK_WAIT_S: the approval waits for it, then publishes
+    held = threading.Event()
+
+    def build_for_two_seconds() -> None:
+        with build_lock(service.settings).hold(wait=False):
+            held.set()
+            time.sleep(2)
+
+    build = threading.Thread(target=build_for_two_seconds)
+    build.start()
+    assert held.wait(10)
+    decision = review.approve(service, result.proposal_id, RITA)
+    build.join()
+    assert decision.proposal.state == "published"
+    assert status_of(service, "dp_sales_waiting") == "published"

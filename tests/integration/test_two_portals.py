@@ -15,6 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,6 +84,27 @@ def test_locks_hold_across_hosts(hosts: tuple[dict[str, str], dict[str, str]]) -
             assert "pid" in busy.value.holder, busy.value.holder  # says who holds it
         with lock_of(second).hold(wait=False):  # released with the hold
             pass
+
+
+def test_a_bounded_wait_queues_across_hosts(hosts: tuple[dict[str, str], dict[str, str]]) -> None:
+    first, second = (Settings.from_env(env) for env in hosts)
+    held = threading.Event()
+
+    def hold_for_a_second() -> None:
+        with build_lock(first).hold(wait=False):
+            held.set()
+            time.sleep(1)
+
+    holder = threading.Thread(target=hold_for_a_second)
+    holder.start()
+    assert held.wait(10)
+    # the other host's advisory lock refuses after the wait (its lock file is another checkout's)
+    with pytest.raises(LockBusy), build_lock(second).hold(wait=0.3):
+        pass
+    began = time.monotonic()
+    with build_lock(second).hold(wait=30):  # taken once the first host lets go
+        assert time.monotonic() - began < 20
+    holder.join()
 
 
 def _catalog(env: dict[str, str]) -> sa.Engine:

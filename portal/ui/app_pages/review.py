@@ -250,7 +250,8 @@ if reject_col.button(
     help=seen.refusal or "Rejecting needs a comment: the author reads it.",
     key=f"reject_{proposal.id}",
 ):
-    decided = attempt(lambda: review.reject(service, proposal.id, identity, comment))
+    with st.spinner(f"Rejecting proposal {proposal.id} …"):  # it may wait for a running build
+        decided = attempt(lambda: review.reject(service, proposal.id, identity, comment))
     if decided is not None:
         st.session_state[FLASH] = decided.message
         st.rerun()

@@ -109,7 +109,8 @@ def _register_form(service: PortalService, product: str) -> None:
                 st.warning(problem.message, icon=":material/edit:")
             return None
 
-    consumer = attempt(registered)
+    with st.spinner(f"Registering the consumer of {product} …"):  # it may wait for a running build
+        consumer = attempt(registered)
     if consumer is None:
         return
     _done(
