@@ -86,6 +86,22 @@ def test_a_failed_products_page_offers_edit_and_discard(
     assert any("Discarded dp_lines_failing" in s.value for s in at.success), [s.value for s in at.success]
 
 
+def test_the_actions_offered_are_packed_from_the_left(
+    use_env: Callable[[dict[str, str]], None], demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    # a product written by hand in the project: no Edit, Deprecate or Discard here, so Refresh
+    # and Profile take the first two places rather than leaving a hole where Edit would be
+    at = page(use_env, environ=copy_demo(demo_env, tmp_path / "portal"), id="dp_customer_360")
+    bar = at.columns[:5]
+    assert [[b.label for b in column.button] for column in bar] == [
+        ["Refresh now"],
+        ["Profile now"],
+        [],
+        [],
+        [],
+    ]
+
+
 # A product made from SQL over int_orders, as creators make them: no column described.
 UNDOCUMENTED = ProductSpec(
     name="dp_order_channels",
@@ -192,6 +208,7 @@ def test_the_access_tab_lets_the_owners_decide_and_shows_every_request(
     )
     at = page(use_env, environ, id="dp_revenue_analytics", tab="Access")  # the local user: an admin
     assert "Campaign ROI dashboard" in [t.value for t in at.text]
+    assert any("You decide on dp_revenue_analytics's requests" in c.value for c in at.caption)
     at.button(key=f"access_refuse_{asked.id}").click().run()
     said = [e.value for e in (*at.error, *at.warning)]
     assert any("Say why the request is refused" in s for s in said), said

@@ -38,6 +38,11 @@ def render_access_tab(service: PortalService, name: str) -> None:
         return
     if not owners:
         _ask(service, identity, name)
+    else:
+        st.caption(
+            f"You decide on {name}'s requests (its owning team, or an admin); its consumers ask here, "
+            "and their requests wait for you below."
+        )
     for request in (r for r in found if r.state == "pending" and owners):
         _decide(service, identity, request)
     _mine = [r for r in found if r.requester == identity.user and r.state in ("pending", "approved")]

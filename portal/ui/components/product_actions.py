@@ -34,7 +34,8 @@ def render_actions(service: PortalService, detail: ProductDetail) -> None:
     row = registration(service, name)
     portal_product = row is not None and row.origin == "portal"
     live = lifecycle in LIVE_LIFECYCLES
-    buttons = st.columns(5)
+    # The actions shown take the first slots, left to right: no gap where one is not offered.
+    slots = iter(st.columns(5))
 
     edit_why = (
         why_not(identity, "edit", row)
@@ -44,13 +45,13 @@ def render_actions(service: PortalService, detail: ProductDetail) -> None:
     if (
         portal_product
         and lifecycle in EDITABLE
-        and buttons[0].button(
+        and next(slots).button(
             "Edit", key="action_edit", icon=":material/edit:", disabled=edit_why is not None, help=edit_why
         )
     ):
         st.switch_page("app_pages/create.py", query_params={"edit": name})
     refresh_why = why_not(identity, "run", row)
-    if live and buttons[1].button(
+    if live and next(slots).button(
         "Refresh now",
         key="action_refresh",
         icon=":material/refresh:",
@@ -58,7 +59,7 @@ def render_actions(service: PortalService, detail: ProductDetail) -> None:
         help=refresh_why or f"dbt build --select +{name}, then profile it.",
     ):
         attempt(lambda: run_refresh(service, [name]))
-    if live and buttons[2].button(
+    if live and next(slots).button(
         "Profile now",
         key="action_profile",
         icon=":material/query_stats:",
@@ -68,7 +69,7 @@ def render_actions(service: PortalService, detail: ProductDetail) -> None:
         if outcome is not None:
             _done(f"Profiled {name}: {outcome.profile.summary}; {plural(len(outcome.drift), 'drift event')}.")
     if portal_product and lifecycle in ("published", "failed"):
-        with buttons[3].popover(
+        with next(slots).popover(
             "Deprecate", icon=":material/archive:", disabled=edit_why is not None, help=edit_why
         ):
             st.caption(f"{name} stays readable for its consumers, marked deprecated, while they move off it.")
@@ -77,7 +78,7 @@ def render_actions(service: PortalService, detail: ProductDetail) -> None:
             ):
                 _done(f"{name} is deprecated. Its table stays for its consumers.")
     if portal_product and lifecycle in DISCARDABLE:
-        with buttons[4].popover(
+        with next(slots).popover(
             "Discard", icon=":material/delete:", disabled=edit_why is not None, help=edit_why
         ):
             st.caption(f"{name} was never published: its files, its audit data and its proposals go.")
