@@ -47,6 +47,9 @@ def test_register_a_consumer_with_the_form_and_remove_it(
     environ = copy_demo(demo_env, tmp_path / "portal")
     at = consumers_tab(use_env, environ)
     assert any("No consumer has registered dp_customer_360" in i.value for i in at.info)
+    assert any(
+        "Its YAML names its consumers as " in i.value and "`meta.consumers`" in i.value for i in at.info
+    )
 
     fill(at, team="Growth Team", email="growth", url="notes", description="")
     at.button(key="FormSubmitter:consumer_register-Register").click().run()

@@ -37,7 +37,14 @@ def render_consumers_tab(service: PortalService, detail: ProductDetail) -> None:
     if found is None:
         return
     if not found:
-        st.info(f"No consumer has registered {name} yet. A team that reads it can register below.")
+        named = detail.entry.consumers
+        said = (
+            f" Its YAML names its consumers as {', '.join(named)} (`meta.consumers`), but dbt knows none "
+            "of them as an exposure."
+            if named
+            else ""
+        )
+        st.info(f"No consumer has registered {name} yet.{said} A team that reads it can register below.")
     else:
         show_grid(
             pd.DataFrame(
