@@ -209,6 +209,9 @@ def test_the_access_tab_lets_the_owners_decide_and_shows_every_request(
     at = page(use_env, environ, id="dp_revenue_analytics", tab="Access")  # the local user: an admin
     assert "Campaign ROI dashboard" in [t.value for t in at.text]
     assert any("You decide on dp_revenue_analytics's requests" in c.value for c in at.caption)
+    overview = at.table[0].value["value"]
+    assert overview["Read access"] == "restricted: ask its owners on the Access tab"
+    assert overview["dbt access"] == "public"  # dbt's own `access`: who may ref() it
     at.button(key=f"access_refuse_{asked.id}").click().run()
     said = [e.value for e in (*at.error, *at.warning)]
     assert any("Say why the request is refused" in s for s in said), said

@@ -130,7 +130,12 @@ with overview:
         "Update frequency": entry.update_frequency,
         "Lifecycle": entry.lifecycle,
         "Freshness": detail.health.freshness.reason,
-        "Access": node.access,
+        "dbt access": node.access,  # who may ref() it in dbt, not who may read it
+        "Read access": (
+            "restricted: ask its owners on the Access tab"
+            if node.meta.get("restricted")
+            else "open to every reader"
+        ),
         "Contract enforced": "yes" if node.contract_enforced else "no",
         "Materialization": node.materialized,
         "Relation": node.relation_name,
