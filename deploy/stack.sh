@@ -143,7 +143,7 @@ configure() {
   SHARED_SECRET="$(openssl rand -hex 32)"  # between Trino's own nodes, required once clients sign in
   local f
   for f in node.properties jvm.config config.properties log.properties access-control.properties rules.json \
-    password-authenticator.properties; do
+    password-authenticator.properties group-provider.properties groups.txt; do
     render "$HERE/trino/local/$f" "$STACK/etc/$f"
   done
   chmod 600 "$STACK/etc/config.properties"

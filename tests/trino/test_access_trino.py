@@ -72,6 +72,8 @@ def test_approval_opens_the_table_and_the_end_of_the_grant_closes_it(service: Po
     _eventually(lambda: _reads(settings, "carol"), False)  # restricted: refused before any request
     assert _reads(settings, "portal")  # the builder still reads (and builds) it
     assert _reads(settings, "reader-ann") is False  # read-only readers are no exception
+    # its owning team reads it without asking: a Trino group (deploy/trino/local/groups.txt)
+    assert _reads(settings, "fred")
     asked = access_requests.request_access(
         service, CONSUMER, PRODUCT, reason="Campaign ROI dashboard", days=1
     )
