@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.exc import IntegrityError
 
-from catalog_db.models import DataProduct, Run
+from catalog_db.models import DataProduct, Proposal, Run
 from portal import audit
 from portal.auth import access as auth
 from portal.auth.identity import Identity
@@ -39,7 +39,7 @@ from portal.creation.scaffold import (
     write_product,
 )
 from portal.creation.spec import Problem, ProductSpec
-from portal.errors import Conflict, PortalError
+from portal.errors import Conflict, NotFound, PortalError
 from portal.project.artifacts import Manifest, find_artifact, load_manifest
 from portal.project.dbt_runner import DbtBusy, project_lock, run_dbt
 from portal.project.locks import LockBusy, build_lock
@@ -409,15 +409,21 @@ def _commit_deprecation(service: PortalService, files: GeneratedFiles, identity:
 # --- reading a product back into a spec ----------------------------------------------------
 
 
-def spec_of(service: PortalService, name: str) -> ProductSpec:
-    """The spec a portal product's files describe, to fill the edit form.
+def spec_of(service: PortalService, name: str, *, proposal_id: int | None = None) -> ProductSpec:
+    """The spec a portal product's files describe, to fill the edit form: the files of the
+    project as they are, or of one of its proposals (a stale, rejected or expired one is the
+    author's draft to resubmit, which main does not hold).
 
     The SQL comes back as plain SQL: the `{{ ref() }}` / `{{ source() }}` calls the portal wrote
     become the model and source names they stand for, which validate to the same model.
     """
     sql_path, yml_path = product_paths(models_dir(service.settings), name)
-    sql_text = sql_path.read_text(encoding="utf-8")
-    document = yaml.safe_load(yml_path.read_text(encoding="utf-8"))
+    if proposal_id is None:
+        sql_text = sql_path.read_text(encoding="utf-8")
+        yml_text = yml_path.read_text(encoding="utf-8")
+    else:
+        sql_text, yml_text = _proposal_files(service, name, proposal_id, sql_path, yml_path)
+    document = yaml.safe_load(yml_text)
     model = _model_entry(document, name, yml_path)
     meta = (model.get("config") or {}).get("meta") or {}
     columns = model.get("columns") or []
@@ -439,6 +445,25 @@ def spec_of(service: PortalService, name: str) -> ProductSpec:
         sql=_plain_sql(sql_text),
         column_descriptions={c["name"]: c["description"] for c in columns if c.get("description")},
     )
+
+
+def _proposal_files(
+    service: PortalService, name: str, proposal_id: int, sql_path: Path, yml_path: Path
+) -> tuple[str, str]:
+    """The product's two files as proposal `proposal_id` committed them (its commit outlives its
+    branch, so an expired proposal's draft is there too)."""
+    with service.sessions() as session:
+        proposal = session.get(Proposal, proposal_id)
+    if proposal is None or proposal.product != name:
+        raise NotFound(f"{name} has no proposal {proposal_id}; open the product's page for its proposals.")
+    repo = commits.repository(service.settings)
+    project = service.settings.dbt_project_dir
+    texts = [repo.read(proposal.commit_sha, str(path.relative_to(project))) for path in (sql_path, yml_path)]
+    if texts[0] is None or texts[1] is None:
+        raise NotFound(
+            f"Proposal {proposal_id} holds no files of {name} (it removed the product); edit the product as it is."
+        )
+    return texts[0], texts[1]
 
 
 def _model_entry(document: Any, name: str, path: Path) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The Review page in a real Chromium, behind a sign-in proxy with review required: a reviewer
 reads a proposal's diff and approves it, rejects another with a comment, and its author reads
-why; the author's own Approve button is disabled with the reason."""
+why and resubmits the draft from the Create form; the author's own Approve button is disabled
+with the reason."""
 
 from __future__ import annotations
 
@@ -78,6 +79,14 @@ def test_a_reviewer_approves_and_rejects_and_the_author_reads_why(
         author.goto(f"{url}/review?proposal={refused.proposal_id}", wait_until="networkidle")
         author.get_by_text("Rejected by rita@example.com").wait_for(timeout=60_000)
         author.get_by_text("Count orders, not order lines.").wait_for(timeout=10_000)
+        # the draft goes back to the author's form as proposed, to fix and resubmit
+        author.get_by_role("button", name="Resubmit its draft").click()
+        author.get_by_text(f"Filled from proposal {refused.proposal_id}'s draft").wait_for(timeout=60_000)
+        assert "sum(1) as lines" in author.locator(".st-key-create_sql textarea").input_value().lower()
+        # and from the product's own page, where the rejection is said too
+        author.goto(f"{url}/product?id=dp_sales_refused", wait_until="networkidle")
+        author.get_by_role("button", name="Resubmit its draft").click()
+        author.get_by_text(f"Filled from proposal {refused.proposal_id}'s draft").wait_for(timeout=60_000)
         author.close()
 
     # the author's own proposal in review: Approve is there, disabled, saying why

@@ -20,8 +20,8 @@ from catalog_db.models import AuditEvent, DataProduct, ProductProfile, Proposal
 from portal.auth.access import PermissionDenied, Principal
 from portal.creation import review
 from portal.creation.flow import create, edit
-from portal.creation.lifecycle import discard
-from portal.errors import Busy, Conflict, InvalidInput
+from portal.creation.lifecycle import discard, spec_of
+from portal.errors import Busy, Conflict, InvalidInput, NotFound
 from portal.project.locks import build_lock
 from portal.service import PortalService
 from portal.settings import Settings
@@ -260,3 +260,28 @@ def test_a_decision_waits_for_a_running_build_a_while_then_says_it_is_busy(servi
     build.join()
     assert decision.proposal.state == "published"
     assert status_of(service, "dp_sales_waiting") == "published"
+
+
+def test_a_rejected_edit_is_resubmitted_from_its_draft_not_from_main(
+    service: PortalService, environ: dict[str, str]
+) -> None:
+    off = PortalService(Settings.from_env({**environ, "PORTAL_REVIEW": "off"}))
+    assert create(off, sales_spec("dp_sales_redone"), SAM).status == "published"
+    draft_sql = "select customer_id, count(distinct order_id) as orders from int_orders group by 1"
+    proposed = sales_spec("dp_sales_redone", draft_sql, description="Distinct orders per customer.")
+    result = edit(service, "dp_sales_redone", proposed, SAM)
+    assert result.status == "in_review" and result.proposal_id is not None, result.log
+    review.reject(service, result.proposal_id, RITA, "Say in the description that refunds count.")
+
+    on_main = spec_of(service, "dp_sales_redone")
+    draft = spec_of(service, "dp_sales_redone", proposal_id=result.proposal_id)
+    assert on_main.description == "Orders per customer, for the sales team."  # the published version
+    assert draft.description == "Distinct orders per customer."
+    assert "count(distinct order_id)" in draft.sql.lower() and "distinct" not in on_main.sql.lower()
+    assert draft.primary_key == ("customer_id",) and draft.owner == "team-sales"
+    # the draft, fixed as the reviewer asked, goes to review again
+    fixed = replace(draft, description="Distinct orders per customer; refunded orders count.")
+    again = edit(service, "dp_sales_redone", fixed, SAM)
+    assert again.status == "in_review", again.log
+    with pytest.raises(NotFound, match="has no proposal"):
+        spec_of(service, "dp_sales_waiting", proposal_id=result.proposal_id)  # another product's

@@ -71,11 +71,12 @@ def _column_docs(text: str) -> dict[str, str]:
     return docs
 
 
-def _load_for_edit(name: str) -> None:
-    """Fill the form from the product's files, once per product opened."""
-    if st.session_state.get("create_loaded") == name:
+def _load_for_edit(name: str, proposal_id: int | None) -> None:
+    """Fill the form from the product's files (or a proposal's draft), once per one opened."""
+    source = f"{name}@{proposal_id}" if proposal_id is not None else name
+    if st.session_state.get("create_loaded") == source:
         return
-    loaded = attempt(lambda: spec_of(service, name))
+    loaded = attempt(lambda: spec_of(service, name, proposal_id=proposal_id))
     if loaded is None:
         return
     st.session_state.update(
@@ -90,12 +91,22 @@ def _load_for_edit(name: str) -> None:
         create_materialization=loaded.materialization,
         create_sql=loaded.sql,
         create_column_docs="\n".join(f"{c}: {d}" for c, d in loaded.column_descriptions.items()),
-        create_loaded=name,
+        create_loaded=source,
     )
 
 
+# ?proposal=N: resubmit that proposal's draft (stale, rejected or expired), not main's version.
+draft = st.query_params.get("proposal")
+draft_id = int(draft) if draft and draft.isdigit() else None
+if draft and draft_id is None:
+    st.warning(f"`?proposal={draft}` is no proposal number; the form holds the version on main.")
 if editing:
-    _load_for_edit(editing)
+    _load_for_edit(editing, draft_id)
+    if draft_id is not None:
+        st.caption(
+            f"Filled from proposal {draft_id}'s draft, not from the version on main: change what it "
+            "needs and submit it again."
+        )
 # A query the SQL workspace promoted (its Promote leaves it here): taken once, as the form's defaults.
 promotion = st.session_state.pop("workspace_promotion", None)
 if promotion is not None and not editing:

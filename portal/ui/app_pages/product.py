@@ -5,14 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from portal.auth.access import why_not
 from portal.catalog.detail import product_detail
 from portal.contracts.odcs import MEDIA_TYPE, product_contract
 from portal.creation import commits
 from portal.project.versions import versions_text
+from portal.runs import registration
 from portal.ui.components.access_tab import render_access_tab
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.consumers import render_consumers_tab
-from portal.ui.components.context import attempt, get_service
+from portal.ui.components.context import attempt, current_identity, get_service
 from portal.ui.components.grid import show_grid, wide
 from portal.ui.components.history_tab import render_history_tab
 from portal.ui.components.lineage_view import render_lineage
@@ -90,6 +92,14 @@ if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
     left.info(f"Proposal {proposal.id} by {proposal.author} {said}", icon=":material/rate_review:")
     if right.button("Open the review", key="product_review", icon=":material/rate_review:"):
         st.switch_page("app_pages/review.py", query_params={"proposal": str(proposal.id)})
+    # Its draft is on its branch, not main: Edit would start from the published version.
+    resubmit_why = why_not(current_identity(), "edit", registration(service, entry.name))
+    if (
+        proposal.state != "in_review"
+        and resubmit_why is None
+        and right.button("Resubmit its draft", key="product_resubmit", icon=":material/edit:")
+    ):
+        st.switch_page("app_pages/create.py", query_params={"edit": entry.name, "proposal": str(proposal.id)})
 
 (
     overview,

@@ -10,8 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from catalog_db.models import PROPOSAL_STATES
+from portal.auth.access import why_not
 from portal.creation import commits, review
 from portal.creation.review_detail import Review, review_of
+from portal.runs import registration
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity, get_service
 
@@ -100,7 +102,7 @@ st.caption(
 if proposal.state == "rejected":
     st.error(
         f"Rejected by **{proposal.decided_by}** {ago(proposal.decided_at)}: {proposal.comment}\n\n"
-        f"Fix it and resubmit: edit `{proposal.product}` on the Create page.",
+        "Fix it and resubmit: **Resubmit its draft** opens it in the Create form.",
         icon=":material/block:",
     )
 elif proposal.state == "published":
@@ -115,6 +117,16 @@ elif proposal.state == "expired":
     )
 if seen.stale:
     st.warning(seen.stale, icon=":material/history:")
+# A draft that was not published goes back to its author's form, as they proposed it.
+if (
+    proposal.state in ("stale", "rejected", "expired")
+    and proposal.action in ("product.created", "product.edited")
+    and why_not(identity, "edit", registration(service, proposal.product)) is None
+    and st.button("Resubmit its draft", key="review_resubmit", icon=":material/edit:")
+):
+    st.switch_page(
+        "app_pages/create.py", query_params={"edit": proposal.product, "proposal": str(proposal.id)}
+    )
 for part, why in seen.missing.items():
     if part != "data" or seen.open:
         st.info(f"{part.capitalize()}: {why}", icon=":material/info:")
