@@ -15,7 +15,11 @@ def add_parsers(subparsers: Any) -> None:
     """Add `demo` and `load-trino` to an argparse subparsers object."""
     demo = subparsers.add_parser("demo", help="generate the demo silver data and build the dbt project")
     demo.add_argument("--scale", type=float, help="size of the demo data (1 = about 100k orders)")
-    demo.add_argument("--if-missing", action="store_true", help="only build when the warehouse is missing")
+    demo.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="only build when the warehouse is missing, or dbt/ changed since the project's copy took it",
+    )
     demo.set_defaults(func=_demo_command)
 
     load = subparsers.add_parser(
@@ -30,13 +34,20 @@ def add_parsers(subparsers: Any) -> None:
 
 def _demo_command(args: argparse.Namespace) -> int:
     from portal.demo.build import build_demo, demo_is_built
+    from portal.demo.template import pending
     from portal.settings import Settings
 
     overrides = {"demo_scale": args.scale} if args.scale else {}
     settings = Settings.from_env(**overrides)
     if args.if_missing and demo_is_built(settings):
-        print(f"The demo warehouse is built ({settings.duckdb_path}); `make demo` rebuilds it.")
-        return OK
+        newer = pending(settings)
+        if newer is None or not newer[1]:
+            print(f"The demo warehouse is built ({settings.duckdb_path}); `make demo` rebuilds it.")
+            return OK
+        print(
+            f"The demo project in dbt/ changed since {settings.dbt_project_dir} took it "
+            f"({', '.join(sorted(newer[1]))}): taking the change and rebuilding the demo …"
+        )
     build_demo(settings)
     return OK
 

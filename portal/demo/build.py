@@ -6,24 +6,23 @@ the test suite's session fixture (a small scale in a temporary directory).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from portal.demo import silver
+from portal.demo.template import DEMO_TEMPLATE, copy_template, mark_taken, take_template
 from portal.errors import UpstreamError
 from portal.observability import history
 from portal.project.artifacts import find_artifact
-from portal.project.dbt_runner import DbtResult, run_dbt
+from portal.project.dbt_runner import DbtResult, project_lock, run_dbt
 from portal.project.repository import ProjectRepository
-from portal.settings import ROOT, Settings
+from portal.settings import Settings
 
 Say = Callable[[str], None]
-# The demo project as the portal ships it. The portal serves a copy (PORTAL_DBT_PROJECT_DIR,
-# var/project by default) that is a git repository of its own: products created in the portal
-# are commits there, never files in the portal's own source tree.
-DEMO_TEMPLATE = ROOT / "dbt"
-TEMPLATE_OUTPUT = shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml")
+# The portal serves a copy of the demo project (PORTAL_DBT_PROJECT_DIR, var/project by default)
+# that is a git repository of its own: products created in the portal are commits there, never
+# files in the portal's own source tree; a newer dbt/ reaches it as a merge (demo/template.py).
 
 
 class DemoBuildFailed(UpstreamError):
@@ -57,7 +56,7 @@ def _checked(result: DbtResult, what: str) -> DbtResult:
     return result
 
 
-def ensure_demo_project(settings: Settings, *, say: Say = print) -> None:
+def ensure_demo_project(settings: Settings, *, say: Say = print, template: Path = DEMO_TEMPLATE) -> None:
     """Copy the demo project to PORTAL_DBT_PROJECT_DIR unless a project is there, and make the
     copy a git repository of its own (its first commit: the project as shipped)."""
     project = settings.dbt_project_dir
@@ -69,8 +68,8 @@ def ensure_demo_project(settings: Settings, *, say: Say = print) -> None:
             "PORTAL_DBT_PROJECT_DIR to the dbt project the portal should serve."
         )
     say(f"Copying the demo dbt project to {project}, a git repository of its own …")
-    shutil.copytree(DEMO_TEMPLATE, project, ignore=TEMPLATE_OUTPUT, dirs_exist_ok=True)
-    ProjectRepository.ensure(project, remote=settings.git_remote or None)
+    copy_template(project, template=template)
+    mark_taken(ProjectRepository.ensure(project, remote=settings.git_remote or None))
 
 
 def build_demo(settings: Settings, *, say: Say = print) -> DemoReport:
@@ -94,6 +93,14 @@ def build_demo(settings: Settings, *, say: Say = print) -> DemoReport:
     )
     say("  " + ", ".join(f"{table}: {count:,}" for table, count in rows.items()))
     ensure_demo_project(settings, say=say)
+    with project_lock(settings):  # a running portal commits to the same main
+        taken = take_template(settings, say=say)  # a newer dbt/ than the copy's
+    if taken.conflicts:
+        say(
+            f"The demo project shipped in dbt/ changed {', '.join(taken.conflicts)}, which the portal "
+            f"changed too in {settings.dbt_project_dir}: kept the copy as it is. Merge dbt/ into it by "
+            "hand, or move the copy away to start afresh."
+        )
     say("Running dbt build …")
     build = _checked(run_dbt(settings, ["build"], on_line=say), "dbt build")
     service = PortalService(settings)

@@ -451,6 +451,35 @@ class ProjectRepository:
         shown = self._git("show", f"{self._revision(revision)}:{_clean_path(path)}")
         return shown.out.decode("utf-8", "replace") if shown.code == 0 else None
 
+    def files(self, revision: str) -> dict[str, str]:
+        """Every file of commit `revision` (a full sha or a branch): path -> its blob's sha."""
+        listed = self._ok(self._git("ls-tree", "-r", "-z", self._revision(revision)), "list a commit's files")
+        entries = (entry.split(b"\t", 1) for entry in listed.out.split(b"\0") if entry)
+        return {
+            path.decode("utf-8", "surrogateescape"): head.split()[2].decode()
+            for head, path in entries
+            if head.split()[1] == b"blob"
+        }
+
+    def root(self) -> tuple[str, str] | None:
+        """Main's first commit and its message; None when main has more than one root."""
+        log = self._git("log", "--max-parents=0", "-z", "--format=%H%n%B", self._require_main())
+        roots = [entry for entry in self._ok(log, "read").out.split(b"\0") if entry.strip()]
+        if len(roots) != 1:
+            return None
+        sha, _, message = roots[0].decode("utf-8", "replace").partition("\n")
+        return sha, message.strip()
+
+    def portal_ref(self, name: str) -> str | None:
+        """The commit the portal's own ref `refs/asgard/<name>` points at (None: no such ref)."""
+        result = self._git("rev-parse", "--verify", "--quiet", f"refs/asgard/{name}^{{commit}}")
+        return result.text if result.code == 0 else None
+
+    def move_portal_ref(self, name: str, new: str, old: str | None) -> None:
+        """Point `refs/asgard/<name>` (no branch, no tag) at `new` if still at `old` (None: absent)."""
+        moved = self._git("update-ref", "-m", "asgard portal", f"refs/asgard/{name}", new, old or "")
+        self._ok(moved, f"move refs/asgard/{name}", "Another process moved it meanwhile: try again.")
+
     def _changes(self, old: str, new: str) -> list[FileChange]:
         entries = [e for e in self._raw_diff(old, new) if _GITLINK not in (e.old_mode, e.new_mode)]
         blobs = self._blobs(sha for e in entries for sha in (e.old_sha, e.new_sha))
