@@ -277,6 +277,11 @@ class KnownRelations:
                 databases[node.database] = None
         return cls({key: tuple(found.values()) for key, found in index.items()}, tuple(databases))
 
+    def relations(self) -> list[TableReference]:
+        """Every relation SQL may read, once each, by label."""
+        found = {r.unique_id: r for refs in self.by_spelling.values() for r in refs}
+        return sorted(found.values(), key=lambda r: r.label)
+
     def lookup(self, parts: tuple[str, ...]) -> tuple[TableReference, ...]:
         return self.by_spelling.get(tuple(part.lower() for part in parts), ())
 

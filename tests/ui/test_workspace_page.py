@@ -23,19 +23,7 @@ def page(
     use_env: Callable[[dict[str, str]], None],
     demo_env: dict[str, str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[[], AppTest]:
-    if PAGE not in APP.read_text():
-        # Until app.py lists the page, add it to the navigation the way app.py will, so Promote's
-        # switch to Create goes through the real router.
-        navigation = st.navigation
-
-        def with_workspace(pages: list[st.Page], **kwargs: object) -> object:
-            workspace = st.Page(PAGE, title="SQL workspace", icon=":material/terminal:", url_path="workspace")
-            return navigation([*pages, workspace], **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(st, "navigation", with_workspace)
-
     def start() -> AppTest:
         use_env(copy_demo(demo_env, tmp_path / "portal"))
         st.cache_resource.clear()  # the service is cached per process; each test gets its own copy
@@ -87,3 +75,19 @@ def test_a_past_query_reopens_in_the_editor(page: Callable[[], AppTest]) -> None
     at.button(key="workspace_reopen").click().run()
     assert not at.exception, at.exception
     assert at.text_area(key="workspace_sql").value == SQL
+
+
+def test_what_you_can_query_lists_the_relations_and_starts_a_select_from_one(
+    page: Callable[[], AppTest],
+) -> None:
+    at = page()
+    assert any(e.label.startswith("What you can query (") for e in at.expander)
+    at.selectbox(key="workspace_relation").select("dp_customer_360").run()
+    columns = next(d.value for d in at.dataframe if "type" in d.value.columns)
+    assert "customer_id" in list(columns["column"]) and "BIGINT" in list(columns["type"])
+    at.button(key="workspace_start").click().run()
+    sql = at.text_area(key="workspace_sql").value
+    assert sql.startswith("select\n  customer_id,") and sql.endswith("from dp_customer_360")
+    at.button(key="workspace_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("customer_id" in d.value.columns and "segment" in d.value.columns for d in at.dataframe)

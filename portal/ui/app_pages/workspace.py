@@ -12,8 +12,10 @@ import streamlit as st
 
 from portal.auth.access import why_not
 from portal.catalog import workspace
+from portal.catalog.readable import readable
 from portal.ui.components.context import attempt, current_identity, get_service
 from portal.ui.components.grid import show_grid
+from portal.ui.components.markdown import show_description
 from portal.ui.components.problems import show_problems
 
 # Where Promote leaves the query for the Create page, which takes it once (create.py reads it).
@@ -37,6 +39,40 @@ def _reopen(sql: str) -> None:
     st.session_state["workspace_sql"] = sql
     st.session_state.pop("workspace_result", None)
 
+
+readables = attempt(lambda: readable(service)) or []
+with st.expander(f"What you can query ({len(readables)})", icon=":material/table_view:"):
+    # The guard's own list: what is here may be read, and nothing else (catalog/readable.py).
+    by_name = {r.name: r for r in readables}
+    chosen = st.selectbox(
+        "Relation",
+        list(by_name),
+        key="workspace_relation",
+        index=None,
+        placeholder="type to find a data product, model or source",
+        format_func=lambda name: f"{name} · {by_name[name].kind}",
+    )
+    if chosen is not None:
+        picked_relation = by_name[chosen]
+        if picked_relation.description:
+            show_description(picked_relation.description)
+        show_grid(
+            pd.DataFrame(
+                {
+                    "column": [c for c, _ in picked_relation.columns],
+                    "type": [t or "" for _, t in picked_relation.columns],
+                }
+            ),
+            key="workspace_relation_columns",
+        )
+        st.button(
+            "Start from it",
+            key="workspace_start",
+            icon=":material/edit_note:",
+            help="Put a SELECT of its columns in the editor (what is there now is replaced).",
+            on_click=_reopen,
+            args=(picked_relation.select(),),
+        )
 
 # A code editor's look for the SQL box, without a component that needs the network.
 st.markdown("<style>.st-key-workspace_sql textarea {font-family: monospace;}</style>", unsafe_allow_html=True)
