@@ -4,7 +4,9 @@ analyst looks them up beside the editor, with their columns.
 The list is the guard's own (`creation.flow.known_relations`), so nothing is listed that a query
 would be refused for reading, and nothing it may read is missing: data products first, then the
 other models, then the sources. Columns and types are dbt's catalog.json where it has the table
-(the warehouse's names, in the table's order), else what the YAML documents.
+(the warehouse's names, in the table's order), else what the YAML documents. A big project
+reads thousands (spellbook_dex: 11,704), so the list is made once per build and looked up by
+`find`, never shown whole.
 """
 
 from __future__ import annotations
@@ -34,7 +36,20 @@ class Readable:
 
 
 def readable(service: PortalService) -> list[Readable]:
-    """Every relation a workspace query may read (see the module docstring)."""
+    """Every relation a workspace query may read (see the module docstring), once per build:
+    what the guard withholds (products not published) changes only with a new manifest."""
+    return service.per_build(("readable",), lambda: _readable(service))
+
+
+def find(relations: list[Readable], text: str, *, limit: int = 50) -> tuple[list[Readable], int]:
+    """The first `limit` relations whose name holds `text` (any case; none given: the data
+    products), in the list's order, and how many match in all."""
+    wanted = text.strip().lower()
+    matching = [r for r in relations if (wanted in r.name.lower() if wanted else r.kind == "data product")]
+    return matching[:limit], len(matching)
+
+
+def _readable(service: PortalService) -> list[Readable]:
     artifacts = service.artifacts()
     manifest, catalog = artifacts.manifest, artifacts.catalog
     found = []
@@ -57,4 +72,4 @@ def readable(service: PortalService) -> list[Readable]:
     return sorted(found, key=lambda r: (KIND_ORDER[r.kind], r.name))
 
 
-__all__ = ["Readable", "readable"]
+__all__ = ["Readable", "find", "readable"]

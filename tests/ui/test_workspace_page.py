@@ -82,6 +82,11 @@ def test_what_you_can_query_lists_the_relations_and_starts_a_select_from_one(
 ) -> None:
     at = page()
     assert any(e.label.startswith("What you can query (") for e in at.expander)
+    offered = at.selectbox(key="workspace_relation").options
+    assert len(offered) == 3 and all(o.startswith("dp_") for o in offered)  # nothing typed: the products
+    at.text_input(key="workspace_find").input("stg_").run()
+    assert all("stg_" in o for o in at.selectbox(key="workspace_relation").options)
+    at.text_input(key="workspace_find").input("customer_360").run()
     at.selectbox(key="workspace_relation").select("dp_customer_360").run()
     columns = next(d.value for d in at.dataframe if "type" in d.value.columns)
     assert "customer_id" in list(columns["column"]) and "BIGINT" in list(columns["type"])

@@ -12,7 +12,7 @@ import streamlit as st
 
 from portal.auth.access import why_not
 from portal.catalog import workspace
-from portal.catalog.readable import readable
+from portal.catalog.readable import find, readable
 from portal.ui.components.context import attempt, current_identity, get_service
 from portal.ui.components.grid import show_grid
 from portal.ui.components.markdown import show_description
@@ -43,13 +43,20 @@ def _reopen(sql: str) -> None:
 readables = attempt(lambda: readable(service)) or []
 with st.expander(f"What you can query ({len(readables)})", icon=":material/table_view:"):
     # The guard's own list: what is here may be read, and nothing else (catalog/readable.py).
-    by_name = {r.name: r for r in readables}
+    # Looked up, not listed whole: a big project has thousands (a selectbox of them all is slow).
+    text = st.text_input("Find", key="workspace_find", placeholder="part of a name; empty: the data products")
+    shown, matching = find(readables, text)
+    if matching > len(shown):
+        st.caption(f"{matching:,} match; the first {len(shown)} are offered: type more to narrow them.")
+    elif not shown:
+        st.caption("Nothing readable has that in its name.")
+    by_name = {r.name: r for r in shown}
     chosen = st.selectbox(
         "Relation",
         list(by_name),
         key="workspace_relation",
         index=None,
-        placeholder="type to find a data product, model or source",
+        placeholder=f"{len(shown)} to choose from",
         format_func=lambda name: f"{name} · {by_name[name].kind}",
     )
     if chosen is not None:

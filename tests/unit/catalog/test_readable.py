@@ -9,7 +9,7 @@ import pytest
 
 from portal.auth.identity import Identity
 from portal.catalog import workspace
-from portal.catalog.readable import readable
+from portal.catalog.readable import find, readable
 from portal.creation.flow import create
 from portal.creation.spec import ProductSpec
 from portal.service import PortalService
@@ -57,3 +57,13 @@ def test_every_listed_relation_is_accepted_as_its_select_and_an_unpublished_one_
     for relation in listed:
         result = workspace.run_query(service, relation.select(), ME, limit=1)
         assert result.ok, (relation.name, [p.message for p in result.problems])
+
+
+def test_find_offers_the_products_first_and_at_most_its_limit(service: PortalService) -> None:
+    listed = readable(service)
+    assert readable(service) is listed  # once per build
+    products, count = find(listed, "")
+    assert count == 3 and {r.kind for r in products} == {"data product"}
+    orders, count = find(listed, "ORDERS", limit=2)
+    assert count > 2 and len(orders) == 2 and all("orders" in r.name for r in orders)
+    assert find(listed, "no such relation") == ([], 0)
