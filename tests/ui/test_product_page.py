@@ -25,6 +25,7 @@ from portal.service import PortalService
 from portal.settings import ROOT, Settings
 from portal.ui.components.grid import HEADER_PX, ROW_PX
 from tests.conftest import copy_demo
+from tests.failing_products import lines_by_customer
 
 APP = str(ROOT / "portal" / "ui" / "app.py")
 
@@ -68,15 +69,7 @@ def test_a_failed_products_page_offers_edit_and_discard(
     environ = copy_demo(demo_env, tmp_path / "portal")
     service = PortalService(Settings.from_env(environ))
     local = Identity(service.settings.local_user)
-    # order lines repeat their customer: customer_id is no key, so the unique test fails
-    spec = ProductSpec(
-        name="dp_lines_failing",
-        description="Order lines by customer.",
-        data_product_type="CUSTOMER_360",
-        owner="sales-team",
-        sql="select customer_id, order_id from int_orders",
-        primary_key=("customer_id",),
-    )
+    spec = lines_by_customer("dp_lines_failing")  # its audit fails: Edit and Discard, no Refresh
     assert create(service, spec, local).status == "failed"
     at = page(use_env, environ, id="dp_lines_failing")
     labels = {b.label for b in at.button}

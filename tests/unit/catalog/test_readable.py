@@ -11,10 +11,10 @@ from portal.auth.identity import Identity
 from portal.catalog import workspace
 from portal.catalog.readable import find, readable
 from portal.creation.flow import create
-from portal.creation.spec import ProductSpec
 from portal.service import PortalService
 from portal.settings import Settings
 from tests.conftest import copy_demo
+from tests.failing_products import lines_by_customer
 
 ME = Identity("tester")
 
@@ -43,14 +43,7 @@ def test_products_come_first_then_models_then_sources_with_the_warehouses_types(
 def test_every_listed_relation_is_accepted_as_its_select_and_an_unpublished_one_is_not_listed(
     service: PortalService,
 ) -> None:
-    failing = ProductSpec(
-        name="dp_lines_failing",
-        description="Order lines by customer: customer_id is no key, so its unique test fails.",
-        data_product_type="CUSTOMER_360",
-        owner="sales-team",
-        sql="select customer_id, order_id from int_orders",
-        primary_key=("customer_id",),
-    )
+    failing = lines_by_customer("dp_lines_failing")
     assert create(service, failing, ME).status == "failed"
     listed = readable(service)
     assert "dp_lines_failing" not in {r.name for r in listed}  # the guard withholds it too
