@@ -297,9 +297,9 @@ def sync_rules(service: PortalService, *, now: datetime | None = None) -> Path |
     return target
 
 
-def next_end(service: PortalService, *, after: datetime | None = None) -> datetime | None:
-    """When the next live grant ends (after `after`, default now); None when none is live."""
-    moment = _now(after)
+def next_end(service: PortalService) -> datetime | None:
+    """When the next live grant ends; None when none is live."""
+    moment = _now(None)
     with service.sessions() as session:
         ends = session.scalars(
             sa.select(AccessRequest.expires_at).where(

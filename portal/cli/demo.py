@@ -41,12 +41,12 @@ def _demo_command(args: argparse.Namespace) -> int:
     settings = Settings.from_env(**overrides)
     if args.if_missing and demo_is_built(settings):
         newer = pending(settings)
-        if newer is None or not newer[1]:
+        if newer is None or not newer.changes:
             print(f"The demo warehouse is built ({settings.duckdb_path}); `make demo` rebuilds it.")
             return OK
         print(
             f"The demo project in dbt/ changed since {settings.dbt_project_dir} took it "
-            f"({', '.join(sorted(newer[1]))}): taking the change and rebuilding the demo …"
+            f"({', '.join(sorted(newer.changes))}): taking the change and rebuilding the demo …"
         )
     build_demo(settings)
     return OK

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from catalog_db.models import DataProduct, Proposal, Run
 from portal.audit import add_event
-from portal.auth.access import PermissionDenied, review_refusal
+from portal.auth.access import PermissionDenied, review_refusal, why_not
 from portal.auth.identity import Identity
 from portal.creation import commits, held
 from portal.creation.lifecycle import current_files, models_dir
@@ -46,6 +46,7 @@ from portal.project.artifacts import Artifacts, Manifest, find_artifact, load_ma
 from portal.project.dbt_runner import DbtBusy, project_lock, run_dbt
 from portal.project.repository import ProjectRepository
 from portal.project.sync import sync
+from portal.runs import registration
 from portal.service import PortalService
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,20 @@ def get(service: PortalService, proposal_id: int) -> Proposal:
     if row is None:
         raise NotFound(f"There is no proposal {proposal_id}; GET /api/v1/proposals lists them.")
     return row
+
+
+# A proposal that ended without being published: its draft goes back to its author's form.
+RESUBMITTABLE = ("stale", "rejected", "expired")
+
+
+def may_resubmit(service: PortalService, identity: Identity, proposal: Proposal) -> bool:
+    """Whether `identity` may reopen `proposal`'s draft in the Create form (lifecycle.spec_of with
+    its id): a creation or edit that ended unpublished, and they may edit the product."""
+    return (
+        proposal.state in RESUBMITTABLE
+        and proposal.action in ("product.created", "product.edited")
+        and why_not(identity, "edit", registration(service, proposal.product)) is None
+    )
 
 
 def audit_manifest(service: PortalService, name: str) -> Manifest | None:

@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -34,6 +35,13 @@ TEMPLATE_OUTPUT = ("target", "logs", "dbt_packages", ".user.yml")
 TEMPLATE_REF = "template"  # refs/asgard/template: the template commit the copy last took
 # Written by the portal into the copy (ProjectRepository's .gitignore), not part of the template.
 PORTAL_WRITTEN = frozenset({".gitignore"})
+
+
+class Pending(NamedTuple):
+    """What the template changed since the copy took it."""
+
+    taken: str  # the template commit the copy last took
+    changes: dict[str, bytes | None]  # path -> its new bytes (None: removed)
 
 
 @dataclass(frozen=True)
@@ -89,11 +97,9 @@ def _taken(repo: ProjectRepository, template: Path) -> str | None:
     return root[0] if same else None
 
 
-def pending(
-    settings: Settings, *, template: Path = DEMO_TEMPLATE
-) -> tuple[str, dict[str, bytes | None]] | None:
-    """The template commit the copy took and what the template changed since (path -> new bytes,
-    None: removed); None when the project is not the demo's copy."""
+def pending(settings: Settings, *, template: Path = DEMO_TEMPLATE) -> Pending | None:
+    """What the template changed since the copy took it; None when the project is not the demo's
+    copy."""
     project = settings.dbt_project_dir
     if not (project / ".git").exists():
         return None
@@ -107,14 +113,14 @@ def pending(
         path: content for path, content in now.items() if before.get(path) != _blob_sha(content)
     }
     changes.update({path: None for path in before if path not in now})
-    return taken, changes
+    return Pending(taken, changes)
 
 
 def take_template(settings: Settings, *, template: Path = DEMO_TEMPLATE, say: Say = print) -> TemplateUpdate:
     """Merge what the template changed since the copy took it into the copy's main (see the
     module docstring). The caller holds the project lock and rebuilds afterwards."""
     found = pending(settings, template=template)
-    if found is None or not found[1]:
+    if found is None or not found.changes:
         return TemplateUpdate(changed=())
     taken, changes = found
     changed = tuple(sorted(changes))
@@ -146,6 +152,7 @@ def take_template(settings: Settings, *, template: Path = DEMO_TEMPLATE, say: Sa
 
 __all__ = [
     "DEMO_TEMPLATE",
+    "Pending",
     "TemplateUpdate",
     "copy_template",
     "mark_taken",

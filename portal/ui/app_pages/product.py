@@ -5,12 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from portal.auth.access import why_not
+from portal.catalog import access_requests
 from portal.catalog.detail import product_detail
 from portal.contracts.odcs import MEDIA_TYPE, product_contract
-from portal.creation import commits
+from portal.creation import commits, review
 from portal.project.versions import versions_text
-from portal.runs import registration
 from portal.ui.components.access_tab import render_access_tab
 from portal.ui.components.badges import ago, health_label, tests_label
 from portal.ui.components.consumers import render_consumers_tab
@@ -93,11 +92,8 @@ if latest and latest[0].state in ("in_review", "stale", "rejected", "expired"):
     if right.button("Open the review", key="product_review", icon=":material/rate_review:"):
         st.switch_page("app_pages/review.py", query_params={"proposal": str(proposal.id)})
     # Its draft is on its branch, not main: Edit would start from the published version.
-    resubmit_why = why_not(current_identity(), "edit", registration(service, entry.name))
-    if (
-        proposal.state != "in_review"
-        and resubmit_why is None
-        and right.button("Resubmit its draft", key="product_resubmit", icon=":material/edit:")
+    if review.may_resubmit(service, current_identity(), proposal) and right.button(
+        "Resubmit its draft", key="product_resubmit", icon=":material/edit:"
     ):
         st.switch_page("app_pages/create.py", query_params={"edit": entry.name, "proposal": str(proposal.id)})
 
@@ -143,7 +139,7 @@ with overview:
         "dbt access": node.access,  # who may ref() it in dbt, not who may read it
         "Read access": (
             "restricted: ask its owners on the Access tab"
-            if node.meta.get("restricted")
+            if access_requests.is_restricted(service, entry.unique_id)
             else "open to every reader"
         ),
         "Contract enforced": "yes" if node.contract_enforced else "no",

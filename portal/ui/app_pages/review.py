@@ -10,10 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from catalog_db.models import PROPOSAL_STATES
-from portal.auth.access import why_not
 from portal.creation import commits, review
 from portal.creation.review_detail import Review, review_of
-from portal.runs import registration
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity, get_service
 
@@ -118,11 +116,8 @@ elif proposal.state == "expired":
 if seen.stale:
     st.warning(seen.stale, icon=":material/history:")
 # A draft that was not published goes back to its author's form, as they proposed it.
-if (
-    proposal.state in ("stale", "rejected", "expired")
-    and proposal.action in ("product.created", "product.edited")
-    and why_not(identity, "edit", registration(service, proposal.product)) is None
-    and st.button("Resubmit its draft", key="review_resubmit", icon=":material/edit:")
+if review.may_resubmit(service, identity, proposal) and st.button(
+    "Resubmit its draft", key="review_resubmit", icon=":material/edit:"
 ):
     st.switch_page(
         "app_pages/create.py", query_params={"edit": proposal.product, "proposal": str(proposal.id)}
