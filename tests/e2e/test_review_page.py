@@ -5,9 +5,11 @@ with the reason."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from portal.auth.access import Principal
 from portal.creation.flow import create
@@ -82,7 +84,10 @@ def test_a_reviewer_approves_and_rejects_and_the_author_reads_why(
         # the draft goes back to the author's form as proposed, to fix and resubmit
         author.get_by_role("button", name="Resubmit its draft").click()
         author.get_by_text(f"Filled from proposal {refused.proposal_id}'s draft").wait_for(timeout=60_000)
-        assert "sum(1) as lines" in author.locator(".st-key-create_sql textarea").input_value().lower()
+        # the message is drawn before the form below it: wait for the textarea to hold the draft
+        expect(author.locator(".st-key-create_sql textarea")).to_have_value(
+            re.compile(r"sum\(1\) as lines", re.IGNORECASE), timeout=30_000
+        )
         # and from the product's own page, where the rejection is said too
         author.goto(f"{url}/product?id=dp_sales_refused", wait_until="networkidle")
         author.get_by_role("button", name="Resubmit its draft").click()
