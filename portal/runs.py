@@ -51,7 +51,7 @@ from portal.errors import Conflict
 from portal.integrations import openlineage
 from portal.project import dbt_runner
 from portal.project.artifacts import ArtifactError
-from portal.project.statuses import BUILD_FAILED
+from portal.project.statuses import BUILD_FAILED, nodes_failed
 from portal.service import NotFound, PortalService
 
 log = logging.getLogger(__name__)
@@ -368,7 +368,7 @@ def _lineage_facts(service: PortalService, run_id: int, started_as: int) -> open
     failed = [uid for uid, node_status, _ in results if node_status in BUILD_FAILED]
     message = details.get("interrupted") or details.get("publish_error")
     if not message and failed:
-        message = f"{len(failed)} node(s) failed: {', '.join(failed[:5])}"
+        message = nodes_failed(failed)
     if not message and details.get("stopped"):
         message = f"dbt was stopped ({details['stopped']})"
     return openlineage.RunFacts(

@@ -52,8 +52,12 @@ def proxy_identity(
     pairs = [(name.lower(), value) for name, value in headers]
     users = [value.strip() for name, value in pairs if name == settings.auth_proxy_user_header.lower()]
     if len(users) != 1 or not users[0]:
+        header = f"`{settings.auth_proxy_user_header}` header"
+        sent = (
+            f"{len(users)} {header}s" if len(users) > 1 else f"an empty {header}" if users else f"no {header}"
+        )
         raise ProxySignInFailed(
-            f"The sign-in proxy sent {len(users) or 'no'} `{settings.auth_proxy_user_header}` header(s); it must "
+            f"The sign-in proxy sent {sent}; it must "
             "send exactly one, naming the signed-in user. Check the proxy's configuration (oauth2-proxy: "
             "--set-xauthrequest) or PORTAL_AUTH_PROXY_USER_HEADER."
         )

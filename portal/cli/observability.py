@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `python -m portal --help` stay
     from portal.service import PortalService
 
 from portal.cli.errors import FAILED, OK
-from portal.project.statuses import HEALTH_LEVELS
+from portal.project.statuses import HEALTH_LEVELS, plural
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -139,7 +139,7 @@ def _refresh_command(args: argparse.Namespace) -> int:
         return OK
     for result in results:
         mark = "ok  " if result.ok else "FAIL"
-        extra = f", {result.drift} drift event(s)" if result.drift else ""
+        extra = f", {plural(result.drift, 'drift event')}" if result.drift else ""
         print(
             f"{mark}  {result.product}: {result.status} in {result.elapsed_s:.1f} s (run {result.run_id}), "
             f"profile {result.profile_status or 'not taken'}{extra}. {result.message.splitlines()[0]}"
@@ -183,7 +183,9 @@ def _profile_json(profile: Profile, drift: Sequence[Drift]) -> dict[str, Any]:
 def _print_profile(profile: Profile, drift: Sequence[Drift]) -> None:
     print(f"{profile.product}: {profile.summary} ({profile.elapsed_s or 0:.2f} s)")
     if profile.primary_key:
-        print(f"primary key ({', '.join(profile.primary_key)}): {profile.duplicate_keys} duplicate(s)")
+        dups = profile.duplicate_keys
+        counted = "duplicates not measured" if dups is None else plural(dups, "duplicate")
+        print(f"primary key ({', '.join(profile.primary_key)}): {counted}")
     if profile.newest_update:
         print(f"newest update: {profile.newest_update:%Y-%m-%d %H:%M:%S} UTC")
     if profile.columns:

@@ -42,7 +42,7 @@ from portal.project.artifacts import (
     load_run_results,
 )
 from portal.project.dbt_runner import DbtResult, cancellable, run_dbt
-from portal.project.statuses import BUILD_FAILED, LIVE_LIFECYCLES, UNPUBLISHED_LIFECYCLES
+from portal.project.statuses import BUILD_FAILED, LIVE_LIFECYCLES, UNPUBLISHED_LIFECYCLES, nodes_failed
 from portal.project.sync import run_status, sync
 from portal.runs import announce_end, start_run
 from portal.service import PortalService, last_successes
@@ -398,11 +398,7 @@ def _finish_run(
         if status == "success" and not result.ok:
             status = "error"  # dbt failed outside any node (e.g. a timeout)
         failed = [r.unique_id for r in results.results if r.status in BUILD_FAILED]
-        message = (
-            "built and tested"
-            if status == "success"
-            else f"{len(failed)} node(s) failed: {', '.join(failed[:5])}"
-        )
+        message = "built and tested" if status == "success" else nodes_failed(failed)
     log_text = result.log[-MAX_LOG_CHARS:] if result else None
     with service.sessions.begin() as session:
         run = session.get(Run, run_id)

@@ -63,6 +63,11 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'s' * (count != 1)}"
 
 
+def nodes_failed(unique_ids: list[str]) -> str:
+    """A failed build's one-line message: how many nodes failed and the first few of them."""
+    return f"{plural(len(unique_ids), 'node')} failed: {', '.join(unique_ids[:5])}"
+
+
 @dataclass(frozen=True)
 class Health:
     """The facts health is judged on, and the one rule that judges them.

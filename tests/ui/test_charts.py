@@ -337,4 +337,4 @@ def test_product_page_quality_and_runs_charts_over_the_demo(
     labels = slowest["layout"]["yaxis"]["tickvals"]
     assert name in labels and set(labels) <= own
     assert slowest["layout"]["yaxis"]["categoryarray"] == labels
-    assert any("other node(s) of the project" in c.value for c in runs.caption)
+    assert any("other nodes of the project" in c.value for c in runs.caption)

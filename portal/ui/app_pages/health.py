@@ -10,7 +10,7 @@ from portal.observability import refresh, usage
 from portal.observability.drift import drift_events
 from portal.observability.freshness import describe_age
 from portal.observability.health import health_overview
-from portal.project.statuses import HEALTH_LEVELS
+from portal.project.statuses import HEALTH_LEVELS, plural
 from portal.runs import slowest_models
 from portal.ui.components.badges import HEALTH_ICON, ago, health_text
 from portal.ui.components.charts import name_bars
@@ -40,7 +40,7 @@ for column, level in zip(facts, HEALTH_LEVELS, strict=True):
 due = attempt(lambda: [c for c in refresh.due_checks(service) if c.due]) or []
 left, right = st.columns([3, 1])
 left.caption(
-    f"{len(due)} product(s) due for a refresh: {', '.join(c.name for c in due)}."
+    f"{plural(len(due), 'product')} due for a refresh: {', '.join(c.name for c in due)}."
     if due
     else "No product is due for a refresh."
 )

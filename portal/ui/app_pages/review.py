@@ -12,6 +12,7 @@ import streamlit as st
 from catalog_db.models import PROPOSAL_STATES
 from portal.creation import commits, review
 from portal.creation.review_detail import Review, review_of
+from portal.project.statuses import plural
 from portal.ui.components.badges import ago
 from portal.ui.components.context import attempt, current_identity, get_service
 
@@ -199,9 +200,7 @@ with lineage:
             height=38 + 35 * len(seen.lineage),
         )
     if seen.impact:
-        st.markdown(
-            f"**Downstream:** {len(seen.impact)} product(s) and exposure(s) read `{proposal.product}`."
-        )
+        st.markdown(f"**Downstream:** {plural(len(seen.impact), 'node')} read `{proposal.product}`.")
         st.dataframe(
             pd.DataFrame(
                 [(i.name, i.kind, i.owner or "", ", ".join(i.consumers), i.distance) for i in seen.impact],

@@ -16,7 +16,7 @@ from portal.observability.drift import DriftRecord, acknowledge_drift, drift_eve
 from portal.observability.freshness import describe_age, frequency_period, freshness, freshness_history
 from portal.observability.history import profile_history, profile_product, test_history
 from portal.observability.profile import OTHER, ColumnProfile, Profile
-from portal.project.statuses import PROFILE_STATUS_TEXT
+from portal.project.statuses import PROFILE_STATUS_TEXT, plural
 from portal.service import PortalService
 from portal.ui.components.badges import ago
 from portal.ui.components.charts import line_over_time, runs_chart
@@ -44,7 +44,7 @@ def render_quality_tab(service: PortalService, product: str | ProductDetail) -> 
         outcome = attempt(lambda: profile_product(service, key))
         if outcome is not None:
             found = len(outcome.drift)
-            st.toast(f"Profiled {name}: {outcome.profile.summary}; {found} drift event(s).")
+            st.toast(f"Profiled {name}: {outcome.profile.summary}; {plural(found, 'drift event')}.")
 
     fresh = attempt(lambda: freshness(service, key))
     history = attempt(lambda: profile_history(service, key)) or []

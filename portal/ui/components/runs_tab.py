@@ -14,7 +14,7 @@ import streamlit as st
 from portal.auth.access import why_not
 from portal.catalog.detail import ProductDetail
 from portal.observability import refresh
-from portal.project.statuses import UNPUBLISHED_LIFECYCLES
+from portal.project.statuses import UNPUBLISHED_LIFECYCLES, plural
 from portal.runs import (
     NodeTiming,
     cancel_obstacle,
@@ -61,7 +61,7 @@ def run_refresh(service: PortalService, names: list[str] | None) -> None:
             (st.success if result.ok else st.error)(f"{result.product}: {result.status}. {result.message}")
         failed = [r for r in results if not r.ok]
         state = "error" if failed else "complete"
-        done = f"Refreshed {len(results)} product(s)" if results else "Nothing was due"
+        done = f"Refreshed {plural(len(results), 'product')}" if results else "Nothing was due"
         status.update(
             label=done + (f", {len(failed)} failed" if failed else ""), state=state, expanded=bool(failed)
         )
@@ -149,7 +149,7 @@ def render_runs_tab(service: PortalService, product: str | ProductDetail) -> Non
         st.caption(f"dbt reported no result for {name} or its tests in this run.")
     if len(every) > len(timings):
         st.caption(
-            f"The run also built {len(every) - len(timings)} other node(s) of the project, not shown here."
+            f"The run also built {plural(len(every) - len(timings), 'other node')} of the project, not shown here."
         )
     text = attempt(lambda: run_log(service, int(chosen)))
     with st.expander("dbt log"):

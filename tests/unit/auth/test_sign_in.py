@@ -115,10 +115,16 @@ def test_the_proxy_is_believed_from_its_own_addresses_only() -> None:
     assert (
         proxy_identity(Settings.from_env({}), client_host="10.0.0.5", headers=SAM) is None
     )  # not proxy mode
-    with pytest.raises(ProxySignInFailed, match="exactly one"):
+    with pytest.raises(
+        ProxySignInFailed, match="sent no `X-Auth-Request-Email` header; it must send exactly one"
+    ):
         proxy_identity(settings, client_host="10.0.0.5", headers=[("X-Auth-Request-Groups", "team-sales")])
-    with pytest.raises(ProxySignInFailed, match="exactly one"):
+    with pytest.raises(
+        ProxySignInFailed, match="sent 2 `X-Auth-Request-Email` headers; it must send exactly one"
+    ):
         proxy_identity(settings, client_host="10.0.0.5", headers=[*SAM, ("x-auth-request-email", "eve")])
+    with pytest.raises(ProxySignInFailed, match="sent an empty `X-Auth-Request-Email` header"):
+        proxy_identity(settings, client_host="10.0.0.5", headers=[("X-Auth-Request-Email", " ")])
     with pytest.raises(NoRole, match=r"none of their groups \(contractors\)"):
         proxy_identity(
             settings,

@@ -221,7 +221,7 @@ def test_cli_dry_run_and_profile(
 
     assert cli(["profile", "dp_revenue_analytics"]) == 0
     out = capsys.readouterr().out
-    assert "primary key (revenue_month, channel): 0 duplicate(s)" in out
+    assert "primary key (revenue_month, channel): 0 duplicates" in out
     assert "net_revenue_mom_growth" in out
 
     assert cli(["profile", "dp_revenue_analytics", "--json", "--no-store"]) == 0

@@ -1,4 +1,4 @@
-"""The one health rule, on plain facts: each fact alone, and which one wins."""
+"""The one health rule, on plain facts: each fact alone, and which one wins; and counts in words."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from portal.project.statuses import HEALTH_LEVELS, LISTED_LIFECYCLES, Health
+from portal.project.statuses import HEALTH_LEVELS, LISTED_LIFECYCLES, Health, nodes_failed, plural
 
 GOOD = Health(lifecycle="published", build_status="success", tests_passed=3, freshness="fresh", promised=True)
 
@@ -67,3 +67,13 @@ def test_the_vocabularies_do_not_overlap() -> None:
     # "failed" is a lifecycle and "failing" a health level: a value names one filter only
     assert set(LISTED_LIFECYCLES).isdisjoint(HEALTH_LEVELS)
     assert "removed" not in LISTED_LIFECYCLES
+
+
+def test_counts_read_as_words_not_as_word_s() -> None:
+    assert plural(1, "data product") == "1 data product"
+    assert plural(0, "duplicate") == "0 duplicates"
+    assert plural(12_345, "node") == "12,345 nodes"
+    failed = [f"model.shop.m{i}" for i in range(7)]
+    assert nodes_failed(failed[:1]) == "1 node failed: model.shop.m0"
+    # the first five are named: a message, not a list of thousands
+    assert nodes_failed(failed) == "7 nodes failed: " + ", ".join(failed[:5])
